@@ -1,0 +1,29 @@
+# mlscale_add_test(<name> SOURCES <files...> [LIBRARIES <targets...>]
+#                  LABEL unit|integration|e2e [CLUSTER] [TIMEOUT <seconds>])
+# Builds one GoogleTest binary and registers each of its tests with ctest under the
+# label. CLUSTER makes the tests require the shared control-plane fixture (started once
+# per ctest run by tests/cluster/testcluster.py) and tells them where it is through
+# MLSCALE_TEST_CLUSTER_DIR; tests/common/cluster_environment.h reads it.
+set(MLSCALE_TEST_CLUSTER_DIR ${CMAKE_BINARY_DIR}/testcluster)
+
+function(mlscale_add_test name)
+  cmake_parse_arguments(T "CLUSTER" "LABEL;TIMEOUT" "SOURCES;LIBRARIES" ${ARGN})
+  if(NOT T_LABEL MATCHES "^(unit|integration|e2e)$")
+    message(FATAL_ERROR "mlscale_add_test(${name}): LABEL must be unit, integration or e2e")
+  endif()
+  if(NOT T_TIMEOUT)
+    set(T_TIMEOUT 300)
+  endif()
+  add_executable(${name} ${T_SOURCES})
+  target_link_libraries(${name} PRIVATE ${T_LIBRARIES} mlscale::build_flags
+                        GTest::gtest GTest::gmock GTest::gtest_main)
+  set(properties LABELS ${T_LABEL} TIMEOUT ${T_TIMEOUT})
+  if(T_CLUSTER)
+    target_link_libraries(${name} PRIVATE mlscale_test_common)
+    list(APPEND properties FIXTURES_REQUIRED cluster
+         ENVIRONMENT "MLSCALE_TEST_CLUSTER_DIR=${MLSCALE_TEST_CLUSTER_DIR}")
+  endif()
+  gtest_discover_tests(${name} DISCOVERY_MODE PRE_TEST TEST_PREFIX "${name}."
+                       PROPERTIES ${properties})
+endfunction()
+include(GoogleTest)
