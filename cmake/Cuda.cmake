@@ -65,7 +65,8 @@ if(NOT DEFINED CMAKE_CUDA_ARCHITECTURES)
   # Ampere, Hopper and Blackwell data-center GPUs; PTX for newer ones.
   set(CMAKE_CUDA_ARCHITECTURES 80-real 90-real 100)
 endif()
-set(CMAKE_CUDA_STANDARD 20)
+# CMake 3.25 knows nvcc's flags up to C++17; .cu files stay C++17.
+set(CMAKE_CUDA_STANDARD 17)
 set(CMAKE_CUDA_STANDARD_REQUIRED ON)
 enable_language(CUDA)
 
