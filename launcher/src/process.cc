@@ -45,11 +45,12 @@ int ExitCodeOf(int wait_status) {
 }
 
 std::string DescribeExitCode(int exit_code) {
+  std::string text = "exit code " + std::to_string(exit_code);
   if (exit_code > 128 && exit_code < 128 + NSIG) {
     int signal = exit_code - 128;
-    return "killed by signal " + std::to_string(signal) + " (" + strsignal(signal) + ")";
+    text += " = signal " + std::to_string(signal) + " (" + strsignal(signal) + ")";
   }
-  return "exit code " + std::to_string(exit_code);
+  return text;
 }
 
 StatusOr<ChildProcess> ChildProcess::Start(const CommandSpec& spec) {

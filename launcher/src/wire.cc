@@ -24,8 +24,11 @@ std::string TypeName(const json& value) { return value.is_number_integer() ? "in
 StatusOr<std::int64_t> IntegerField(const json& message, const char* key) {
   auto it = message.find(key);
   if (it == message.end()) return InvalidArgument(std::string("missing field '") + key + "'");
-  if (!it->is_number_integer() || (it->is_number_unsigned() && it->get<std::uint64_t>() > INT64_MAX)) {
+  if (!it->is_number_integer()) {
     return InvalidArgument(std::string("field '") + key + "' must be an integer (got " + TypeName(*it) + ")");
+  }
+  if (it->is_number_unsigned() && it->get<std::uint64_t>() > INT64_MAX) {
+    return InvalidArgument(std::string("field '") + key + "' is out of range");
   }
   return it->get<std::int64_t>();
 }

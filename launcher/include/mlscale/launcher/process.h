@@ -28,7 +28,8 @@ struct CommandSpec {
 // The exit code a shell would report for a waitpid() status: the exit code, or
 // 128 + N when killed by signal N.
 int ExitCodeOf(int wait_status);
-// "exit code 3", "killed by signal 9 (Killed)".
+// "exit code 3", "exit code 137 = signal 9 (Killed)". (A trainer that stops cleanly on
+// SIGTERM exits with 143 by itself; either way the code reads as signal 15.)
 std::string DescribeExitCode(int exit_code);
 
 // A started child process. The destructor kills (SIGKILL) and reaps a child that is
