@@ -149,8 +149,9 @@ class LocalRun {
       fs::create_directories(folder, error);
       if (error) return Internal("cannot create " + folder.string() + ": " + error.message());
     }
-    std::ofstream config(layout_.trainer_config);
+    std::ofstream config(layout_.trainer_config, std::ios::trunc);
     config << job_.spec.trainer.dump(2) << "\n";
+    config.close();
     if (!config) return Internal("cannot write " + layout_.trainer_config.string());
     fs::remove(layout_.result, error);
     fs::remove(layout_.progress, error);
@@ -162,13 +163,13 @@ class LocalRun {
       for (const auto& name : ignored) names += (names.empty() ? "spec." : ", spec.") + name;
       std::printf("note: %s only matter on a cluster; ignored in a local run\n", names.c_str());
     }
-    bool resuming = fs::exists(layout_.checkpoints) && !fs::is_empty(layout_.checkpoints, error);
-    std::printf("TrainingJob %s: %lld worker%s (%s launcher, %s backend), run folder %s%s\n", job_.name.c_str(),
+    std::printf("TrainingJob %s: %lld worker%s (%s launcher, %s backend), run folder %s\n", job_.name.c_str(),
                 static_cast<long long>(job_.spec.replicas), job_.spec.replicas == 1 ? "" : "s",
                 std::string(api::LauncherKindName(job_.spec.launcher)).c_str(),
-                std::string(api::BackendName(job_.spec.backend)).c_str(), layout_.root.string().c_str(),
-                resuming ? "\nresuming from the checkpoints in " : "");
-    if (resuming) std::printf("%s\n", layout_.checkpoints.string().c_str());
+                std::string(api::BackendName(job_.spec.backend)).c_str(), layout_.root.string().c_str());
+    if (fs::exists(layout_.checkpoints) && !fs::is_empty(layout_.checkpoints, error)) {
+      std::printf("resuming from the latest checkpoint in %s\n", layout_.checkpoints.string().c_str());
+    }
     std::fflush(stdout);
     return Status::Ok();
   }
@@ -201,8 +202,12 @@ class LocalRun {
 
   Status Start() {
     if (job_.spec.launcher == api::LauncherKind::kMpi) {
-      std::ofstream hostfile(layout_.hostfile);
-      hostfile << "localhost slots=" << job_.spec.replicas << "\n";
+      std::ofstream hostfile(layout_.hostfile, std::ios::trunc);
+      // As many slots as cores: with more ranks, mpirun oversubscribes, and Open MPI
+      // then yields the core while it waits instead of spinning on it.
+      auto cores = static_cast<std::int64_t>(std::max(1u, std::thread::hardware_concurrency()));
+      hostfile << "localhost slots=" << std::min(job_.spec.replicas, cores) << "\n";
+      hostfile.close();
       if (!hostfile) return Internal("cannot write " + layout_.hostfile.string());
       std::vector<std::string> argv{options_.launcher_program, "--mode", "mpi", "--hostfile", layout_.hostfile.string(),
                                     "--np", std::to_string(job_.spec.replicas), "--timeout", TimeoutSeconds(), "--"};
@@ -307,35 +312,54 @@ class LocalRun {
     }
     if (interrupted_) {
       std::printf("stopped after %s. Checkpoints are in %s; run the same command again to resume.\n",
-                  FormatDuration(wall_seconds).c_str(), layout_.checkpoints.string().c_str());
+                  WallTime(wall_seconds).c_str(), layout_.checkpoints.string().c_str());
       return kExitInterrupted;
     }
     PrintSummary(wall_seconds);
     return 0;
   }
 
+  // The summary, from the result rank 0 wrote (see worker's TrainResult).
   void PrintSummary(double wall_seconds) const {
     json result = json::parse(ReadFile(layout_.result), nullptr, /*allow_exceptions=*/false);
-    std::printf("TrainingJob %s finished in %s (%lld worker%s)\n", job_.name.c_str(),
-                FormatDuration(wall_seconds).c_str(), static_cast<long long>(job_.spec.replicas),
-                job_.spec.replicas == 1 ? "" : "s");
+    std::printf("TrainingJob %s finished in %s (%lld worker%s)\n", job_.name.c_str(), WallTime(wall_seconds).c_str(),
+                static_cast<long long>(job_.spec.replicas), job_.spec.replicas == 1 ? "" : "s");
     if (!result.is_object()) {
       std::printf("  (the trainer wrote no result to %s)\n", layout_.result.string().c_str());
     } else {
-      auto number = [&](const char* key) -> std::optional<double> {
+      auto number = [&](const char* key) -> double {
         auto it = result.find(key);
-        if (it == result.end() || !it->is_number()) return std::nullopt;
-        return it->get<double>();
+        return it != result.end() && it->is_number() ? it->get<double>() : -1;
       };
-      if (auto accuracy = number("accuracy")) std::printf("  test accuracy  %.2f %%\n", 100.0 * *accuracy);
-      if (auto loss = number("loss")) std::printf("  final loss     %.4f\n", *loss);
-      if (auto steps = number("steps")) std::printf("  steps          %.0f\n", *steps);
-      if (auto throughput = number("samplesPerSecond")) std::printf("  throughput     %.0f samples/s\n", *throughput);
+      double steps = number("steps"), resumed_from = number("resumedFromStep");
+      if (number("accuracy") >= 0) std::printf("  test accuracy  %.2f %%\n", 100.0 * number("accuracy"));
+      if (number("testLoss") >= 0) std::printf("  test loss      %.4f\n", number("testLoss"));
+      if (steps >= 0) {
+        std::printf("  steps          %.0f", steps);
+        if (resumed_from > 0) std::printf(" (resumed from step %.0f)", resumed_from);
+        std::printf("\n");
+      }
+      if (steps > resumed_from && number("samplesPerSecond") > 0) {
+        std::printf("  training loss  %.4f\n", number("loss"));
+        std::printf("  throughput     %.0f samples/s\n", number("samplesPerSecond"));
+      }
+      if (steps >= 0 && steps == resumed_from) {
+        std::printf("  (the job had already finished: its last checkpoint was final; remove %s to train again)\n",
+                    layout_.root.string().c_str());
+      }
     }
     std::printf("  model          %s\n", layout_.model.string().c_str());
     std::printf("  checkpoints    %s\n", layout_.checkpoints.string().c_str());
     std::printf("  logs           %s\n", layout_.logs.string().c_str());
     std::fflush(stdout);
+  }
+
+  // "0.8 s" under a minute, else "1:05".
+  static std::string WallTime(double seconds) {
+    if (seconds >= 60) return FormatDuration(seconds);
+    char text[32];
+    std::snprintf(text, sizeof text, "%.1f s", seconds);
+    return text;
   }
 
   const api::TrainingJob& job_;
