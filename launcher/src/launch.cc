@@ -2,6 +2,8 @@
 
 #include <unistd.h>
 
+#include <csignal>
+
 #include <algorithm>
 #include <charconv>
 #include <cstdlib>
@@ -69,7 +71,8 @@ int RunRendezvousMode(const LaunchOptions& options) {
     Print(inheritable.message());
     return 1;
   }
-  CommandSpec spec{options.command, TrainerEnvironment(options, *peers, listener->get()), "", -1, std::nullopt};
+  // SIGTERM if this launcher dies first: the trainer then checkpoints and stops.
+  CommandSpec spec{options.command, TrainerEnvironment(options, *peers, listener->get()), "", -1, SIGTERM};
   auto exit_code = RunForwardingSignals(spec);
   if (!exit_code.ok()) {
     Print("rank " + std::to_string(options.rank) + ": " + exit_code.status().message());
@@ -113,7 +116,7 @@ int RunMpiMode(const LaunchOptions& options) {
 }
 
 int RunEnvMode(const LaunchOptions& options) {
-  CommandSpec spec{options.command, TorchrunEnvironment(options), "", -1, std::nullopt};
+  CommandSpec spec{options.command, TorchrunEnvironment(options), "", -1, SIGTERM};
   auto exit_code = RunForwardingSignals(spec);
   if (!exit_code.ok()) {
     Print(exit_code.status().message());

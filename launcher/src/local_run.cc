@@ -109,6 +109,7 @@ struct Worker {
   fs::path log;
   ChildProcess process;
   std::optional<int> exit_code;
+  int failure_order = -1;  // 0 for the first worker that failed, 1 for the next, ...
 };
 
 class LocalRun {
@@ -161,7 +162,7 @@ class LocalRun {
     if (!ignored.empty()) {
       std::string names;
       for (const auto& name : ignored) names += (names.empty() ? "spec." : ", spec.") + name;
-      std::printf("note: %s only matter on a cluster; ignored in a local run\n", names.c_str());
+      std::printf("note: cluster-only fields, ignored in a local run: %s\n", names.c_str());
     }
     std::printf("TrainingJob %s: %lld worker%s (%s launcher, %s backend), run folder %s\n", job_.name.c_str(),
                 static_cast<long long>(job_.spec.replicas), job_.spec.replicas == 1 ? "" : "s",
@@ -196,7 +197,7 @@ class LocalRun {
     auto process = ChildProcess::Start(spec);
     if (!process.ok()) return process.status().WithContext("starting " + name);
     if (process_group_ == 0) process_group_ = process->pid();
-    workers_.push_back({std::move(name), std::move(log), std::move(*process), std::nullopt});
+    workers_.push_back({std::move(name), std::move(log), std::move(*process), std::nullopt, -1});
     return Status::Ok();
   }
 
@@ -265,19 +266,13 @@ class LocalRun {
           KillGroup();
         }
       }
-      std::vector<Worker*> failed_now;
       for (auto& worker : workers_) {
         if (worker.exit_code) continue;
         worker.exit_code = worker.process.Poll();
-        if (worker.exit_code && *worker.exit_code != 0) failed_now.push_back(&worker);
+        if (worker.exit_code && *worker.exit_code != 0) worker.failure_order = failures_++;
       }
-      if (!interrupted_ && first_failure_ == nullptr && !failed_now.empty()) {
-        // Ranks that exit because a peer failed report exit code 2: the cause is
-        // another one if there is any.
-        first_failure_ = failed_now.front();
-        for (Worker* worker : failed_now) {
-          if (*worker->exit_code != 2) first_failure_ = worker;
-        }
+      if (!interrupted_ && failures_ > 0 && !stopping_after_failure_) {
+        stopping_after_failure_ = true;
         terminate_at = now + kPeerFailureGrace;
       }
       if (now >= terminate_at) {
@@ -292,17 +287,34 @@ class LocalRun {
       progress_.Refresh();
     }
     // The trainers of killed launchers may still be around; they are in the group.
-    if (interrupted_ || first_failure_ != nullptr) KillGroup();
+    if (interrupted_ || failures_ > 0) KillGroup();
+  }
+
+  // The worker whose failure stopped the run: the first to fail, unless one failed for
+  // a reason of its own around the same time (exit code 2 means "a peer failed", 143
+  // "stopped on request").
+  const Worker* Cause() const {
+    const Worker* cause = nullptr;
+    for (const auto& worker : workers_) {
+      if (worker.failure_order < 0) continue;
+      bool own = *worker.exit_code != 2 && *worker.exit_code != 143;
+      bool cause_own = cause != nullptr && *cause->exit_code != 2 && *cause->exit_code != 143;
+      if (cause == nullptr || (own && !cause_own) || (own == cause_own && worker.failure_order < cause->failure_order)) {
+        cause = &worker;
+      }
+    }
+    return cause;
   }
 
   int Report(double wall_seconds) {
-    if (first_failure_ != nullptr) {
+    if (!interrupted_ && failures_ > 0) {
+      const Worker* cause = Cause();
       std::fprintf(stderr, "mlscale: %s failed (%s); the run is stopped. Its log (%s) ends with:\n%s",
-                   first_failure_->name.c_str(), DescribeExitCode(*first_failure_->exit_code).c_str(),
-                   first_failure_->log.string().c_str(), LastLines(first_failure_->log, 15).c_str());
+                   cause->name.c_str(), DescribeExitCode(*cause->exit_code).c_str(),
+                   cause->log.string().c_str(), LastLines(cause->log, 15).c_str());
       std::string others;
       for (const auto& worker : workers_) {
-        if (&worker == first_failure_) continue;
+        if (&worker == cause) continue;
         others += (others.empty() ? "" : ", ") + worker.name + ": " + DescribeExitCode(worker.exit_code.value_or(255));
       }
       if (!others.empty()) std::fprintf(stderr, "mlscale: the others: %s\n", others.c_str());
@@ -369,7 +381,8 @@ class LocalRun {
   std::vector<Worker> workers_;
   pid_t process_group_ = 0;  // 0 until the first worker starts and leads it
   bool interrupted_ = false;
-  const Worker* first_failure_ = nullptr;
+  int failures_ = 0;
+  bool stopping_after_failure_ = false;
 };
 
 }  // namespace

@@ -25,6 +25,8 @@ constexpr milliseconds kConnectAttemptTimeout{5000};
 constexpr milliseconds kFirstBackoff{100};
 constexpr milliseconds kMaxBackoff{2000};
 constexpr std::size_t kMaxRememberedRejections = 5;
+// Connections that have not joined yet; more are closed as they arrive.
+constexpr std::size_t kMaxPendingConnections = 256;
 
 std::string Seconds(milliseconds duration) {
   char text[32];
@@ -137,6 +139,7 @@ class RendezvousServer {
     while (true) {
       FileDescriptor fd(::accept4(listener_.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC));
       if (!fd.valid()) return;
+      if (pending_.size() >= kMaxPendingConnections) continue;  // closes it
       auto connection = std::make_unique<Connection>();
       auto address = PeerAddress(fd.get());
       connection->address = address.ok() ? *address : "unknown peer";

@@ -42,7 +42,7 @@ TEST_F(LocalRunTest, RunsEveryRankThroughTheLauncherAndSummarizes) {
   Started cli = RunCli(manifest, "exchange");
   ASSERT_EQ(WaitFor(cli.process, 60s), 0) << ReadText(cli.output);
   std::string output = ReadText(cli.output);
-  EXPECT_NE(output.find("note: spec.image only matter on a cluster"), std::string::npos) << output;
+  EXPECT_NE(output.find("note: cluster-only fields, ignored in a local run: spec.image"), std::string::npos) << output;
   EXPECT_NE(output.find("TrainingJob probe-job finished"), std::string::npos) << output;
   EXPECT_NE(output.find("test accuracy  50.00 %"), std::string::npos) << output;
   EXPECT_NE(output.find("model          " + (run_dir_ / "model").string()), std::string::npos) << output;

@@ -142,19 +142,30 @@ TEST_F(RendezvousTest, RankZeroRejectsMalformedAndConflictingJoinsAndStillComple
 }
 
 TEST_F(RendezvousTest, ADuplicateRankIsTurnedAway) {
-  Started rank0 = StartRank(0, 3, "3");
-  Started first = StartRank(1, 3, "3");
-  std::this_thread::sleep_for(1s);  // the first rank 1 has joined by now
-  Started second = StartRank(1, 3, "3");
+  Started rank0 = StartRank(0, 3, "5");
+  // Rank 1 joins by hand (and stays connected) before a launcher for rank 1 starts.
+  auto deadline = Clock::now() + 10s;
+  StatusOr<FileDescriptor> first = Unavailable("not tried");
+  while (Clock::now() < deadline && !(first = ConnectTcp("127.0.0.1", port_, deadline)).ok()) {
+    std::this_thread::sleep_for(50ms);
+  }
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  ASSERT_TRUE(SendMessage(first->get(), ToJson(JoinRequest{"test-run", 1, 3, Endpoint{"127.0.0.1", 9}}), deadline).ok());
+  std::this_thread::sleep_for(300ms);
+  Started second = StartRank(1, 3, "5");
   EXPECT_EQ(WaitFor(second.process, 15s), 1);
   std::string output = ReadText(second.output);
   EXPECT_NE(output.find("rank 1 has already joined from 127.0.0.1"), std::string::npos) << output;
-  // Rank 2 never comes: rank 0 names it, and mentions what it turned away.
+  // Rank 2 never comes: rank 0 names it, mentions what it turned away, and tells rank 1.
   EXPECT_EQ(WaitFor(rank0.process, 15s), 1);
   std::string rank0_output = ReadText(rank0.output);
   EXPECT_NE(rank0_output.find("rank 2 of 3 never joined"), std::string::npos) << rank0_output;
   EXPECT_NE(rank0_output.find("rejected"), std::string::npos) << rank0_output;
-  EXPECT_EQ(WaitFor(first.process, 15s), 1);
+  FrameReader reader;
+  auto reply = ReceiveMessage(first->get(), reader, Clock::now() + 5s);
+  ASSERT_TRUE(reply.ok()) << reply.status().ToString();
+  EXPECT_EQ((*reply)["type"], "error");
+  EXPECT_NE((*reply)["message"].get<std::string>().find("rank 2 of 3 never joined"), std::string::npos);
 }
 
 }  // namespace
