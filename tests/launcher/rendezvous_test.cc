@@ -1,10 +1,13 @@
 // The rendezvous with real mlscale-launch processes on loopback, each running the
 // rank_probe test peer, and with hand-written malformed messages sent to a live rank 0.
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <gtest/gtest.h>
 
 #include <csignal>
-#include <sys/socket.h>
-
+#include <cstdlib>
+#include <fstream>
 #include <set>
 #include <thread>
 
@@ -166,6 +169,34 @@ TEST_F(RendezvousTest, ADuplicateRankIsTurnedAway) {
   ASSERT_TRUE(reply.ok()) << reply.status().ToString();
   EXPECT_EQ((*reply)["type"], "error");
   EXPECT_NE((*reply)["message"].get<std::string>().find("rank 2 of 3 never joined"), std::string::npos);
+}
+
+// Rank 0's name does not resolve when rank 1 starts (a pod's DNS record appears late):
+// rank 1 keeps retrying and joins once the name resolves. Rank 1 runs with its own
+// /etc/hosts (a mount namespace, as root), to which the name is added after a while.
+TEST_F(RendezvousTest, ARankWaitsForRankZerosNameToResolve) {
+  if (::geteuid() != 0 || std::system("unshare -m --propagation private true 2>/dev/null") != 0) {
+    GTEST_SKIP() << "needs root and unshare to give one process its own /etc/hosts";
+  }
+  fs::path hosts = scratch_.path() / "hosts";
+  std::ofstream(hosts) << "127.0.0.1 localhost\n";
+  const std::string name = "job-worker-0.job.test.svc.cluster.local";
+  std::string script = "mount --bind " + hosts.string() + " /etc/hosts && exec \"$@\"";
+  Started rank1 = StartProgram({"unshare", "-m", "--propagation", "private", "sh", "-c", script, "sh", kLaunchProgram,
+                                "--timeout", "20", "--", kProbeProgram},
+                               {{"WORLD_SIZE", "2"}, {"RANK", "1"}, {"MASTER_ADDR", name},
+                                {"MASTER_PORT", std::to_string(port_)}, {"MLSCALE_RUN_ID", "test-run"},
+                                {"PROBE_REPORT_DIR", scratch_.path().string()}},
+                               scratch_.path() / "launcher-1.log");
+  Started rank0 = StartRank(0, 2);
+  std::this_thread::sleep_for(1500ms);
+  EXPECT_FALSE(rank1.process.Poll().has_value()) << "rank 1 must keep retrying: " << ReadText(rank1.output);
+  // Appended in place: the bind mount shows the same file.
+  std::ofstream(hosts, std::ios::app) << "127.0.0.1 " << name << "\n";
+  EXPECT_EQ(WaitFor(rank1.process, 30s), 0) << ReadText(rank1.output);
+  EXPECT_EQ(WaitFor(rank0.process, 30s), 0) << ReadText(rank0.output);
+  auto report = ReadJson(scratch_.path() / "rank-1.json");
+  EXPECT_EQ(report["receivedFrom"], nlohmann::json::array({0}));
 }
 
 }  // namespace
