@@ -139,6 +139,7 @@ class LocalRun {
       return 1;
     }
     Supervise(signals);
+    progress_.Refresh();  // the last state the trainer wrote
     progress_.Finish();
     return Report(std::chrono::duration<double>(Clock::now() - start).count());
   }

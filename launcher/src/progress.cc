@@ -30,7 +30,10 @@ std::string Facts(const Progress& p) {
   std::string text;
   if (p.epochs > 0) text += Format("epoch %lld/%lld", static_cast<long long>(p.epoch), static_cast<long long>(p.epochs));
   if (p.total_steps > 0) text += Format(" step %lld/%lld", static_cast<long long>(p.step), static_cast<long long>(p.total_steps));
-  text += Format(" loss %.4f %.0f samples/s ETA %s", p.loss, p.samples_per_second, FormatDuration(p.eta_seconds).c_str());
+  // Before the first step there is no loss or speed to show yet.
+  if (p.step > 0) {
+    text += Format(" loss %.4f %.0f samples/s ETA %s", p.loss, p.samples_per_second, FormatDuration(p.eta_seconds).c_str());
+  }
   if (!p.phase.empty() && p.phase != "training") text += " (" + p.phase + ")";
   return text;
 }

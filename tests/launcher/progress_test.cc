@@ -26,6 +26,11 @@ TEST(ParseProgress, RejectsWrongTypesAndAcceptsMissingFields) {
   EXPECT_EQ(empty->total_steps, 0);
 }
 
+TEST(FormatProgressLine, ShowsNoLossOrSpeedBeforeTheFirstStep) {
+  Progress loading{0, 460, 1, 20, 0, 0, 0, 0.2, "loading"};
+  EXPECT_EQ(FormatProgressLine(loading), "progress   0% epoch 1/20 step 0/460 (loading) elapsed 0:00");
+}
+
 TEST(FormatProgressBar, FillsTheBarAndFitsTheWidth) {
   Progress p{50, 100, 1, 2, 0.5, 100, 75, 10, "training"};
   std::string bar = FormatProgressBar(p, 120);
