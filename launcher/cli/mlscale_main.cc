@@ -4,6 +4,7 @@
 
 #include <cstdio>
 #include <filesystem>
+#include <cstdlib>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -72,14 +73,30 @@ StatusOr<Arguments> ParseArguments(const std::vector<std::string>& args) {
 }
 
 // A program shipped with mlscale: `override` if given, else next to this executable,
-// else in the build tree's `sibling_folder`, else the bare name (looked up in PATH).
-std::string FindProgram(const std::string& name, const std::string& override, const std::string& sibling_folder) {
-  if (!override.empty()) return override;
-  fs::path here = mlscale::launcher::ExecutableDirectory();
-  for (const fs::path& candidate : {here / name, here / ".." / sibling_folder / name}) {
-    if (::access(candidate.c_str(), X_OK) == 0) return fs::weakly_canonical(candidate).string();
+// else in the build tree's `sibling_folder`, else in PATH; an error naming where it
+// looked when it is in none of them.
+StatusOr<std::string> FindProgram(const std::string& name, const std::string& override,
+                                  const std::string& sibling_folder) {
+  std::vector<fs::path> candidates;
+  if (!override.empty()) {
+    candidates.emplace_back(override);
+  } else {
+    fs::path here = mlscale::launcher::ExecutableDirectory();
+    candidates = {here / name, here / ".." / sibling_folder / name};
+    const char* path = std::getenv("PATH");
+    std::stringstream folders(path != nullptr ? path : "");
+    for (std::string folder; std::getline(folders, folder, ':');) {
+      if (!folder.empty()) candidates.push_back(fs::path(folder) / name);
+    }
   }
-  return name;
+  for (const auto& candidate : candidates) {
+    if (::access(candidate.c_str(), X_OK) == 0 && !fs::is_directory(candidate)) {
+      return fs::weakly_canonical(candidate).string();
+    }
+  }
+  if (!override.empty()) return mlscale::NotFound(override + " is not an executable program");
+  return mlscale::NotFound(name + " not found next to mlscale, in ../" + sibling_folder + " or in PATH (build it: " +
+                           "cmake --build build --target " + name + ")");
 }
 
 StatusOr<mlscale::api::TrainingJob> LoadJob(const std::string& file) {
@@ -119,11 +136,19 @@ int main(int argc, char** argv) {
   }
   mlscale::launcher::LocalRunOptions options;
   options.run_directory = arguments->directory.empty() ? fs::path("mlscale-runs") / job->name : fs::path(arguments->directory);
-  options.launcher_program = FindProgram("mlscale-launch", "", "launcher");
   const char* trainer_variable = std::getenv("MLSCALE_TRAINER");
-  options.trainer_program = FindProgram("mlscale-train", !arguments->trainer.empty() ? arguments->trainer
-                                                          : trainer_variable != nullptr ? trainer_variable : "",
-                                        "worker");
+  auto launcher = FindProgram("mlscale-launch", "", "launcher");
+  auto trainer = FindProgram("mlscale-train", !arguments->trainer.empty() ? arguments->trainer
+                                              : trainer_variable != nullptr ? trainer_variable : "",
+                             "worker");
+  for (const auto* program : {&launcher, &trainer}) {
+    if (!program->ok()) {
+      std::fprintf(stderr, "mlscale: %s\n", program->status().message().c_str());
+      return 1;
+    }
+  }
+  options.launcher_program = *launcher;
+  options.trainer_program = *trainer;
   options.rendezvous_timeout = std::chrono::milliseconds(static_cast<long long>(arguments->timeout_seconds * 1000));
   options.terminal = ::isatty(STDOUT_FILENO) != 0;
   return mlscale::launcher::RunLocal(*job, options);

@@ -98,5 +98,24 @@ TEST_F(LocalRunTest, AnInvalidManifestIsRejectedBeforeAnythingStarts) {
   EXPECT_FALSE(fs::exists(run_dir_));
 }
 
+TEST_F(LocalRunTest, AMissingTrainerIsNamedBeforeAnythingStarts) {
+  auto manifest = WriteManifest("  replicas: 2\n");
+  Started cli = StartProgram({kCliProgram, "run", "-f", manifest.string(), "--dir", run_dir_.string(), "--trainer",
+                              (scratch_.path() / "no-trainer").string()},
+                             {}, scratch_.path() / "cli.log");
+  EXPECT_EQ(WaitFor(cli.process, 10s), 1);
+  EXPECT_NE(ReadText(cli.output).find("no-trainer is not an executable program"), std::string::npos)
+      << ReadText(cli.output);
+}
+
+TEST_F(LocalRunTest, ValidateChecksAManifestWithoutRunningIt) {
+  auto manifest = WriteManifest("  replicas: 4\n  launcher: mpi\n");
+  Started cli = StartProgram({kCliProgram, "validate", "-f", manifest.string()}, {}, scratch_.path() / "cli.log");
+  EXPECT_EQ(WaitFor(cli.process, 10s), 0);
+  EXPECT_NE(ReadText(cli.output).find("TrainingJob probe-job is valid: 4 workers, mpi launcher, auto backend"),
+            std::string::npos)
+      << ReadText(cli.output);
+}
+
 }  // namespace
 }  // namespace mlscale::launcher
