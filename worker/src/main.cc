@@ -7,12 +7,10 @@
 //   MLSCALE_TERMINATION_LOG  final JSON result (default /dev/termination-log when writable)
 //   MLSCALE_PROGRESS_FILE    live progress JSON, rewritten about once a second by rank 0
 //   MLSCALE_DATA_DIR         where bundled data sets are
-//   OMP_NUM_THREADS          compute threads per rank (default: cores / WORLD_SIZE)
+//   OMP_NUM_THREADS          compute threads per rank (default: see TrainOptions::threads)
 // Exit codes: 0 success; 1 bad config or data; 2 a peer failed ("rank N ..."); 143 after a
 // clean SIGTERM/SIGINT (all ranks stop at the same step, rank 0 writes a checkpoint).
 #include <unistd.h>
-
-#include <Eigen/Core>
 
 #include <algorithm>
 #include <atomic>
@@ -20,7 +18,6 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <thread>
 
 #include "mlscale/worker/checkpoint.h"
 #include "mlscale/worker/communicator.h"
@@ -103,13 +100,6 @@ int Fail(const Status& status, Communicator* communicator, int rank) {
   return code;
 }
 
-void ChooseThreads(int world_size) {
-  const char* omp = std::getenv("OMP_NUM_THREADS");
-  if (omp != nullptr && *omp != '\0') return;  // Eigen follows OpenMP's setting
-  const int cores = int(std::max(1u, std::thread::hardware_concurrency()));
-  Eigen::setNbThreads(std::max(1, cores / std::max(1, world_size)));
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -135,7 +125,6 @@ int main(int argc, char** argv) {
   if (!config.ok()) return Fail(config.status(), nullptr, rank);
   auto communicator = CreateCommunicator(*environment);
   if (!communicator.ok()) return Fail(communicator.status(), nullptr, rank);
-  ChooseThreads((*communicator)->size());
 
   TrainOptions options;
   options.backend = *backend;

@@ -3,7 +3,11 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
+#include <thread>
+
+#include <Eigen/Core>
 
 #include "batch_loader.h"
 #include "compute_backend.h"
@@ -104,7 +108,21 @@ class Trainer {
     return Status::Ok();
   }
 
+  // The default when TrainOptions::threads is 0 (see trainer.h).
+  void ChooseThreads() {
+    int threads = options_.threads;
+    const char* omp = std::getenv("OMP_NUM_THREADS");
+    if (threads == 0 && omp != nullptr && *omp != '\0') threads = std::max(1, std::atoi(omp));
+    if (threads == 0) {
+      const double flops_per_step = 6.0 * double(layout_.parameter_count) * double(config_.batch_size) / comm_.size();
+      const int cores = int(std::max(1u, std::thread::hardware_concurrency()));
+      threads = flops_per_step < 5e7 ? 1 : std::max(1, cores / comm_.size());
+    }
+    Eigen::setNbThreads(threads);
+  }
+
   Status CreateBackend() {
+    ChooseThreads();
     BackendOptions backend_options{spec_, layout_, config_, &comm_, options_.local_rank};
     bool gpu = options_.backend == BackendChoice::kGpu;
     std::string why;
@@ -184,7 +202,7 @@ class Trainer {
       const double elapsed = Seconds(Clock::now() - training_started);
       result_.samples_per_second = elapsed > 0 ? double(samples) / elapsed : 0;
       last_loss_ = outcome->loss;
-      WriteProgress("training", result_.steps, false);
+      WriteProgress("training", result_.steps, step == first);  // at once, then about once a second
       if (Seconds(Clock::now() - last_log) >= config_.log_every_seconds) {
         last_log = Clock::now();
         char line[256];
