@@ -1,11 +1,9 @@
 #include "bucketed_allreduce.h"
 
-#include <algorithm>
-
 namespace mlscale::worker {
 
 BucketedAllReduce::BucketedAllReduce(Communicator& communicator, size_t bucket_elements)
-    : communicator_(communicator), bucket_elements_(std::max<size_t>(1, bucket_elements)) {
+    : communicator_(communicator), plan_(bucket_elements) {
   if (communicator_.size() > 1) thread_ = std::thread([this] { Run(); });
 }
 
@@ -21,8 +19,7 @@ BucketedAllReduce::~BucketedAllReduce() {
 void BucketedAllReduce::Start(float* buffer, size_t count) {
   std::lock_guard lock(mutex_);
   buffer_ = buffer;
-  count_ = count;
-  next_bucket_end_ = count;
+  plan_.Reset(count);
   status_ = Status::Ok();
 }
 
@@ -30,13 +27,10 @@ void BucketedAllReduce::ReadyFrom(size_t offset) {
   if (communicator_.size() == 1) return;
   {
     std::lock_guard lock(mutex_);
-    while (next_bucket_end_ > 0) {
-      size_t begin = next_bucket_end_ > bucket_elements_ ? next_bucket_end_ - bucket_elements_ : 0;
-      if (begin < offset) break;
-      queue_.emplace_back(begin, next_bucket_end_);
+    plan_.ReadyFrom(offset, [&](size_t begin, size_t end) {
+      queue_.emplace_back(begin, end);
       ++in_flight_;
-      next_bucket_end_ = begin;
-    }
+    });
   }
   changed_.notify_all();
 }

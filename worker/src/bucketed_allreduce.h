@@ -11,6 +11,7 @@
 #include <thread>
 #include <utility>
 
+#include "bucket_plan.h"
 #include "mlscale/worker/communicator.h"
 
 namespace mlscale::worker {
@@ -34,10 +35,8 @@ class BucketedAllReduce {
   void Run();
 
   Communicator& communicator_;
-  const size_t bucket_elements_;
+  BucketPlan plan_;
   float* buffer_ = nullptr;
-  size_t count_ = 0;
-  size_t next_bucket_end_ = 0;  // buckets at and after this offset are queued
   std::mutex mutex_;
   std::condition_variable changed_;
   std::deque<std::pair<size_t, size_t>> queue_;

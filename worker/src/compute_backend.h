@@ -9,6 +9,9 @@
 #include <string>
 #include <vector>
 
+#include <cmath>
+
+#include "kernel_math.h"
 #include "mlscale/common/status.h"
 #include "mlscale/worker/communicator.h"
 #include "mlscale/worker/config.h"
@@ -50,6 +53,27 @@ class ComputeBackend {
   // Summed loss and correct predictions on `count` samples (no dropout, this rank only).
   virtual StatusOr<EvaluationTotals> Evaluate(const float* x, const int32_t* y, int64_t count) = 0;
 };
+
+// The gradient vector of a step has two more slots, summed in the same AllReduce: this
+// rank's share of the mean loss, and 1 when this rank wants to stop.
+constexpr int64_t kLossSlot = 0, kStopSlot = 1, kExtraSlots = 2;
+
+// The per-element optimizer settings for step `step` (1-based) at `learning_rate`.
+inline kernels::UpdateParameters MakeUpdateParameters(const OptimizerConfig& o, double learning_rate, int64_t step,
+                                                      int64_t parameters) {
+  kernels::UpdateParameters u{};
+  u.kind = int(o.name);
+  u.learning_rate = float(learning_rate);
+  u.momentum = float(o.momentum);
+  u.beta1 = float(o.beta1);
+  u.beta2 = float(o.beta2);
+  u.epsilon = float(o.epsilon);
+  u.weight_decay = float(o.weight_decay);
+  u.bias_correction1 = float(1.0 - std::pow(o.beta1, double(step)));
+  u.bias_correction2 = float(1.0 - std::pow(o.beta2, double(step)));
+  u.parameters = parameters;
+  return u;
+}
 
 struct BackendOptions {
   ModelSpec spec;

@@ -16,9 +16,6 @@ using MatrixMap = Eigen::Map<Matrix>;
 using ConstMatrixMap = Eigen::Map<const Matrix>;
 using VectorMap = Eigen::Map<Eigen::VectorXf>;
 
-// Slots after the gradients that ride in the same AllReduce.
-constexpr int64_t kLossSlot = 0, kStopSlot = 1, kExtraSlots = 2;
-
 class CpuBackend final : public ComputeBackend {
  public:
   explicit CpuBackend(const BackendOptions& options)
@@ -181,18 +178,8 @@ class CpuBackend final : public ComputeBackend {
   }
 
   void Update(double learning_rate) {
-    const OptimizerConfig& o = options_.config.optimizer;
-    kernels::UpdateParameters u{};
-    u.kind = int(o.name);
-    u.learning_rate = float(learning_rate);
-    u.momentum = float(o.momentum);
-    u.beta1 = float(o.beta1);
-    u.beta2 = float(o.beta2);
-    u.epsilon = float(o.epsilon);
-    u.weight_decay = float(o.weight_decay);
-    u.bias_correction1 = float(1.0 - std::pow(o.beta1, double(step_)));
-    u.bias_correction2 = float(1.0 - std::pow(o.beta2, double(step_)));
-    u.parameters = layout_.parameter_count;
+    const kernels::UpdateParameters u =
+        MakeUpdateParameters(options_.config.optimizer, learning_rate, step_, layout_.parameter_count);
     float* state = state_.data();
     for (int64_t i = 0; i < layout_.parameter_count; ++i) {
       kernels::UpdateParameter(u, parameters_[size_t(i)], gradients_[size_t(i)], state, i);
