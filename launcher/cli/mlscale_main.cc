@@ -3,8 +3,8 @@
 #include <unistd.h>
 
 #include <cstdio>
-#include <filesystem>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -13,6 +13,7 @@
 #include "mlscale/api/training_job.h"
 #include "mlscale/launcher/local_run.h"
 #include "mlscale/launcher/process.h"
+#include "mlscale/worker/config.h"
 
 namespace {
 
@@ -104,7 +105,11 @@ StatusOr<mlscale::api::TrainingJob> LoadJob(const std::string& file) {
   if (!stream) return mlscale::NotFound("cannot read " + file);
   std::stringstream text;
   text << stream.rdbuf();
-  auto job = mlscale::api::ParseTrainingJob(text.str(), nullptr);
+  // spec.trainer is checked by the trainer's own parser, before any process starts.
+  auto validate_trainer = [](const nlohmann::json& trainer) {
+    return mlscale::worker::ParseTrainerConfig(trainer).status();
+  };
+  auto job = mlscale::api::ParseTrainingJob(text.str(), validate_trainer);
   if (!job.ok()) return job.status().WithContext(file);
   return job;
 }

@@ -117,5 +117,14 @@ TEST_F(LocalRunTest, ValidateChecksAManifestWithoutRunningIt) {
       << ReadText(cli.output);
 }
 
+TEST_F(LocalRunTest, TheTrainerSectionIsCheckedByTheTrainersParser) {
+  auto manifest = WriteManifest("  trainer:\n    optimizer: {name: adam, learningRate: -1}\n");
+  Started cli = RunCli(manifest, "exchange");
+  EXPECT_EQ(WaitFor(cli.process, 10s), 1);
+  EXPECT_NE(ReadText(cli.output).find("spec.trainer.optimizer.learningRate: "), std::string::npos)
+      << ReadText(cli.output);
+  EXPECT_FALSE(fs::exists(run_dir_));
+}
+
 }  // namespace
 }  // namespace mlscale::launcher
