@@ -47,6 +47,16 @@ std::string LastLines(const fs::path& path, std::size_t count) {
   return text;
 }
 
+// ": <the last line of a log that says 'error'>" (what a rank said when it stopped), or "".
+std::string LastTrainerError(const fs::path& log) {
+  std::ifstream file(log);
+  std::string found;
+  for (std::string line; std::getline(file, line);) {
+    if (line.find("error") != std::string::npos) found = line;
+  }
+  return found.empty() ? "" : " (" + found + ")";
+}
+
 StatusOr<std::uint16_t> FreeLoopbackPort() {
   auto socket = ListenTcp("127.0.0.1", 0);
   if (!socket.ok()) return socket.status();
@@ -313,12 +323,11 @@ class LocalRun {
       std::fprintf(stderr, "mlscale: %s failed (%s); the run is stopped. Its log (%s) ends with:\n%s",
                    cause->name.c_str(), DescribeExitCode(*cause->exit_code).c_str(),
                    cause->log.string().c_str(), LastLines(cause->log, 15).c_str());
-      std::string others;
       for (const auto& worker : workers_) {
         if (&worker == cause) continue;
-        others += (others.empty() ? "" : ", ") + worker.name + ": " + DescribeExitCode(worker.exit_code.value_or(255));
+        std::fprintf(stderr, "mlscale: %s: %s%s\n", worker.name.c_str(),
+                     DescribeExitCode(worker.exit_code.value_or(255)).c_str(), LastTrainerError(worker.log).c_str());
       }
-      if (!others.empty()) std::fprintf(stderr, "mlscale: the others: %s\n", others.c_str());
       std::fprintf(stderr, "mlscale: logs in %s; a re-run resumes from the last checkpoint\n",
                    layout_.logs.string().c_str());
       return 1;

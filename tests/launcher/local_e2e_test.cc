@@ -118,6 +118,10 @@ TEST_F(LocalEndToEndTest, AKilledTrainerRankIsNamedAndTheRunEnds) {
   EXPECT_LT(Clock::now() - killed_at, 60s);
   std::string output = ReadText(cli.output);
   EXPECT_NE(output.find("rank 1 failed (exit code 137 = signal 9 (Killed))"), std::string::npos) << output;
+  // The others stopped because of it, and said so.
+  auto rank0 = output.find("mlscale: rank 0: exit code 2 (");
+  ASSERT_NE(rank0, std::string::npos) << output;
+  EXPECT_NE(output.substr(rank0, output.find('\n', rank0) - rank0).find("rank 1"), std::string::npos) << output;
 }
 
 }  // namespace

@@ -71,7 +71,7 @@ TEST_F(LocalRunTest, AKilledRankIsNamedAndTheRunStopsInsteadOfHanging) {
   EXPECT_LT(Clock::now() - start, 40s);
   std::string output = ReadText(cli.output);
   EXPECT_NE(output.find("rank 2 failed (exit code 137 = signal 9 (Killed)"), std::string::npos) << output;
-  EXPECT_NE(output.find("rank 0: exit code 143"), std::string::npos) << output;
+  EXPECT_NE(output.find("mlscale: rank 0: exit code 143"), std::string::npos) << output;
   // The survivors were asked to stop (and would have checkpointed).
   EXPECT_TRUE(fs::exists(scratch_.path() / "terminated-0"));
   EXPECT_TRUE(fs::exists(scratch_.path() / "terminated-1"));
