@@ -136,7 +136,7 @@ TEST_F(RendezvousTest, RankZeroRejectsMalformedAndConflictingJoinsAndStillComple
     std::string reply = send_raw(bytes);
     EXPECT_TRUE(reply.starts_with(expected)) << "expected '" << expected << "', got '" << reply << "'";
   }
-  // A real rank 1 still joins, and a second rank 1 is turned away while it is there.
+  // A real rank 1 still joins.
   Started rank1 = StartRank(1, 2, "20", {{"PROBE_BEHAVIOR", "wait-for-term"}});
   ASSERT_TRUE(WaitForFile(scratch_.path() / "ready-1", 20s)) << ReadText(rank1.output);
   EXPECT_EQ(WaitFor(rank0.process, 10s), 0) << ReadText(rank0.output);  // exchanged ranks with rank 1
@@ -169,6 +169,28 @@ TEST_F(RendezvousTest, ADuplicateRankIsTurnedAway) {
   ASSERT_TRUE(reply.ok()) << reply.status().ToString();
   EXPECT_EQ((*reply)["type"], "error");
   EXPECT_NE((*reply)["message"].get<std::string>().find("rank 2 of 3 never joined"), std::string::npos);
+}
+
+TEST_F(RendezvousTest, ARankThatLeavesBeforeTheTableIsSentCanJoinAgain) {
+  Started rank0 = StartRank(0, 3);
+  // Rank 1 joins and goes away (its pod restarts) while rank 2 is still missing...
+  auto deadline = Clock::now() + 10s;
+  StatusOr<FileDescriptor> gone = Unavailable("not tried");
+  while (Clock::now() < deadline && !(gone = ConnectTcp("127.0.0.1", port_, deadline)).ok()) {
+    std::this_thread::sleep_for(50ms);
+  }
+  ASSERT_TRUE(gone.ok()) << gone.status().ToString();
+  ASSERT_TRUE(SendMessage(gone->get(), ToJson(JoinRequest{"test-run", 1, 3, Endpoint{"127.0.0.1", 9}}), deadline).ok());
+  std::this_thread::sleep_for(200ms);
+  gone->Reset();
+  std::this_thread::sleep_for(200ms);
+  // ...and its replacement takes its place.
+  Started rank1 = StartRank(1, 3);
+  Started rank2 = StartRank(2, 3);
+  for (Started* started : {&rank0, &rank1, &rank2}) {
+    EXPECT_EQ(WaitFor(started->process, 30s), 0) << ReadText(started->output);
+  }
+  EXPECT_EQ(ReadJson(scratch_.path() / "rank-1.json")["receivedFrom"].size(), 2u);
 }
 
 // Rank 0's name does not resolve when rank 1 starts (a pod's DNS record appears late):

@@ -4,6 +4,8 @@
 // 0's name may not resolve yet) and send their endpoint; rank 0 answers with the full
 // table once every rank has joined. Nothing waits longer than `timeout`: a rank that
 // never arrives is an error naming the missing ranks, on rank 0 and on the others.
+// A rank that disconnects before every rank has joined may join again (a restarted
+// pod); one that disconnects after the table went out fails the rendezvous.
 #pragma once
 
 #include <chrono>
