@@ -59,11 +59,17 @@ int RunRendezvousMode(const LaunchOptions& options) {
   RendezvousOptions rendezvous{options.run_id,      options.rank,         options.world_size,
                                options.master_addr, options.master_port,  options.bind_address,
                                options.advertise_address, options.timeout};
+  auto started = Clock::now();
   auto peers = Rendezvous(rendezvous, *port);
   if (!peers.ok()) {
     Print("rank " + std::to_string(options.rank) + ": " + peers.status().message());
     return 1;
   }
+  char took[32];
+  std::snprintf(took, sizeof took, "%.2f s", std::chrono::duration<double>(Clock::now() - started).count());
+  Print("rank " + std::to_string(options.rank) + " of " + std::to_string(options.world_size) + ": rendezvous done in " +
+        took + ", data plane at " + (*peers)[static_cast<std::size_t>(options.rank)].ToString() + "; running " +
+        options.command[0]);
   // The trainer inherits the bound socket: a blocking one, open across exec.
   Status inheritable = SetCloseOnExec(listener->get(), false);
   if (inheritable.ok()) inheritable = SetNonBlocking(listener->get(), false);
