@@ -41,7 +41,7 @@ StatusOr<std::vector<MpiHost>> ParseHostfile(std::string_view text) {
 }
 
 bool IsLocalHost(std::string_view name) {
-  return name == "localhost" || name.starts_with("127.") || name == "::1";
+  return name == "localhost" || name == "127.0.0.1" || name == "::1";
 }
 
 Status WaitForHosts(const std::vector<MpiHost>& hosts, std::uint16_t port, Clock::time_point deadline) {

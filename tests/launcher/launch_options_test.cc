@@ -2,6 +2,9 @@
 // the pieces of MPI mode (hostfile, mpirun command line).
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <thread>
+
 #include "mlscale/launcher/launch.h"
 #include "mlscale/launcher/mpi.h"
 
@@ -155,7 +158,7 @@ TEST(MpirunCommand, RunsTheCommandOverTheHostfile) {
 }
 
 TEST(WaitForHosts, NamesTheHostsThatNeverAnswer) {
-  // Port 1 on 127.0.0.2 refuses connections; localhost is started without ssh.
+  // Local hosts are started without ssh: nothing to wait for.
   std::vector<MpiHost> hosts{{"localhost", 1}, {"127.0.0.1", 1}};
   EXPECT_TRUE(WaitForHosts(hosts, 1, Clock::now()).ok());
   hosts.push_back({"no-such-worker.invalid", 1});
@@ -165,6 +168,28 @@ TEST(WaitForHosts, NamesTheHostsThatNeverAnswer) {
   EXPECT_EQ(status.code(), StatusCode::kDeadlineExceeded);
   EXPECT_NE(status.message().find("no-such-worker.invalid"), std::string::npos) << status.message();
   EXPECT_LT(Clock::now() - start, std::chrono::seconds(5));
+}
+
+TEST(WaitForHosts, WaitsUntilAWorkerAcceptsConnections) {
+  // 127.0.0.2 stands for a worker pod whose sshd starts a moment later.
+  std::uint16_t port = 0;
+  {
+    auto probe = ListenTcp("127.0.0.2", 0);
+    ASSERT_TRUE(probe.ok()) << probe.status().ToString();
+    port = *LocalPort(probe->get());
+  }
+  std::atomic<bool> done{false};
+  std::jthread sshd([port, &done] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(700));
+    auto listener = ListenTcp("127.0.0.2", port);
+    EXPECT_TRUE(listener.ok());
+    while (!done) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  });
+  auto start = Clock::now();
+  Status status = WaitForHosts({{"127.0.0.2", 1}}, port, Clock::now() + std::chrono::seconds(10));
+  done = true;
+  EXPECT_TRUE(status.ok()) << status.ToString();
+  EXPECT_GE(Clock::now() - start, std::chrono::milliseconds(600));
 }
 
 }  // namespace

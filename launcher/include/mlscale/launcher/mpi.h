@@ -23,7 +23,7 @@ struct MpiHost {
 // Parses an Open MPI hostfile: "name [slots=N] [max_slots=M]" per line, '#' comments.
 StatusOr<std::vector<MpiHost>> ParseHostfile(std::string_view text);
 
-// True for names mpirun starts processes on without ssh (localhost, 127.x, ::1).
+// True for the names mpirun starts processes on without ssh (localhost, 127.0.0.1, ::1).
 bool IsLocalHost(std::string_view name);
 
 // Waits until every non-local host accepts a TCP connection on `port`, retrying until
