@@ -84,6 +84,8 @@ struct BackendOptions {
 };
 
 std::unique_ptr<ComputeBackend> CreateCpuBackend(const BackendOptions& options);
+// Sets how many threads the CPU backend's matrix products use (Eigen's and the BLAS's).
+void SetCpuThreads(int threads);
 // Fails when this build has no GPU backend or no device is visible.
 StatusOr<std::unique_ptr<ComputeBackend>> CreateGpuBackend(const BackendOptions& options);
 // How many CUDA devices are visible (0 without a GPU build).

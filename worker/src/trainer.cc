@@ -7,8 +7,6 @@
 #include <filesystem>
 #include <thread>
 
-#include <Eigen/Core>
-
 #include "batch_loader.h"
 #include "compute_backend.h"
 #include "mlscale/worker/checkpoint.h"
@@ -118,7 +116,7 @@ class Trainer {
       const int cores = int(std::max(1u, std::thread::hardware_concurrency()));
       threads = flops_per_step < 5e7 ? 1 : std::max(1, cores / comm_.size());
     }
-    Eigen::setNbThreads(threads);
+    SetCpuThreads(threads);
   }
 
   Status CreateBackend() {
