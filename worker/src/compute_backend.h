@@ -84,7 +84,7 @@ struct BackendOptions {
 };
 
 std::unique_ptr<ComputeBackend> CreateCpuBackend(const BackendOptions& options);
-// Sets how many threads the CPU backend's matrix products use (Eigen's and the BLAS's).
+// Sets how many threads the CPU backend's matrix products use.
 void SetCpuThreads(int threads);
 // Fails when this build has no GPU backend or no device is visible.
 StatusOr<std::unique_ptr<ComputeBackend>> CreateGpuBackend(const BackendOptions& options);

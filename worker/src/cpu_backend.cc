@@ -8,19 +8,9 @@
 #include "compute_backend.h"
 #include "kernel_math.h"
 
-#ifdef MLSCALE_WITH_BLAS
-// OpenBLAS's thread control; weak, so another BLAS (without it) links too.
-extern "C" void openblas_set_num_threads(int threads) __attribute__((weak));
-#endif
-
 namespace mlscale::worker {
 namespace {
 
-#ifdef MLSCALE_WITH_BLAS
-constexpr const char* kMatrixLibrary = "blas";
-#else
-constexpr const char* kMatrixLibrary = "eigen";
-#endif
 
 using Matrix = Eigen::MatrixXf;
 using MatrixMap = Eigen::Map<Matrix>;
@@ -43,7 +33,7 @@ class CpuBackend final : public ComputeBackend {
   }
 
   std::string Describe() const override {
-    return std::string("cpu (") + kMatrixLibrary + ", " + std::to_string(Eigen::nbThreads()) + " thread" + (Eigen::nbThreads() == 1 ? "" : "s") + ")";
+    return "cpu (eigen, " + std::to_string(Eigen::nbThreads()) + " thread" + (Eigen::nbThreads() == 1 ? "" : "s") + ")";
   }
 
   Status LoadState(const TrainingState& state) override {
@@ -209,9 +199,6 @@ class CpuBackend final : public ComputeBackend {
 
 void SetCpuThreads(int threads) {
   Eigen::setNbThreads(threads);
-#ifdef MLSCALE_WITH_BLAS
-  if (openblas_set_num_threads != nullptr) openblas_set_num_threads(threads);
-#endif
 }
 
 std::unique_ptr<ComputeBackend> CreateCpuBackend(const BackendOptions& options) {
