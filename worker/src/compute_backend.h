@@ -81,11 +81,10 @@ struct BackendOptions {
   TrainerConfig config;
   Communicator* communicator = nullptr;  // the job's communicator (bootstrap for NCCL)
   int local_rank = 0;
+  int threads = 1;  // CPU threads of this rank
 };
 
 std::unique_ptr<ComputeBackend> CreateCpuBackend(const BackendOptions& options);
-// Sets how many threads the CPU backend's matrix products use.
-void SetCpuThreads(int threads);
 // Fails when this build has no GPU backend or no device is visible.
 StatusOr<std::unique_ptr<ComputeBackend>> CreateGpuBackend(const BackendOptions& options);
 // How many CUDA devices are visible (0 without a GPU build).
