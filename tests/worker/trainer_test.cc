@@ -57,10 +57,26 @@ TEST(Train, OneAndFourRanksGiveTheSameLossCurve) {
   for (size_t i = 0; i < four.step_losses.size(); ++i) {
     worst = std::max(worst, std::abs(four.step_losses[i] - single->step_losses[i]));
   }
+  RecordProperty("largest_loss_difference", std::to_string(worst));
   EXPECT_LT(worst, 1e-3) << "largest per-step difference";
   EXPECT_NEAR(four.accuracy, single->accuracy, 0.01);
   EXPECT_EQ(four.world_size, 4);
   EXPECT_EQ(four.communicator, "tcp-ring");
+}
+
+// Threads inside a rank split its batch the same way ranks do: same curve.
+TEST(Train, ThreadsGiveTheSameLossCurve) {
+  const TrainerConfig config = Config(R"({"epochs": 2, "batchSize": 128, "model": {"dropout": 0.2}})");
+  auto comm = CreateSingleProcessCommunicator();
+  TrainOptions one = Quiet(), three = Quiet();
+  one.threads = 1;
+  three.threads = 3;
+  auto a = Train(config, *comm, one);
+  auto b = Train(config, *comm, three);
+  ASSERT_TRUE(a.ok() && b.ok());
+  EXPECT_EQ(b->backend, "cpu (eigen, 3 threads)");
+  ASSERT_EQ(a->step_losses.size(), b->step_losses.size());
+  for (size_t i = 0; i < a->step_losses.size(); ++i) EXPECT_NEAR(a->step_losses[i], b->step_losses[i], 1e-3) << i;
 }
 
 // The default config on the bundled digits set reaches >= 95 % test accuracy.

@@ -81,6 +81,7 @@ struct BackendOptions {
   TrainerConfig config;
   Communicator* communicator = nullptr;  // the job's communicator (bootstrap for NCCL)
   int local_rank = 0;
+  int threads = 1;  // CPU threads of this rank
 };
 
 std::unique_ptr<ComputeBackend> CreateCpuBackend(const BackendOptions& options);

@@ -113,11 +113,9 @@ class TcpRingCommunicator final : public Communicator {
 
   Status Shutdown(const Status& failure) override {
     const bool failing = !failure.ok();
+    // A peer's failure (Aborted) is passed on as it is: it already names the rank.
     std::string text = failure.message();
-    {
-      std::lock_guard lock(mutex_);
-      if (failing && failure.code() != StatusCode::kAborted) text = RankName(rank()) + " failed: " + text;
-    }
+    if (failing && failure.code() != StatusCode::kAborted) text = RankName(rank()) + " failed: " + text;
     const auto deadline = Clock::now() + std::chrono::seconds(2);
     for (int peer = 0; peer < size(); ++peer) {
       if (peer == rank() || !control_[size_t(peer)].valid()) continue;

@@ -7,8 +7,6 @@
 #include <filesystem>
 #include <thread>
 
-#include <Eigen/Core>
-
 #include "batch_loader.h"
 #include "compute_backend.h"
 #include "mlscale/worker/checkpoint.h"
@@ -108,8 +106,8 @@ class Trainer {
     return Status::Ok();
   }
 
-  // The default when TrainOptions::threads is 0 (see trainer.h).
-  void ChooseThreads() {
+  // The CPU threads of this rank; the default when TrainOptions::threads is 0 (trainer.h).
+  int ChooseThreads() const {
     int threads = options_.threads;
     const char* omp = std::getenv("OMP_NUM_THREADS");
     if (threads == 0 && omp != nullptr && *omp != '\0') threads = std::max(1, std::atoi(omp));
@@ -118,12 +116,11 @@ class Trainer {
       const int cores = int(std::max(1u, std::thread::hardware_concurrency()));
       threads = flops_per_step < 5e7 ? 1 : std::max(1, cores / comm_.size());
     }
-    Eigen::setNbThreads(threads);
+    return threads;
   }
 
   Status CreateBackend() {
-    ChooseThreads();
-    BackendOptions backend_options{spec_, layout_, config_, &comm_, options_.local_rank};
+    BackendOptions backend_options{spec_, layout_, config_, &comm_, options_.local_rank, ChooseThreads()};
     bool gpu = options_.backend == BackendChoice::kGpu;
     std::string why;
     if (options_.backend == BackendChoice::kAuto) {

@@ -7,7 +7,8 @@
 //     ("host:port,host:port,...", one per rank in rank order). MLSCALE_LISTEN_FD is an
 //     inherited socket, already bound and listening, that is this rank's endpoint (when
 //     absent the rank binds MLSCALE_PEERS[RANK] itself). Peers must present the same
-//     MLSCALE_RUN_ID or they are turned away.
+//     MLSCALE_RUN_ID or they are turned away. All peers must connect within
+//     MLSCALE_CONNECT_TIMEOUT_SECONDS (default 120) or the error names the missing ranks.
 // A rank that dies (or fails and exits) makes every other rank's next collective fail with
 // StatusCode::kAborted and a message that starts "rank N", within a second or two, never
 // a hang: each pair of ranks keeps a control connection that a watchdog thread watches.

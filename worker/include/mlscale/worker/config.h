@@ -10,8 +10,9 @@
 // Every field is optional; the defaults train the bundled digits set to >= 95 % test accuracy.
 // Unknown keys and bad values are errors naming the field path, e.g.
 //   "trainer.optimizer.learningRate: must be > 0".
-// This header has no MPI or CUDA in it: the launcher links mlscale::worker to validate
-// manifests with ParseTrainerConfig before it starts any process.
+// This header has no MPI or CUDA in it: the launcher links mlscale::worker (or just
+// mlscale::worker_config, this parser alone) to validate manifests with
+// ParseTrainerConfig before it starts any process.
 #pragma once
 
 #include <cstdint>

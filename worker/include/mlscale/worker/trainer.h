@@ -31,8 +31,9 @@ bool GpuBackendCompiled();
 struct TrainOptions {
   BackendChoice backend = BackendChoice::kAuto;
   int local_rank = 0;              // which GPU this rank uses
-  // CPU threads for the matrix products; 0: OMP_NUM_THREADS when set, else one for small
-  // models (synchronizing threads costs more than they save) and cores / ranks otherwise.
+  // CPU threads of this rank (each takes a slice of the rank's batch); 0: OMP_NUM_THREADS
+  // when set, else one for small models (joining threads costs more than they save) and
+  // cores / ranks otherwise.
   int threads = 0;
   std::string checkpoint_dir;      // empty: no checkpoints
   std::string output_dir;          // empty: no model artifact
