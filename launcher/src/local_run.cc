@@ -89,25 +89,33 @@ class ProgressView {
       return;
     }
     // Without a terminal (CI, a pipe), a line every few seconds or at each new epoch.
+    latest_ = *progress;
     auto now = Clock::now();
     bool new_epoch = progress->epoch != last_epoch_ && now - last_line_ >= std::chrono::seconds(1);
-    if (new_epoch || now - last_line_ >= std::chrono::seconds(5)) {
-      std::printf("%s\n", FormatProgressLine(*progress).c_str());
-      std::fflush(stdout);
-      last_line_ = now;
-      last_epoch_ = progress->epoch;
-    }
+    if (new_epoch || now - last_line_ >= std::chrono::seconds(5)) PrintLine(now);
   }
 
   // Ends the bar's line so that what follows starts on a line of its own.
+  // Without a terminal, prints the last state if it has not been printed yet.
   void Finish() {
     if (bar_drawn_) std::printf("\n");
     bar_drawn_ = false;
+    if (latest_ && latest_->step != printed_step_) PrintLine(Clock::now());
   }
 
  private:
+  void PrintLine(Clock::time_point now) {
+    std::printf("%s\n", FormatProgressLine(*latest_).c_str());
+    std::fflush(stdout);
+    last_line_ = now;
+    last_epoch_ = latest_->epoch;
+    printed_step_ = latest_->step;
+  }
+
   fs::path file_;
   bool terminal_;
+  std::optional<Progress> latest_;  // without a terminal: the last state read
+  std::int64_t printed_step_ = -1;
   fs::file_time_type last_modified_{};
   Clock::time_point last_line_{};
   std::int64_t last_epoch_ = -1;
