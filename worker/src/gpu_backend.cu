@@ -135,8 +135,11 @@ class GpuBackend final : public ComputeBackend {
 
   Status Initialize() {
     int devices = 0;
-    MLSCALE_RETURN_IF_ERROR(CudaStatus(cudaGetDeviceCount(&devices), "no CUDA device visible"));
-    if (devices == 0) return FailedPrecondition("--backend gpu: no CUDA device is visible");
+    const cudaError_t found = cudaGetDeviceCount(&devices);
+    if (found != cudaSuccess || devices == 0) {
+      return FailedPrecondition(std::string("--backend gpu: no GPU is visible (cudaGetDeviceCount: ") +
+                                (found != cudaSuccess ? cudaGetErrorString(found) : "0 devices") + ")");
+    }
     device_ = options_.local_rank % devices;
     MLSCALE_RETURN_IF_ERROR(CudaStatus(cudaSetDevice(device_), "cudaSetDevice"));
     cudaDeviceProp properties{};
