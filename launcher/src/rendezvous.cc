@@ -25,6 +25,8 @@ constexpr milliseconds kConnectAttemptTimeout{5000};
 constexpr milliseconds kFirstBackoff{100};
 constexpr milliseconds kMaxBackoff{2000};
 constexpr std::size_t kMaxRememberedRejections = 5;
+// How much longer than rank 0's own timeout a joined rank waits for rank 0's verdict.
+constexpr milliseconds kVerdictGrace{3000};
 // Connections that have not joined yet; more are closed as they arrive.
 constexpr std::size_t kMaxPendingConnections = 256;
 
@@ -82,6 +84,8 @@ class RendezvousServer {
     listener_ = std::move(*listener);
     MLSCALE_RETURN_IF_ERROR(CollectJoins());
     listener_.Reset();  // late or stray connections are refused from now on
+    // The barrier gets a full timeout of its own, even when the last rank joined late.
+    deadline_ = Clock::now() + options_.timeout;
 
     auto own_host = AdvertisedHost(options_, joined_[1]->fd.get());
     if (!own_host.ok()) return own_host.status();
@@ -293,12 +297,16 @@ class RendezvousClient {
     if (!host.ok()) return host.status();
     JoinRequest join{options_.run_id, options_.rank, options_.world_size, Endpoint{*host, data_port_}};
     MLSCALE_RETURN_IF_ERROR(SendMessage(fd, ToJson(join), deadline_));
+    // Rank 0 started before this connection and owns the timeout: once joined, wait
+    // long enough to hear its verdict (which names the missing ranks) rather than
+    // giving up on a clock of our own that started earlier.
+    verdict_deadline_ = Clock::now() + options_.timeout + kVerdictGrace;
     FrameReader reader;
     auto peers = Expect(fd, reader, "peers");
     if (!peers.ok()) return peers.status();
     auto endpoints = ParsePeers(*peers, options_.run_id, options_.world_size);
     if (!endpoints.ok()) return endpoints.status();
-    MLSCALE_RETURN_IF_ERROR(SendMessage(fd, json{{"type", "ready"}, {"rank", options_.rank}}, deadline_));
+    MLSCALE_RETURN_IF_ERROR(SendMessage(fd, json{{"type", "ready"}, {"rank", options_.rank}}, verdict_deadline_));
     auto go = Expect(fd, reader, "go");
     if (!go.ok()) return go.status();
     return endpoints;
@@ -307,7 +315,7 @@ class RendezvousClient {
   // The next message, which must be of type `expected` (an error message from rank 0
   // becomes this rank's error).
   StatusOr<json> Expect(int fd, FrameReader& reader, const std::string& expected) {
-    auto message = ReceiveMessage(fd, reader, deadline_);
+    auto message = ReceiveMessage(fd, reader, verdict_deadline_);
     if (!message.ok()) {
       if (message.status().code() != StatusCode::kDeadlineExceeded) return message.status();
       return DeadlineExceeded("rank " + std::to_string(options_.rank) +
@@ -326,7 +334,8 @@ class RendezvousClient {
 
   const RendezvousOptions& options_;
   std::uint16_t data_port_;
-  Clock::time_point deadline_;
+  Clock::time_point deadline_;          // for reaching rank 0
+  Clock::time_point verdict_deadline_{};  // for rank 0's answer, once joined
   std::mt19937 random_;
 };
 

@@ -2,8 +2,10 @@
 // no trainer starts before all ranks have the table (a barrier). Rank 0's launcher
 // listens on MASTER_PORT; the others connect with retries and jittered backoff (rank
 // 0's name may not resolve yet) and send their endpoint; rank 0 answers with the full
-// table once every rank has joined. Nothing waits longer than `timeout`: a rank that
-// never arrives is an error naming the missing ranks, on rank 0 and on the others.
+// table once every rank has joined. Rank 0 waits at most `timeout` for the others; a
+// rank that never arrives is an error naming the missing ranks, on rank 0 and (sent by
+// rank 0) on the ranks that joined. The others try to reach rank 0 for `timeout`, and
+// once joined wait for its answer up to `timeout` + 3 s.
 // A rank that disconnects before every rank has joined may join again (a restarted
 // pod); one that disconnects after the table went out fails the rendezvous.
 #pragma once
