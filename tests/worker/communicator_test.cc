@@ -1,0 +1,161 @@
+#include "mlscale/worker/communicator.h"
+
+#include <gtest/gtest.h>
+
+#include <bit>
+#include <chrono>
+#include <cstring>
+
+#include "ring_fixture.h"
+
+namespace mlscale::worker {
+namespace {
+
+using testing::BindLoopback;
+using testing::RingOptions;
+using testing::RunRing;
+
+uint16_t ToBFloat16(float f) { return uint16_t(std::bit_cast<uint32_t>(f) >> 16); }
+float FromBFloat16(uint16_t v) { return std::bit_cast<float>(uint32_t(v) << 16); }
+
+// Element i of rank r: small integers, exact in every type including bfloat16.
+double Value(int rank, size_t i) { return double((rank + 1) * 3 + int(i % 7)) - 10; }
+
+template <typename T>
+std::vector<T> Fill(int rank, size_t count, T (*convert)(double)) {
+  std::vector<T> v(count);
+  for (size_t i = 0; i < count; ++i) v[i] = convert(Value(rank, i));
+  return v;
+}
+
+class AllReduceTest : public ::testing::TestWithParam<int> {};
+
+// Sums for odd sizes (fewer elements than ranks, not divisible by the ranks, larger than
+// a socket buffer) and every data type.
+TEST_P(AllReduceTest, SumsEveryTypeAndOddSizes) {
+  const int n = GetParam();
+  const size_t counts[] = {0, 1, 2, 3, 5, 7, 1001, 65537, 1'000'003};
+  RunRing(n, [&](int rank, Communicator& comm) {
+    EXPECT_EQ(comm.rank(), rank);
+    EXPECT_EQ(comm.size(), n);
+    for (size_t count : counts) {
+      auto expected = [&](size_t i) {
+        double sum = 0;
+        for (int r = 0; r < n; ++r) sum += Value(r, i);
+        return sum;
+      };
+      auto f32 = Fill<float>(rank, count, [](double v) { return float(v); });
+      auto f64 = Fill<double>(rank, count, [](double v) { return v; });
+      auto i32 = Fill<int32_t>(rank, count, [](double v) { return int32_t(v); });
+      auto i64 = Fill<int64_t>(rank, count, [](double v) { return int64_t(int64_t(v) * int64_t(1'000'000'000'000)); });
+      auto b16 = Fill<uint16_t>(rank, count, [](double v) { return ToBFloat16(float(v)); });
+      ASSERT_TRUE(comm.AllReduceSum(f32.data(), count, DataType::kFloat32).ok());
+      ASSERT_TRUE(comm.AllReduceSum(f64.data(), count, DataType::kFloat64).ok());
+      ASSERT_TRUE(comm.AllReduceSum(i32.data(), count, DataType::kInt32).ok());
+      ASSERT_TRUE(comm.AllReduceSum(i64.data(), count, DataType::kInt64).ok());
+      ASSERT_TRUE(comm.AllReduceSum(b16.data(), count, DataType::kBFloat16).ok());
+      for (size_t i = 0; i < count; ++i) {
+        const double sum = expected(i);
+        ASSERT_EQ(f32[i], float(sum)) << "count " << count << " element " << i;
+        ASSERT_EQ(f64[i], sum);
+        ASSERT_EQ(i32[i], int32_t(sum));
+        ASSERT_EQ(i64[i], int64_t(sum) * int64_t(1'000'000'000'000));
+        ASSERT_EQ(FromBFloat16(b16[i]), float(sum));
+      }
+    }
+  });
+}
+
+TEST_P(AllReduceTest, BroadcastAndBarrier) {
+  const int n = GetParam();
+  RunRing(n, [&](int rank, Communicator& comm) {
+    for (int root = 0; root < n; ++root) {
+      std::vector<char> data(3'000'001, char(rank));
+      ASSERT_TRUE(comm.Broadcast(data.data(), data.size(), root).ok());
+      EXPECT_EQ(std::count(data.begin(), data.end(), char(root)), long(data.size())) << "root " << root;
+    }
+    EXPECT_TRUE(comm.Barrier().ok());
+  });
+}
+
+INSTANTIATE_TEST_SUITE_P(Ranks, AllReduceTest, ::testing::Values(2, 3, 4));
+
+TEST(ReduceSum, BFloat16RoundsToNearestEven) {
+  uint16_t a = ToBFloat16(1.0f), b = ToBFloat16(1.0f / 256);  // 1 + 2^-8 is a tie
+  ReduceSum(&a, &b, 1, DataType::kBFloat16);
+  EXPECT_EQ(FromBFloat16(a), 1.0f);
+}
+
+TEST(ConnectTcpRing, NamesTheRanksThatNeverArrive) {
+  auto endpoints = BindLoopback(4);
+  // Only rank 0 and 2 start; ranks 1 and 3 never do.
+  std::vector<std::thread> threads;
+  std::vector<Status> results(4);
+  for (int r : {0, 2}) {
+    threads.emplace_back([&, r] {
+      auto comm = ConnectTcpRing(RingOptions(endpoints, r, "test", 1.5));
+      results[size_t(r)] = comm.status();
+    });
+  }
+  for (auto& t : threads) t.join();
+  for (int r : {0, 2}) {
+    EXPECT_EQ(results[size_t(r)].code(), StatusCode::kAborted);
+    EXPECT_NE(results[size_t(r)].message().find("1, 3 did not connect"), std::string::npos)
+        << results[size_t(r)].message();
+  }
+}
+
+TEST(ConnectTcpRing, TurnsAwayPeersOfAnotherRun) {
+  auto endpoints = BindLoopback(2);
+  Status other;
+  std::thread stranger([&] { other = ConnectTcpRing(RingOptions(endpoints, 1, "another-run", 1.5)).status(); });
+  auto own = ConnectTcpRing(RingOptions(endpoints, 0, "this-run", 1.5));
+  stranger.join();
+  EXPECT_FALSE(own.ok());
+  EXPECT_NE(own.status().message().find("rank 1 did not connect"), std::string::npos) << own.status().message();
+  EXPECT_FALSE(other.ok());
+}
+
+TEST(ConnectTcpRing, RejectsBadPeerTables) {
+  TcpRingOptions options;
+  options.world_size = 2;
+  options.peers = {"127.0.0.1:1"};
+  EXPECT_NE(ConnectTcpRing(options).status().message().find("MLSCALE_PEERS has 1 endpoints"), std::string::npos);
+  options.peers = {"127.0.0.1:1", "nohostport"};
+  EXPECT_NE(ConnectTcpRing(options).status().message().find("'nohostport' is not host:port"), std::string::npos);
+  EXPECT_FALSE(ParseEndpoint("host:70000").ok());
+  EXPECT_EQ(ParseEndpoint("[::1]:80")->first, "::1");
+}
+
+// A rank that fails tells the others why; they report it by rank instead of hanging.
+TEST(TcpRing, PeerFailureIsReportedByRank) {
+  auto endpoints = BindLoopback(3);
+  std::vector<Status> results(3);
+  std::vector<std::thread> threads;
+  for (int r = 0; r < 3; ++r) {
+    threads.emplace_back([&, r] {
+      auto comm = ConnectTcpRing(RingOptions(endpoints, r));
+      ASSERT_TRUE(comm.ok()) << comm.status().ToString();
+      if (r == 1) {
+        (void)(*comm)->Shutdown(InvalidArgument("bad data on this rank"));
+        return;
+      }
+      std::vector<float> data(1000, 1.0f);
+      const auto start = std::chrono::steady_clock::now();
+      Status status;
+      for (int i = 0; i < 1000 && status.ok(); ++i) status = (*comm)->AllReduceSum(data.data(), data.size(), DataType::kFloat32);
+      EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(10));
+      results[size_t(r)] = status;
+      (void)(*comm)->Shutdown(status);
+    });
+  }
+  for (auto& t : threads) t.join();
+  for (int r : {0, 2}) {
+    EXPECT_EQ(results[size_t(r)].code(), StatusCode::kAborted);
+    EXPECT_NE(results[size_t(r)].message().find("rank 1 failed: bad data on this rank"), std::string::npos)
+        << results[size_t(r)].message();
+  }
+}
+
+}  // namespace
+}  // namespace mlscale::worker

@@ -1,0 +1,187 @@
+#include "mlscale/worker/trainer.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <mutex>
+
+#include "mlscale/worker/model_artifact.h"
+#include "ring_fixture.h"
+
+namespace mlscale::worker {
+namespace {
+
+namespace fs = std::filesystem;
+
+TrainerConfig Config(const std::string& json_text) {
+  auto config = ParseTrainerConfig(nlohmann::json::parse(json_text));
+  EXPECT_TRUE(config.ok()) << config.status().ToString();
+  return *config;
+}
+
+TrainOptions Quiet() {
+  TrainOptions options;
+  options.backend = BackendChoice::kCpu;
+  options.log = [](const std::string&) {};
+  return options;
+}
+
+// Trains on n ranks (threads over loopback sockets); returns rank 0's result.
+TrainResult TrainOnRanks(int n, const TrainerConfig& config, const TrainOptions& options) {
+  TrainResult rank0;
+  std::mutex mutex;
+  testing::RunRing(n, [&](int rank, Communicator& comm) {
+    auto result = Train(config, comm, options);
+    ASSERT_TRUE(result.ok()) << "rank " << rank << ": " << result.status().ToString();
+    std::lock_guard lock(mutex);
+    if (rank == 0) rank0 = *result;
+  });
+  return rank0;
+}
+
+// The documented claim: with the same seed and global batch, 1 rank and 4 ranks give the
+// same loss curve within 1e-3 (absolute, per step; float sums in another order are the
+// only difference), dropout included.
+TEST(Train, OneAndFourRanksGiveTheSameLossCurve) {
+  const TrainerConfig config = Config(R"({"epochs": 3, "batchSize": 64, "model": {"dropout": 0.2},
+      "schedule": {"name": "cosine", "warmupSteps": 5}})");
+  auto single_comm = CreateSingleProcessCommunicator();
+  auto single = Train(config, *single_comm, Quiet());
+  ASSERT_TRUE(single.ok()) << single.status().ToString();
+  TrainResult four = TrainOnRanks(4, config, Quiet());
+  ASSERT_EQ(single->step_losses.size(), 69u);  // 23 steps of 64 per epoch (1438 samples)
+  ASSERT_EQ(four.step_losses.size(), single->step_losses.size());
+  double worst = 0;
+  for (size_t i = 0; i < four.step_losses.size(); ++i) {
+    worst = std::max(worst, std::abs(four.step_losses[i] - single->step_losses[i]));
+  }
+  RecordProperty("largest_loss_difference", std::to_string(worst));
+  EXPECT_LT(worst, 1e-3) << "largest per-step difference";
+  EXPECT_NEAR(four.accuracy, single->accuracy, 0.01);
+  EXPECT_EQ(four.world_size, 4);
+  EXPECT_EQ(four.communicator, "tcp-ring");
+}
+
+// Threads inside a rank split its batch the same way ranks do: same curve.
+TEST(Train, ThreadsGiveTheSameLossCurve) {
+  const TrainerConfig config = Config(R"({"epochs": 2, "batchSize": 128, "model": {"dropout": 0.2}})");
+  auto comm = CreateSingleProcessCommunicator();
+  TrainOptions one = Quiet(), three = Quiet();
+  one.threads = 1;
+  three.threads = 3;
+  auto a = Train(config, *comm, one);
+  auto b = Train(config, *comm, three);
+  ASSERT_TRUE(a.ok() && b.ok());
+  EXPECT_EQ(b->backend, "cpu (eigen, 3 threads)");
+  ASSERT_EQ(a->step_losses.size(), b->step_losses.size());
+  for (size_t i = 0; i < a->step_losses.size(); ++i) EXPECT_NEAR(a->step_losses[i], b->step_losses[i], 1e-3) << i;
+}
+
+// The default config on the bundled digits set reaches >= 95 % test accuracy.
+TEST(Train, DefaultConfigReaches95PercentOnDigits) {
+  auto comm = CreateSingleProcessCommunicator();
+  const std::string output = ::testing::TempDir() + "/digits-model";
+  fs::remove_all(output);
+  TrainOptions options = Quiet();
+  options.output_dir = output;
+  auto result = Train(TrainerConfig{}, *comm, options);
+  ASSERT_TRUE(result.ok()) << result.status().ToString();
+  EXPECT_GE(result->accuracy, 0.95);
+  EXPECT_EQ(result->steps, 460);
+  auto model = ReadModelArtifact(output);
+  ASSERT_TRUE(model.ok()) << model.status().ToString();
+  EXPECT_EQ(model->spec.inputs, 64);
+  EXPECT_EQ(model->spec.classes, 10);
+  EXPECT_EQ(model->metadata["dataset"], "digits");
+  EXPECT_EQ(model->metadata["metrics"]["accuracy"], result->accuracy);
+  EXPECT_EQ(model->metadata["hyperparameters"]["batchSize"], 64);
+  EXPECT_EQ(model->standardization.mean.size(), 64u);
+}
+
+// Stopping (as on SIGTERM) writes a checkpoint; the next run resumes it and ends with
+// exactly the parameters of an uninterrupted run, on any number of ranks.
+TEST(Train, StopAndResumeMatchesAnUninterruptedRun) {
+  const TrainerConfig config = Config(R"({"epochs": 2, "optimizer": {"name": "sgd", "learningRate": 0.05},
+      "checkpoint": {"everySteps": 0}, "model": {"dropout": 0.1}})");
+  const std::string plain = ::testing::TempDir() + "/resume-plain", resumed = ::testing::TempDir() + "/resume-ckpt";
+  fs::remove_all(plain);
+  fs::remove_all(resumed);
+  auto comm = CreateSingleProcessCommunicator();
+  TrainOptions straight = Quiet();
+  straight.output_dir = plain + "/model";
+  ASSERT_TRUE(Train(config, *comm, straight).ok());
+
+  TrainOptions first = Quiet();
+  first.checkpoint_dir = resumed + "/checkpoints";
+  first.stop_at_step = 17;
+  TrainResult stopped = TrainOnRanks(2, config, first);
+  EXPECT_TRUE(stopped.stopped);
+  EXPECT_EQ(stopped.steps, 17);
+  EXPECT_TRUE(fs::exists(resumed + "/checkpoints/checkpoint-000000000017.mlsckpt"));
+
+  TrainOptions second = Quiet();
+  second.checkpoint_dir = resumed + "/checkpoints";
+  second.output_dir = resumed + "/model";
+  TrainResult finished = TrainOnRanks(3, config, second);
+  EXPECT_FALSE(finished.stopped);
+  EXPECT_EQ(finished.resumed_from_step, 17);
+  EXPECT_EQ(finished.steps, 46);
+  auto a = ReadModelArtifact(plain + "/model");
+  auto b = ReadModelArtifact(resumed + "/model");
+  ASSERT_TRUE(a.ok() && b.ok());
+  ASSERT_EQ(a->parameters.size(), b->parameters.size());
+  for (size_t i = 0; i < a->parameters.size(); ++i) ASSERT_NEAR(a->parameters[i], b->parameters[i], 1e-4) << i;
+}
+
+TEST(Train, CheckpointOfAnotherModelIsRefused) {
+  const std::string dir = ::testing::TempDir() + "/other-model-ckpt";
+  fs::remove_all(dir);
+  auto comm = CreateSingleProcessCommunicator();
+  TrainOptions options = Quiet();
+  options.checkpoint_dir = dir;
+  ASSERT_TRUE(Train(Config(R"({"epochs": 1, "model": {"hiddenLayers": [8]}})"), *comm, options).ok());
+  auto other = Train(Config(R"({"epochs": 1, "model": {"hiddenLayers": [16]}})"), *comm, options);
+  EXPECT_EQ(other.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(other.status().message().find("is of another model"), std::string::npos) << other.status().message();
+}
+
+TEST(Train, BadDataFailsWithThePath) {
+  const std::string path = ::testing::TempDir() + "/broken.csv";
+  std::ofstream(path) << "1,2,3\n0,4\n";
+  auto comm = CreateSingleProcessCommunicator();
+  auto result = Train(Config(R"({"dataset": {"path": ")" + path + R"("}})"), *comm, Quiet());
+  EXPECT_EQ(result.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(result.status().message().find("trainer.dataset.path: " + path + ":2: has 2 columns"), std::string::npos)
+      << result.status().message();
+}
+
+TEST(Train, TrainsFromIdxFilesAndEverySchedule) {
+  // A tiny two-class IDX set: bright images are class 1.
+  std::string images = {0, 0, 8, 3, 0, 0, 0, 40, 0, 0, 0, 2, 0, 0, 0, 2};
+  std::string labels = {0, 0, 8, 1, 0, 0, 0, 40};
+  for (int i = 0; i < 40; ++i) {
+    const char pixel = char(i % 2 ? 200 + i : 10 + i);
+    images += std::string(4, pixel);
+    labels += char(i % 2);
+  }
+  const std::string dir = ::testing::TempDir();
+  std::ofstream(dir + "/i.idx", std::ios::binary) << images;
+  std::ofstream(dir + "/l.idx", std::ios::binary) << labels;
+  for (const char* schedule : {"constant", "step", "cosine"}) {
+    for (const char* optimizer : {"sgd", "adam", "adamw"}) {
+      auto comm = CreateSingleProcessCommunicator();
+      auto result = Train(Config(std::string(R"({"dataset": {"path": ")") + dir + R"(/i.idx", "labelsPath": ")" + dir +
+                                 R"(/l.idx", "format": "idx"}, "epochs": 30, "batchSize": 8, "model": {"hiddenLayers": [4],
+                                 "activation": "gelu"}, "optimizer": {"name": ")" + optimizer + R"(", "learningRate": 0.05},
+                                 "schedule": {"name": ")" + schedule + R"(", "stepSize": 20, "warmupSteps": 3}})"),
+                          *comm, Quiet());
+      ASSERT_TRUE(result.ok()) << result.status().ToString();
+      EXPECT_EQ(result->accuracy, 1.0) << schedule << " " << optimizer;
+    }
+  }
+}
+
+}  // namespace
+}  // namespace mlscale::worker

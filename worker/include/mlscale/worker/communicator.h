@@ -1,0 +1,90 @@
+// Collective communication between the ranks of one training job.
+//
+// Three implementations, chosen from the environment the launcher sets (torchrun names):
+//   - one process (no WORLD_SIZE, or WORLD_SIZE=1): no communication;
+//   - under mpirun (OMPI_COMM_WORLD_SIZE is set): MPI_COMM_WORLD, MLSCALE_* ignored;
+//   - otherwise a ring AllReduce over TCP between the endpoints in MLSCALE_PEERS
+//     ("host:port,host:port,...", one per rank in rank order). MLSCALE_LISTEN_FD is an
+//     inherited socket, already bound and listening, that is this rank's endpoint (when
+//     absent the rank binds MLSCALE_PEERS[RANK] itself). Peers must present the same
+//     MLSCALE_RUN_ID or they are turned away. All peers must connect within
+//     MLSCALE_CONNECT_TIMEOUT_SECONDS (default 120) or the error names the missing ranks.
+// A rank that dies (or fails and exits) makes every other rank's next collective fail with
+// StatusCode::kAborted and a message that starts "rank N", within a second or two, never
+// a hang: each pair of ranks keeps a control connection that a watchdog thread watches.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "mlscale/common/status.h"
+
+namespace mlscale::worker {
+
+enum class DataType { kFloat32, kFloat64, kBFloat16, kInt32, kInt64 };
+size_t DataTypeSize(DataType type);
+std::string_view DataTypeName(DataType type);
+
+class Communicator {
+ public:
+  virtual ~Communicator() = default;
+
+  virtual int rank() const = 0;
+  virtual int size() const = 0;
+  // "single", "tcp-ring" or "mpi".
+  virtual std::string_view name() const = 0;
+
+  // Replaces `count` elements of `type` at `data` by their sum over all ranks. Every rank
+  // calls it with the same count and type. bfloat16 sums are accumulated in float32.
+  virtual Status AllReduceSum(void* data, size_t count, DataType type) = 0;
+  // Copies `bytes` bytes at `data` on rank `root` to every other rank.
+  virtual Status Broadcast(void* data, size_t bytes, int root) = 0;
+  virtual Status Barrier() = 0;
+  // Ends the job cleanly: after every rank has called it, peers closing their connections
+  // are no longer failures. Tells the peers about `failure` when it is not OK, so that
+  // they report this rank's error rather than a lost connection.
+  virtual Status Shutdown(const Status& failure) = 0;
+};
+
+// Sums `count` elements of `source` into `target` (the reduction every implementation uses).
+void ReduceSum(void* target, const void* source, size_t count, DataType type);
+
+std::unique_ptr<Communicator> CreateSingleProcessCommunicator();
+
+struct TcpRingOptions {
+  int rank = 0;
+  int world_size = 1;
+  std::vector<std::string> peers;  // "host:port" per rank
+  int listen_fd = -1;              // bound and listening; -1: bind peers[rank]
+  std::string run_id;
+  double connect_timeout_seconds = 120;  // for all peers to connect
+};
+
+// Connects to every peer (a control connection per pair, a data connection to each ring
+// neighbour). Fails naming the ranks that did not arrive before the timeout.
+StatusOr<std::unique_ptr<Communicator>> ConnectTcpRing(const TcpRingOptions& options);
+
+// MPI_COMM_WORLD (MPI_Init_thread at MPI_THREAD_SERIALIZED on first use; finalized when
+// the last MPI communicator is destroyed).
+StatusOr<std::unique_ptr<Communicator>> CreateMpiCommunicator();
+
+// Where this process runs in the job, from the environment described above.
+struct ProcessEnvironment {
+  enum class Mode { kSingle, kTcpRing, kMpi };
+  Mode mode = Mode::kSingle;
+  int rank = 0, world_size = 1, local_rank = 0;
+  TcpRingOptions tcp;
+};
+StatusOr<ProcessEnvironment> ReadProcessEnvironment();
+
+// The communicator for `environment`.
+StatusOr<std::unique_ptr<Communicator>> CreateCommunicator(const ProcessEnvironment& environment);
+
+// Splits "host:port".
+StatusOr<std::pair<std::string, uint16_t>> ParseEndpoint(const std::string& endpoint);
+
+}  // namespace mlscale::worker

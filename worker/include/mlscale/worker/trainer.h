@@ -1,0 +1,73 @@
+// The training loop of mlscale-train, as a library so tests can run several ranks in one
+// process over real sockets.
+//
+// Data path: data loader thread (this rank's shard of every global batch) -> backend
+// step (forward, backward, bucketed gradient AllReduce overlapped with the backward pass,
+// optimizer) -> metrics and progress (rank 0) -> checkpoint (rank 0) -> final evaluation
+// and model artifact (rank 0).
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "mlscale/common/status.h"
+#include "mlscale/worker/communicator.h"
+#include "mlscale/worker/config.h"
+
+namespace mlscale::worker {
+
+enum class BackendChoice { kAuto, kCpu, kGpu };
+// "auto", "cpu" or "gpu".
+StatusOr<BackendChoice> ParseBackendChoice(std::string_view text);
+// Whether this build contains the GPU backend.
+bool GpuBackendCompiled();
+
+struct TrainOptions {
+  BackendChoice backend = BackendChoice::kAuto;
+  int local_rank = 0;              // which GPU this rank uses
+  // CPU threads of this rank (each takes a slice of the rank's batch); 0: OMP_NUM_THREADS
+  // when set, else one for small models (joining threads costs more than they save) and
+  // cores / ranks otherwise.
+  int threads = 0;
+  std::string checkpoint_dir;      // empty: no checkpoints
+  std::string output_dir;          // empty: no model artifact
+  std::string progress_file;       // empty: none; else rewritten atomically ~1/s (rank 0)
+  std::string data_dir;            // bundled data sets; empty: BundledDataDir()
+  // Set asynchronously (SIGTERM): the ranks agree to stop after the current step, rank 0
+  // writes a checkpoint, and Train returns with `stopped`.
+  const std::atomic<bool>* stop_requested = nullptr;
+  // Behave as if a stop was requested once this many steps are done (-1: never).
+  int64_t stop_at_step = -1;
+  // Receives the log lines of rank 0 (default: stderr).
+  std::function<void(const std::string&)> log;
+};
+
+struct TrainResult {
+  double loss = 0;             // mean training loss over the last epoch trained
+  double test_loss = 0;
+  double accuracy = 0;         // on the test split, 0..1
+  int64_t steps = 0;           // optimizer steps done in total (including resumed ones)
+  int64_t total_steps = 0;
+  int64_t resumed_from_step = 0;
+  double samples_per_second = 0;  // global, over the steps of this run
+  double wall_seconds = 0;
+  bool stopped = false;        // ended early on request, checkpoint written
+  std::string backend, communicator, dataset;
+  int world_size = 1;
+  std::vector<double> step_losses;  // global mean loss of each step of this run
+  // The final JSON result (termination message): loss, accuracy, steps, samplesPerSecond,
+  // wallSeconds, ...
+  nlohmann::json ToJson() const;
+};
+
+// Trains with `communicator` (all ranks call it together). Errors: InvalidArgument,
+// NotFound or DataLoss for bad config or data; Aborted ("rank N ...") when a peer failed.
+StatusOr<TrainResult> Train(const TrainerConfig& config, Communicator& communicator, const TrainOptions& options);
+
+}  // namespace mlscale::worker

@@ -1,0 +1,63 @@
+#include "bucketed_allreduce.h"
+
+namespace mlscale::worker {
+
+BucketedAllReduce::BucketedAllReduce(Communicator& communicator, size_t bucket_elements)
+    : communicator_(communicator), plan_(bucket_elements) {
+  if (communicator_.size() > 1) thread_ = std::thread([this] { Run(); });
+}
+
+BucketedAllReduce::~BucketedAllReduce() {
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
+  changed_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+void BucketedAllReduce::Start(float* buffer, size_t count) {
+  std::lock_guard lock(mutex_);
+  buffer_ = buffer;
+  plan_.Reset(count);
+  status_ = Status::Ok();
+}
+
+void BucketedAllReduce::ReadyFrom(size_t offset) {
+  if (communicator_.size() == 1) return;
+  {
+    std::lock_guard lock(mutex_);
+    plan_.ReadyFrom(offset, [&](size_t begin, size_t end) {
+      queue_.emplace_back(begin, end);
+      ++in_flight_;
+    });
+  }
+  changed_.notify_all();
+}
+
+Status BucketedAllReduce::Finish() {
+  ReadyFrom(0);
+  std::unique_lock lock(mutex_);
+  changed_.wait(lock, [&] { return in_flight_ == 0; });
+  return status_;
+}
+
+void BucketedAllReduce::Run() {
+  std::unique_lock lock(mutex_);
+  while (true) {
+    changed_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+    if (queue_.empty()) return;
+    auto [begin, end] = queue_.front();
+    queue_.pop_front();
+    Status status = status_;
+    lock.unlock();
+    // After a failure the remaining buckets are skipped: the step is lost anyway.
+    if (status.ok()) status = communicator_.AllReduceSum(buffer_ + begin, end - begin, DataType::kFloat32);
+    lock.lock();
+    if (status_.ok()) status_ = status;
+    --in_flight_;
+    changed_.notify_all();
+  }
+}
+
+}  // namespace mlscale::worker

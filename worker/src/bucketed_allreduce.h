@@ -1,0 +1,49 @@
+// Averages a gradient vector across ranks in buckets while the backward pass is still
+// running (internal, CPU). The backward pass completes the vector from its end towards
+// its start (see ParameterLayout); each time it reports a new "ready from" offset, the
+// buckets wholly behind it are handed to a communication thread.
+#pragma once
+
+#include <condition_variable>
+#include <cstddef>
+#include <deque>
+#include <mutex>
+#include <thread>
+#include <utility>
+
+#include "bucket_plan.h"
+#include "mlscale/worker/communicator.h"
+
+namespace mlscale::worker {
+
+class BucketedAllReduce {
+ public:
+  // Buckets hold `bucket_elements` floats. With one rank nothing is sent.
+  BucketedAllReduce(Communicator& communicator, size_t bucket_elements);
+  ~BucketedAllReduce();  // joins the communication thread
+  BucketedAllReduce(const BucketedAllReduce&) = delete;
+  BucketedAllReduce& operator=(const BucketedAllReduce&) = delete;
+
+  // Starts a step on `buffer` (`count` floats, summed in place).
+  void Start(float* buffer, size_t count);
+  // Elements [offset, count) will not change any more.
+  void ReadyFrom(size_t offset);
+  // Waits until every bucket is summed; the first error of any of them.
+  Status Finish();
+
+ private:
+  void Run();
+
+  Communicator& communicator_;
+  BucketPlan plan_;
+  float* buffer_ = nullptr;
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  std::deque<std::pair<size_t, size_t>> queue_;
+  size_t in_flight_ = 0;
+  Status status_;
+  bool stopping_ = false;
+  std::thread thread_;
+};
+
+}  // namespace mlscale::worker

@@ -1,0 +1,146 @@
+// mlscale-train: the program inside every worker pod.
+//
+//   mlscale-train --config FILE [--checkpoint-dir DIR] [--output-dir DIR] [--backend auto|cpu|gpu]
+//
+// Environment (set by the launcher; see communicator.h for the peer variables):
+//   WORLD_SIZE, RANK, LOCAL_RANK, MLSCALE_PEERS, MLSCALE_LISTEN_FD, MLSCALE_RUN_ID
+//   MLSCALE_TERMINATION_LOG  final JSON result (default /dev/termination-log when writable)
+//   MLSCALE_PROGRESS_FILE    live progress JSON, rewritten about once a second by rank 0
+//   MLSCALE_DATA_DIR         where bundled data sets are
+//   OMP_NUM_THREADS          compute threads per rank (default: see TrainOptions::threads)
+// Exit codes: 0 success; 1 bad config or data; 2 a peer failed ("rank N ..."); 143 after a
+// clean SIGTERM/SIGINT (all ranks stop at the same step, rank 0 writes a checkpoint).
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+
+#include "mlscale/worker/checkpoint.h"
+#include "mlscale/worker/communicator.h"
+#include "mlscale/worker/config.h"
+#include "mlscale/worker/trainer.h"
+
+namespace {
+
+using namespace mlscale;
+using namespace mlscale::worker;
+
+std::atomic<bool> stop_requested{false};
+extern "C" void OnStopSignal(int) { stop_requested.store(true); }
+
+constexpr int kExitBadInput = 1, kExitPeerFailed = 2, kExitStopped = 143;
+
+const char* kUsage =
+    "usage: mlscale-train --config FILE [--checkpoint-dir DIR] [--output-dir DIR] [--backend auto|cpu|gpu]\n";
+
+struct Arguments {
+  std::string config, checkpoint_dir, output_dir, backend = "auto";
+};
+
+StatusOr<Arguments> ParseArguments(int argc, char** argv) {
+  Arguments args;
+  for (int i = 1; i < argc; ++i) {
+    std::string flag = argv[i];
+    std::string value;
+    if (auto eq = flag.find('='); flag.starts_with("--") && eq != std::string::npos) {
+      value = flag.substr(eq + 1);
+      flag = flag.substr(0, eq);
+    } else if (flag == "--help" || flag == "-h") {
+      std::fputs(kUsage, stdout);
+      std::exit(0);
+    } else if (i + 1 < argc) {
+      value = argv[++i];
+    } else {
+      return InvalidArgument(flag + " needs a value");
+    }
+    if (flag == "--config") {
+      args.config = value;
+    } else if (flag == "--checkpoint-dir") {
+      args.checkpoint_dir = value;
+    } else if (flag == "--output-dir") {
+      args.output_dir = value;
+    } else if (flag == "--backend") {
+      args.backend = value;
+    } else {
+      return InvalidArgument("unknown argument '" + flag + "'");
+    }
+  }
+  if (args.config.empty()) return InvalidArgument("--config is required");
+  return args;
+}
+
+std::string TerminationLogPath() {
+  if (const char* path = std::getenv("MLSCALE_TERMINATION_LOG")) return path;
+  if (::access("/dev/termination-log", W_OK) == 0) return "/dev/termination-log";
+  return "";
+}
+
+void WriteTerminationLog(const nlohmann::json& message) {
+  const std::string path = TerminationLogPath();
+  if (path.empty()) return;
+  std::FILE* file = std::fopen(path.c_str(), "w");
+  if (file == nullptr) return;
+  std::fputs((message.dump() + "\n").c_str(), file);
+  std::fclose(file);
+}
+
+int ExitCodeFor(const Status& status) {
+  return status.code() == StatusCode::kAborted ? kExitPeerFailed : kExitBadInput;
+}
+
+int Fail(const Status& status, Communicator* communicator, int rank) {
+  const int code = ExitCodeFor(status);
+  std::fprintf(stderr, "mlscale-train: rank %d: error: %s\n", rank, status.message().c_str());
+  WriteTerminationLog({{"error", status.message()}, {"exitCode", code}, {"rank", rank}});
+  if (communicator != nullptr) (void)communicator->Shutdown(status);
+  return code;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::signal(SIGTERM, OnStopSignal);
+  std::signal(SIGINT, OnStopSignal);
+  auto environment = ReadProcessEnvironment();
+  if (!environment.ok()) return Fail(environment.status(), nullptr, 0);
+  const int rank = environment->rank;
+  auto args = ParseArguments(argc, argv);
+  if (!args.ok()) {
+    std::fputs(kUsage, stderr);
+    return Fail(args.status(), nullptr, rank);
+  }
+  auto backend = ParseBackendChoice(args->backend);
+  if (!backend.ok()) return Fail(backend.status(), nullptr, rank);
+  if (*backend == BackendChoice::kGpu && !GpuBackendCompiled()) {
+    return Fail(InvalidArgument("--backend gpu: this mlscale-train was built without the GPU backend "
+                                "(CUDA, cuBLAS and NCCL were not found at build time)"),
+                nullptr, rank);
+  }
+  // The config is checked before connecting, so a bad one fails fast on every rank.
+  auto config = LoadTrainerConfigFile(args->config);
+  if (!config.ok()) return Fail(config.status(), nullptr, rank);
+  auto communicator = CreateCommunicator(*environment);
+  if (!communicator.ok()) return Fail(communicator.status(), nullptr, rank);
+
+  TrainOptions options;
+  options.backend = *backend;
+  options.local_rank = environment->local_rank;
+  options.checkpoint_dir = args->checkpoint_dir;
+  options.output_dir = args->output_dir;
+  if (const char* progress = std::getenv("MLSCALE_PROGRESS_FILE")) options.progress_file = progress;
+  options.stop_requested = &stop_requested;
+  auto result = Train(*config, **communicator, options);
+  if (!result.ok()) return Fail(result.status(), communicator->get(), rank);
+  if (rank == 0) {
+    const nlohmann::json summary = result->ToJson();
+    std::printf("%s\n", summary.dump().c_str());
+    std::fflush(stdout);
+    WriteTerminationLog(summary);
+  }
+  (void)(*communicator)->Shutdown(Status::Ok());
+  return result->stopped ? kExitStopped : 0;
+}

@@ -1,0 +1,445 @@
+// The TCP ring communicator: a control connection between every pair of ranks (watched
+// for failures) and a data connection from each rank to its right neighbour, over which
+// AllReduce runs as reduce-scatter then all-gather (2 (n-1)/n of the data per rank).
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdio>
+#include <cstring>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <thread>
+
+#include "mlscale/worker/communicator.h"
+#include "socket.h"
+
+namespace mlscale::worker {
+namespace {
+
+constexpr uint32_t kMagic = 0x4d4c5352;  // "MLSR"
+constexpr uint32_t kVersion = 1;
+enum Channel : uint32_t { kControl = 0, kData = 1 };
+// Control messages: one type byte, a 4-byte length, text.
+constexpr char kBye = 'B';      // clean exit: closing the connection next is not a failure
+constexpr char kFailure = 'F';  // this rank is failing; the text says why
+// A rank whose failure has been seen exits on its own within this time even when a
+// collective outside our control (NCCL) does not return.
+constexpr auto kFailureGrace = std::chrono::seconds(30);
+constexpr size_t kSegmentBytes = 1 << 20;
+
+struct Hello {
+  uint32_t magic, version, world_size, rank, channel, run_id_length;
+};
+
+std::string RankName(int rank) { return "rank " + std::to_string(rank); }
+
+class TcpRingCommunicator final : public Communicator {
+ public:
+  TcpRingCommunicator(const TcpRingOptions& options, std::vector<FileDescriptor> control,
+                      FileDescriptor send_fd, FileDescriptor receive_fd)
+      : options_(options), control_(std::move(control)), send_fd_(std::move(send_fd)),
+        receive_fd_(std::move(receive_fd)), wakeup_(::eventfd(0, EFD_CLOEXEC)),
+        peer_done_(size_t(options.world_size), false) {
+    watchdog_ = std::thread([this] { Watch(); });
+  }
+
+  ~TcpRingCommunicator() override {
+    StopWatchdog();
+  }
+
+  int rank() const override { return options_.rank; }
+  int size() const override { return options_.world_size; }
+  std::string_view name() const override { return "tcp-ring"; }
+
+  Status AllReduceSum(void* data, size_t count, DataType type) override {
+    const int n = size();
+    if (n == 1 || count == 0) return Status::Ok();
+    const size_t element = DataTypeSize(type);
+    auto chunk_begin = [&](int c) { return count * size_t(c) / size_t(n); };
+    auto chunk_elements = [&](int c) { return chunk_begin(c + 1) - chunk_begin(c); };
+    char* base = static_cast<char*>(data);
+    scratch_.resize(chunk_elements(n - 1) * element + element);
+    // Reduce-scatter: after step s, chunk (rank - s - 1) holds the sum of s + 2 ranks.
+    for (int s = 0; s < n - 1; ++s) {
+      int send_chunk = ((rank() - s) % n + n) % n;
+      int receive_chunk = ((rank() - s - 1) % n + n) % n;
+      char* target = base + chunk_begin(receive_chunk) * element;
+      size_t reduced = 0;  // elements of the received chunk already added into target
+      MLSCALE_RETURN_IF_ERROR(Exchange(
+          base + chunk_begin(send_chunk) * element, chunk_elements(send_chunk) * element,
+          scratch_.data(), chunk_elements(receive_chunk) * element, [&](size_t received_bytes) {
+            size_t complete = received_bytes / element;
+            ReduceSum(target + reduced * element, scratch_.data() + reduced * element, complete - reduced, type);
+            reduced = complete;
+          }));
+    }
+    // All-gather: pass the reduced chunks around the ring.
+    for (int s = 0; s < n - 1; ++s) {
+      int send_chunk = ((rank() + 1 - s) % n + n) % n;
+      int receive_chunk = ((rank() - s) % n + n) % n;
+      MLSCALE_RETURN_IF_ERROR(Exchange(base + chunk_begin(send_chunk) * element,
+                                       chunk_elements(send_chunk) * element,
+                                       base + chunk_begin(receive_chunk) * element,
+                                       chunk_elements(receive_chunk) * element, [](size_t) {}));
+    }
+    return Status::Ok();
+  }
+
+  Status Broadcast(void* data, size_t bytes, int root) override {
+    const int n = size();
+    if (n == 1 || bytes == 0) return Status::Ok();
+    if (root < 0 || root >= n) return InvalidArgument("broadcast root " + std::to_string(root) + " out of range");
+    char* p = static_cast<char*>(data);
+    const bool forward = (rank() + 1) % n != root;
+    // Segments travel root -> root+1 -> ... so the ranks forward them in a pipeline.
+    for (size_t offset = 0; offset < bytes; offset += kSegmentBytes) {
+      size_t length = std::min(kSegmentBytes, bytes - offset);
+      if (rank() != root) MLSCALE_RETURN_IF_ERROR(Exchange(nullptr, 0, p + offset, length, [](size_t) {}));
+      if (forward) MLSCALE_RETURN_IF_ERROR(Exchange(p + offset, length, nullptr, 0, [](size_t) {}));
+    }
+    return Status::Ok();
+  }
+
+  Status Barrier() override {
+    int32_t token = 1;
+    return AllReduceSum(&token, 1, DataType::kInt32);
+  }
+
+  Status Shutdown(const Status& failure) override {
+    const bool failing = !failure.ok();
+    // A peer's failure (Aborted) is passed on as it is: it already names the rank.
+    std::string text = failure.message();
+    if (failing && failure.code() != StatusCode::kAborted) text = RankName(rank()) + " failed: " + text;
+    const auto deadline = Clock::now() + std::chrono::seconds(2);
+    for (int peer = 0; peer < size(); ++peer) {
+      if (peer == rank() || !control_[size_t(peer)].valid()) continue;
+      std::string message(1, failing ? kFailure : kBye);
+      uint32_t length = uint32_t(text.size());
+      message.append(reinterpret_cast<const char*>(&length), 4);
+      if (failing) message += text;
+      (void)SendAll(control_[size_t(peer)].get(), message.data(), message.size(), deadline);
+    }
+    StopWatchdog();
+    for (auto& fd : control_) fd.Reset();
+    send_fd_.Reset();
+    receive_fd_.Reset();
+    return Status::Ok();
+  }
+
+ private:
+  // Sends `send_bytes` to the right neighbour while receiving `receive_bytes` from the
+  // left one; calls on_received(total) as bytes arrive. Fails with the watchdog's verdict
+  // when a peer is lost.
+  template <typename OnReceived>
+  Status Exchange(const char* send, size_t send_bytes, char* receive, size_t receive_bytes,
+                  OnReceived&& on_received) {
+    size_t sent = 0, received = 0;
+    while (sent < send_bytes || received < receive_bytes) {
+      if (failed_.load()) return Failure();
+      pollfd fds[2];
+      int count = 0;
+      if (sent < send_bytes) fds[count++] = {send_fd_.get(), POLLOUT, 0};
+      if (received < receive_bytes) fds[count++] = {receive_fd_.get(), POLLIN, 0};
+      int rc = ::poll(fds, nfds_t(count), 500);
+      if (rc < 0 && errno != EINTR) return Internal(std::string("poll: ") + std::strerror(errno));
+      if (rc <= 0) continue;
+      if (sent < send_bytes) {
+        ssize_t k = ::send(send_fd_.get(), send + sent, std::min(send_bytes - sent, kSegmentBytes), MSG_NOSIGNAL);
+        if (k > 0) sent += size_t(k);
+        if (k < 0 && errno != EAGAIN && errno != EINTR) return LostNeighbour((rank() + 1) % size());
+      }
+      if (received < receive_bytes) {
+        ssize_t k = ::recv(receive_fd_.get(), receive + received, receive_bytes - received, 0);
+        if (k > 0) {
+          received += size_t(k);
+          on_received(received);
+        }
+        if (k == 0 || (k < 0 && errno != EAGAIN && errno != EINTR)) {
+          return LostNeighbour((rank() + size() - 1) % size());
+        }
+      }
+    }
+    return Status::Ok();
+  }
+
+  // A data connection broke: the watchdog normally knows which rank failed first; wait
+  // for its verdict briefly, else blame the neighbour.
+  Status LostNeighbour(int neighbour) {
+    for (int i = 0; i < 40 && !failed_.load(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    if (failed_.load()) return Failure();
+    RecordFailure(RankName(neighbour) + " (" + options_.peers[size_t(neighbour)] + ") lost its data connection");
+    return Failure();
+  }
+
+  Status Failure() {
+    std::lock_guard lock(mutex_);
+    return Status(StatusCode::kAborted, failure_);
+  }
+
+  void RecordFailure(const std::string& text) {
+    {
+      std::lock_guard lock(mutex_);
+      if (failed_.load()) return;
+      failure_ = text;
+      failed_.store(true);
+    }
+    // Unblock any collective waiting on the data connections.
+    if (send_fd_.valid()) ::shutdown(send_fd_.get(), SHUT_RDWR);
+    if (receive_fd_.valid()) ::shutdown(receive_fd_.get(), SHUT_RDWR);
+  }
+
+  // Watches the control connections: a failure message or a connection closed without a
+  // goodbye is a failed peer.
+  void Watch() {
+    std::vector<std::string> buffers(static_cast<size_t>(size()));
+    std::optional<Clock::time_point> failed_at;
+    while (true) {
+      std::vector<pollfd> fds;
+      std::vector<int> ranks;
+      fds.push_back({wakeup_.get(), POLLIN, 0});
+      ranks.push_back(-1);
+      for (int peer = 0; peer < size(); ++peer) {
+        if (peer == rank() || !control_[size_t(peer)].valid() || peer_closed_.contains(peer)) continue;
+        fds.push_back({control_[size_t(peer)].get(), POLLIN, 0});
+        ranks.push_back(peer);
+      }
+      int rc = ::poll(fds.data(), nfds_t(fds.size()), 500);
+      if (failed_.load() && !failed_at) failed_at = Clock::now();
+      if (failed_at && Clock::now() - *failed_at > kFailureGrace) {
+        std::fprintf(stderr, "mlscale-train: %s; exiting (a collective did not return)\n", Failure().message().c_str());
+        std::fflush(stderr);
+        ::_exit(2);
+      }
+      if (rc <= 0) continue;
+      if (fds[0].revents != 0) return;
+      // Failure messages first: they name the rank that failed first.
+      std::vector<int> closed;
+      for (size_t i = 1; i < fds.size(); ++i) {
+        if (fds[i].revents == 0) continue;
+        int peer = ranks[i];
+        char chunk[4096];
+        ssize_t k = ::recv(fds[i].fd, chunk, sizeof(chunk), 0);
+        if (k > 0) {
+          buffers[size_t(peer)].append(chunk, size_t(k));
+          ParseControl(peer, buffers[size_t(peer)]);
+        } else if (k == 0 || (errno != EAGAIN && errno != EINTR)) {
+          closed.push_back(peer);
+        }
+      }
+      for (int peer : closed) {
+        peer_closed_.insert(peer);
+        if (!peer_done_[size_t(peer)]) {
+          RecordFailure(RankName(peer) + " (" + options_.peers[size_t(peer)] + ") died: its connection closed");
+        }
+      }
+    }
+  }
+
+  void ParseControl(int peer, std::string& buffer) {
+    while (buffer.size() >= 5) {
+      uint32_t length;
+      std::memcpy(&length, buffer.data() + 1, 4);
+      if (buffer.size() < 5 + size_t(length)) return;
+      char type = buffer[0];
+      std::string text = buffer.substr(5, length);
+      buffer.erase(0, 5 + length);
+      if (type == kBye) peer_done_[size_t(peer)] = true;
+      if (type == kFailure) {
+        peer_done_[size_t(peer)] = true;
+        RecordFailure(text.empty() ? RankName(peer) + " failed" : text);
+      }
+    }
+  }
+
+  void StopWatchdog() {
+    if (!watchdog_.joinable()) return;
+    uint64_t one = 1;
+    (void)!::write(wakeup_.get(), &one, sizeof(one));
+    watchdog_.join();
+  }
+
+  TcpRingOptions options_;
+  std::vector<FileDescriptor> control_;  // by rank; invalid for this rank
+  FileDescriptor send_fd_, receive_fd_;
+  FileDescriptor wakeup_;
+  std::vector<char> scratch_;
+  std::mutex mutex_;
+  std::atomic<bool> failed_{false};
+  std::string failure_;
+  std::vector<bool> peer_done_;  // watchdog thread only
+  std::set<int> peer_closed_;    // watchdog thread only
+  std::thread watchdog_;
+};
+
+// Accepts the connections this rank expects (control from higher ranks, data from the
+// left neighbour), turning away peers of other runs.
+class Acceptor {
+ public:
+  Acceptor(const TcpRingOptions& options, int listen_fd, Clock::time_point deadline)
+      : options_(options), listen_fd_(listen_fd), deadline_(deadline) {
+    for (int peer = options.rank + 1; peer < options.world_size; ++peer) missing_control_.insert(peer);
+    control_.resize(size_t(options.world_size));
+    thread_ = std::thread([this] { status_ = Run(); });
+  }
+  ~Acceptor() {
+    if (thread_.joinable()) thread_.join();
+  }
+
+  Status Finish() {
+    thread_.join();
+    return status_;
+  }
+  std::vector<FileDescriptor>& control() { return control_; }
+  FileDescriptor& data() { return data_; }
+  std::set<int> missing() const {
+    std::set<int> m = missing_control_;
+    if (!data_.valid()) m.insert((options_.rank + options_.world_size - 1) % options_.world_size);
+    return m;
+  }
+
+ private:
+  Status Run() {
+    while (!missing_control_.empty() || !data_.valid()) {
+      auto connection = AcceptTcp(listen_fd_, deadline_);
+      if (!connection.ok()) return connection.status();
+      Hello hello{};
+      auto handshake_deadline = std::min(deadline_, Clock::now() + std::chrono::seconds(10));
+      if (!ReceiveAll(connection->get(), &hello, sizeof(hello), handshake_deadline).ok()) continue;
+      std::string run_id(std::min<uint32_t>(hello.run_id_length, 4096), '\0');
+      if (hello.magic != kMagic || hello.version != kVersion ||
+          !ReceiveAll(connection->get(), run_id.data(), run_id.size(), handshake_deadline).ok()) {
+        std::fprintf(stderr, "mlscale-train: warning: turned away a connection that is not an mlscale peer\n");
+        continue;
+      }
+      const int peer = int(hello.rank);
+      if (run_id != options_.run_id || int(hello.world_size) != options_.world_size || peer < 0 ||
+          peer >= options_.world_size) {
+        std::fprintf(stderr,
+                     "mlscale-train: warning: turned away rank %d of run '%s' (world size %u); this is run '%s' "
+                     "(world size %d)\n",
+                     peer, run_id.c_str(), hello.world_size, options_.run_id.c_str(), options_.world_size);
+        continue;
+      }
+      const bool is_left = peer == (options_.rank + options_.world_size - 1) % options_.world_size;
+      if (hello.channel == kControl && missing_control_.contains(peer)) {
+        missing_control_.erase(peer);
+        control_[size_t(peer)] = std::move(*connection);
+        MLSCALE_RETURN_IF_ERROR(SendAll(control_[size_t(peer)].get(), "A", 1, handshake_deadline));
+      } else if (hello.channel == kData && is_left && !data_.valid()) {
+        data_ = std::move(*connection);
+        MLSCALE_RETURN_IF_ERROR(SendAll(data_.get(), "A", 1, handshake_deadline));
+      } else {
+        std::fprintf(stderr, "mlscale-train: warning: turned away an unexpected connection from rank %d\n", peer);
+      }
+    }
+    return Status::Ok();
+  }
+
+  const TcpRingOptions& options_;
+  int listen_fd_;
+  Clock::time_point deadline_;
+  std::set<int> missing_control_;
+  std::vector<FileDescriptor> control_;
+  FileDescriptor data_;
+  Status status_;
+  std::thread thread_;
+};
+
+// Connects to `peer` on `channel` and completes the handshake.
+StatusOr<FileDescriptor> ConnectPeer(const TcpRingOptions& options, int peer, Channel channel,
+                                     Clock::time_point deadline) {
+  auto endpoint = ParseEndpoint(options.peers[size_t(peer)]);
+  if (!endpoint.ok()) return endpoint.status();
+  while (true) {
+    auto fd = ConnectTcp(endpoint->first, endpoint->second, deadline);
+    if (!fd.ok()) return fd.status();
+    Hello hello{kMagic, kVersion, uint32_t(options.world_size), uint32_t(options.rank), channel,
+                uint32_t(options.run_id.size())};
+    char answer = 0;
+    if (SendAll(fd->get(), &hello, sizeof(hello), deadline).ok() &&
+        SendAll(fd->get(), options.run_id.data(), options.run_id.size(), deadline).ok() &&
+        ReceiveAll(fd->get(), &answer, 1, deadline).ok() && answer == 'A') {
+      return fd;
+    }
+    if (Clock::now() >= deadline) {
+      return DeadlineExceeded("rank " + std::to_string(peer) + " at " + options.peers[size_t(peer)] +
+                              " did not accept this run ('" + options.run_id + "')");
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+}
+
+std::string RankList(const std::set<int>& ranks) {
+  std::string text;
+  for (int r : ranks) text += (text.empty() ? "" : ", ") + std::to_string(r);
+  return text;
+}
+
+}  // namespace
+
+StatusOr<std::unique_ptr<Communicator>> ConnectTcpRing(const TcpRingOptions& options) {
+  const int n = options.world_size;
+  if (n < 1 || options.rank < 0 || options.rank >= n) return InvalidArgument("RANK must be in [0, WORLD_SIZE)");
+  if (int(options.peers.size()) != n) {
+    return InvalidArgument("MLSCALE_PEERS has " + std::to_string(options.peers.size()) + " endpoints, WORLD_SIZE is " +
+                           std::to_string(n));
+  }
+  for (const auto& peer : options.peers) {
+    if (auto endpoint = ParseEndpoint(peer); !endpoint.ok()) return endpoint.status().WithContext("MLSCALE_PEERS");
+  }
+  FileDescriptor own_listener;
+  int listen_fd = options.listen_fd;
+  if (listen_fd < 0) {
+    auto endpoint = ParseEndpoint(options.peers[size_t(options.rank)]);
+    auto listener = ListenTcp(endpoint->first, endpoint->second);
+    if (!listener.ok()) return listener.status().WithContext("MLSCALE_PEERS[" + std::to_string(options.rank) + "]");
+    own_listener = std::move(*listener);
+    listen_fd = own_listener.get();
+  }
+  if (n == 1) return CreateSingleProcessCommunicator();
+  const auto deadline = Clock::now() + std::chrono::milliseconds(int64_t(options.connect_timeout_seconds * 1000));
+  Acceptor acceptor(options, listen_fd, deadline);
+  std::vector<FileDescriptor> control(static_cast<size_t>(n));
+  std::set<int> unreachable;
+  Status connect_status;
+  for (int peer = 0; peer < options.rank; ++peer) {
+    auto fd = ConnectPeer(options, peer, kControl, deadline);
+    if (fd.ok()) {
+      control[size_t(peer)] = std::move(*fd);
+    } else {
+      unreachable.insert(peer);
+      if (connect_status.ok()) connect_status = fd.status();
+    }
+  }
+  FileDescriptor send_fd;
+  const int right = (options.rank + 1) % n;
+  if (!unreachable.contains(right)) {
+    auto fd = ConnectPeer(options, right, kData, deadline);
+    if (fd.ok()) {
+      send_fd = std::move(*fd);
+    } else {
+      unreachable.insert(right);
+      if (connect_status.ok()) connect_status = fd.status();
+    }
+  }
+  Status accept_status = acceptor.Finish();
+  std::set<int> missing = acceptor.missing();
+  missing.insert(unreachable.begin(), unreachable.end());
+  if (!missing.empty()) {
+    std::string detail = !connect_status.ok() ? connect_status.message() : accept_status.message();
+    return Status(StatusCode::kAborted, std::string(missing.size() == 1 ? "rank " : "ranks ") + RankList(missing) +
+                                            " did not connect within " +
+                                            std::to_string(int(options.connect_timeout_seconds)) + " s (" + detail + ")");
+  }
+  for (int peer = options.rank + 1; peer < n; ++peer) control[size_t(peer)] = std::move(acceptor.control()[size_t(peer)]);
+  return std::unique_ptr<Communicator>(std::make_unique<TcpRingCommunicator>(
+      options, std::move(control), std::move(send_fd), std::move(acceptor.data())));
+}
+
+}  // namespace mlscale::worker
