@@ -20,8 +20,6 @@
 
 namespace mlscale::kube {
 
-class HttpTransport;
-class RateLimiter;
 class Metrics;
 
 struct ListOptions {
@@ -133,16 +131,14 @@ class Client {
   int64_t requests_sent() const;
 
  private:
-  Client(ClientConfig config, std::unique_ptr<HttpTransport> transport, Metrics* metrics);
-  struct Response;
+  struct State;  // transport, rate limiter, token source, counters
+  explicit Client(std::unique_ptr<State> state);
   // One logical request: rate limit, send, retry transient failures, map errors.
   StatusOr<Object> Call(std::string_view verb, const std::string& method, const std::string& path,
-                        const std::string& content_type, const std::string& body);
+                        const std::string& content_type = "", const std::string& body = "");
 
   ClientConfig config_;
-  std::unique_ptr<HttpTransport> transport_;
-  std::unique_ptr<RateLimiter> limiter_;
-  Metrics* metrics_;
+  std::unique_ptr<State> state_;
 };
 
 }  // namespace mlscale::kube
