@@ -62,7 +62,10 @@ std::string ReasonOf(const Status& status) {
   const std::string& message = status.message();
   size_t marker = message.find(" (HTTP ");
   if (marker == std::string::npos) return "";
-  return message.substr(0, marker);
+  // Context may precede the reason ("GET /api/...: NotFound (HTTP 404): ..."); reasons have no spaces.
+  size_t start = message.rfind(' ', marker - 1);
+  start = start == std::string::npos ? 0 : start + 1;
+  return message.substr(start, marker - start);
 }
 
 }  // namespace mlscale::kube

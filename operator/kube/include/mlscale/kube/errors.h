@@ -1,7 +1,7 @@
 // API errors as mlscale::Status values. A failed request becomes a Status whose code
 // follows the HTTP status and whose message is
 //   "<Reason> (HTTP <code>): <server's message>"   e.g. "Conflict (HTTP 409): ...".
-// where Reason is the server's metav1.Status reason (or the HTTP reason phrase when the
+// (callers may prefix context, e.g. the request line) where Reason is the server's metav1.Status reason (or the HTTP reason phrase when the
 // body was not a Status). Transport failures are kUnavailable with the cause.
 #pragma once
 
