@@ -34,6 +34,7 @@ class PodRuntimeTest : public ::testing::Test {
   void TearDown() override {
     runtime_.reset();
     std::filesystem::remove_all(dir_);
+    std::filesystem::remove("/tmp/nodeagent-runtime-msg");  // a mount target one test creates
   }
 
   // Starts a pod whose containers are given as (name, shell script) pairs.
