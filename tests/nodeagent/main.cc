@@ -53,6 +53,14 @@ int Usage(const std::string& problem) {
 
 int main(int argc, char** argv) {
   using namespace mlscale;
+  // SIGTERM/SIGINT end the agent: they are blocked before any thread exists (the client
+  // starts a pool), so every thread inherits the mask and only the waiter below takes them.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  signal(SIGPIPE, SIG_IGN);
   StatusOr<nodeagent::AgentConfig> config = nodeagent::ParseFlags(std::vector<std::string>(argv + 1, argv + argc));
   if (!config.ok()) {
     if (config.status().message() == "help") return Usage("mlscale-test-node: runs pods as local processes");
@@ -75,13 +83,6 @@ int main(int argc, char** argv) {
     return 1;
   }
 
-  // SIGTERM/SIGINT end the agent: a thread waits for them and requests the stop.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);  // inherited by every thread started below
-  signal(SIGPIPE, SIG_IGN);
   std::stop_source stop;
   std::jthread waiter([&stop, signals] {
     int received = 0;

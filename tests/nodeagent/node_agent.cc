@@ -238,7 +238,11 @@ Status NodeAgent::Run(std::stop_token stop) {
 
   pods_->Stop();
   services_->Stop();
-  entries_.clear();  // kills every container and joins the runtimes
+  for (auto& [key, entry] : entries_) {
+    entry.runtime.reset();  // kills every container and joins the runtime
+    addresses_.Release(entry.address);
+  }
+  entries_.clear();
   if (config_.delete_node_on_exit) {
     Status lease = client_.Delete(resources::Leases(), kLeaseNamespace, config_.node_name);
     Status node = client_.Delete(resources::Nodes(), "", config_.node_name);
