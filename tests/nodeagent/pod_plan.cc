@@ -1,5 +1,6 @@
 #include "pod_plan.h"
 
+#include <algorithm>
 #include <cmath>
 #include <utility>
 
@@ -286,8 +287,94 @@ StatusOr<std::optional<ProbePlan>> BuildProbe(const json& container, const char*
   return std::optional<ProbePlan>(std::move(plan));
 }
 
-StatusOr<ContainerPlan> BuildContainer(const json& pod, const json& container,
-                                       const PlanInputs& inputs, const std::string& where) {
+// spec.volumes -> what the runtime prepares.
+StatusOr<std::vector<VolumePlan>> BuildVolumes(const json& pod, const PlanInputs& inputs) {
+  std::vector<VolumePlan> volumes;
+  const json& list = Field(Field(pod, "spec"), "volumes");
+  if (list.is_null()) return volumes;
+  if (!list.is_array()) return InvalidArgument("spec.volumes is not a list");
+  std::string namespace_name = StringField(Field(pod, "metadata"), "namespace");
+  for (const json& volume : list) {
+    VolumePlan plan;
+    plan.name = StringField(volume, "name");
+    std::string where = "spec.volumes[" + plan.name + "]";
+    if (plan.name.empty() || plan.name.find('/') != std::string::npos) {
+      return InvalidArgument("spec.volumes has a volume without a valid name");
+    }
+    if (volume.contains("emptyDir")) {
+      plan.kind = VolumePlan::Kind::kEmptyDir;
+    } else if (volume.contains("hostPath")) {
+      plan.kind = VolumePlan::Kind::kHostPath;
+      plan.host_path = StringField(volume["hostPath"], "path");
+      plan.create_host_path = StringField(volume["hostPath"], "type") == "DirectoryOrCreate";
+      if (plan.host_path.empty() || plan.host_path[0] != '/') {
+        return InvalidArgument(where + ".hostPath.path must be absolute");
+      }
+    } else if (volume.contains("configMap") || volume.contains("secret")) {
+      bool config_map = volume.contains("configMap");
+      const json& source = config_map ? volume["configMap"] : volume["secret"];
+      std::string kind = config_map ? "configmaps" : "secrets";
+      std::string object = StringField(source, config_map ? "name" : "secretName");
+      StatusOr<std::map<std::string, std::string>> data = Lookup(inputs, kind, namespace_name, object);
+      plan.kind = VolumePlan::Kind::kFiles;
+      if (!data.ok()) {
+        if (BoolField(source, "optional") && data.status().code() == StatusCode::kNotFound) {
+          volumes.push_back(std::move(plan));  // an empty folder
+          continue;
+        }
+        return InvalidArgument(where + ": " + kind + " " + namespace_name + "/" + object + ": " +
+                               data.status().message());
+      }
+      const json& items = Field(source, "items");
+      if (items.is_array() && !items.empty()) {
+        for (const json& item : items) {
+          std::string key = StringField(item, "key");
+          std::string path = StringField(item, "path");
+          auto value = data->find(key);
+          if (value == data->end()) {
+            return InvalidArgument(where + ": key '" + key + "' not found in " + kind + " " + object);
+          }
+          if (path.empty() || path[0] == '/' || path.find("..") != std::string::npos) {
+            return InvalidArgument(where + ": item path '" + path + "' must be relative without '..'");
+          }
+          plan.files[path] = value->second;
+        }
+      } else {
+        plan.files = std::move(*data);
+      }
+    } else {
+      return InvalidArgument(where + ": only emptyDir, hostPath, configMap and secret volumes are "
+                             "supported by the test node agent");
+    }
+    volumes.push_back(std::move(plan));
+  }
+  return volumes;
+}
+
+StatusOr<std::vector<MountPlan>> BuildMounts(const json& container, const std::vector<VolumePlan>& volumes,
+                                             const std::string& where) {
+  std::vector<MountPlan> mounts;
+  const json& list = Field(container, "volumeMounts");
+  if (list.is_null()) return mounts;
+  if (!list.is_array()) return InvalidArgument(where + ".volumeMounts is not a list");
+  for (const json& mount : list) {
+    MountPlan plan{StringField(mount, "name"), StringField(mount, "mountPath"), StringField(mount, "subPath")};
+    bool known = std::any_of(volumes.begin(), volumes.end(),
+                             [&](const VolumePlan& v) { return v.name == plan.volume; });
+    if (!known) return InvalidArgument(where + ".volumeMounts: no volume named '" + plan.volume + "'");
+    if (plan.mount_path.empty() || plan.mount_path[0] != '/') {
+      return InvalidArgument(where + ".volumeMounts[" + plan.volume + "].mountPath must be absolute");
+    }
+    if (!plan.sub_path.empty() && (plan.sub_path[0] == '/' || plan.sub_path.find("..") != std::string::npos)) {
+      return InvalidArgument(where + ".volumeMounts[" + plan.volume + "].subPath must be relative without '..'");
+    }
+    mounts.push_back(std::move(plan));
+  }
+  return mounts;
+}
+
+StatusOr<ContainerPlan> BuildContainer(const json& pod, const json& container, const PlanInputs& inputs,
+                                       const std::vector<VolumePlan>& volumes, const std::string& where) {
   ContainerPlan plan;
   plan.name = StringField(container, "name");
   plan.image = StringField(container, "image");
@@ -338,11 +425,15 @@ StatusOr<ContainerPlan> BuildContainer(const json& pod, const json& container,
   StatusOr<std::optional<ProbePlan>> liveness = BuildProbe(container, "livenessProbe", plan.env, context);
   if (!liveness.ok()) return liveness.status();
   plan.liveness = std::move(*liveness);
+  StatusOr<std::vector<MountPlan>> mounts = BuildMounts(container, volumes, context);
+  if (!mounts.ok()) return mounts.status();
+  plan.mounts = std::move(*mounts);
   return plan;
 }
 
-StatusOr<std::vector<ContainerPlan>> BuildContainers(const json& pod, const json& spec,
-                                                     const char* field, const PlanInputs& inputs) {
+StatusOr<std::vector<ContainerPlan>> BuildContainers(const json& pod, const json& spec, const char* field,
+                                                     const PlanInputs& inputs,
+                                                     const std::vector<VolumePlan>& volumes) {
   std::vector<ContainerPlan> out;
   auto it = spec.find(field);
   if (it == spec.end() || it->is_null()) return out;
@@ -350,7 +441,7 @@ StatusOr<std::vector<ContainerPlan>> BuildContainers(const json& pod, const json
   if (!it->is_array()) return InvalidArgument(where + " is not a list");
   for (const json& container : *it) {
     if (!container.is_object()) return InvalidArgument(where + " has an item that is not an object");
-    StatusOr<ContainerPlan> plan = BuildContainer(pod, container, inputs, where);
+    StatusOr<ContainerPlan> plan = BuildContainer(pod, container, inputs, volumes, where);
     if (!plan.ok()) return plan.status();
     out.push_back(std::move(*plan));
   }
@@ -458,11 +549,14 @@ StatusOr<PodPlan> BuildPodPlan(const json& pod, const PlanInputs& inputs) {
   if (auto it = spec.find("terminationGracePeriodSeconds"); it != spec.end() && it->is_number_integer()) {
     plan.termination_grace_seconds = std::max<int64_t>(0, it->get<int64_t>());
   }
-  StatusOr<std::vector<ContainerPlan>> init = BuildContainers(pod, spec, "initContainers", inputs);
+  StatusOr<std::vector<VolumePlan>> volumes = BuildVolumes(pod, inputs);
+  if (!volumes.ok()) return volumes.status();
+  StatusOr<std::vector<ContainerPlan>> init = BuildContainers(pod, spec, "initContainers", inputs, *volumes);
   if (!init.ok()) return init.status();
-  StatusOr<std::vector<ContainerPlan>> containers = BuildContainers(pod, spec, "containers", inputs);
+  StatusOr<std::vector<ContainerPlan>> containers = BuildContainers(pod, spec, "containers", inputs, *volumes);
   if (!containers.ok()) return containers.status();
   if (containers->empty()) return InvalidArgument("spec.containers is empty");
+  plan.volumes = std::move(*volumes);
   plan.init_containers = std::move(*init);
   plan.containers = std::move(*containers);
   return plan;

@@ -35,6 +35,23 @@ struct ProbePlan {
   int failure_threshold = 3;
 };
 
+// A pod volume as the agent provides it: a folder of the pod's own (emptyDir), a host
+// folder (hostPath), or a folder the agent fills with files (configMap, secret).
+struct VolumePlan {
+  enum class Kind { kEmptyDir, kHostPath, kFiles };
+  std::string name;
+  Kind kind = Kind::kEmptyDir;
+  std::string host_path;                      // kHostPath
+  bool create_host_path = false;              // kHostPath type DirectoryOrCreate
+  std::map<std::string, std::string> files;   // kFiles: relative path -> content
+};
+
+struct MountPlan {
+  std::string volume;      // a VolumePlan name
+  std::string mount_path;  // absolute, inside the container's view
+  std::string sub_path;    // "" = the whole volume
+};
+
 struct ContainerPlan {
   std::string name;
   std::string image;
@@ -47,6 +64,7 @@ struct ContainerPlan {
   bool fallback_to_logs_on_error = false;  // terminationMessagePolicy FallbackToLogsOnError
   std::optional<ProbePlan> readiness;
   std::optional<ProbePlan> liveness;
+  std::vector<MountPlan> mounts;  // volumeMounts, in order
 };
 
 enum class RestartPolicy { kAlways, kOnFailure, kNever };
@@ -59,6 +77,7 @@ struct PodPlan {
   std::string subdomain;  // spec.subdomain
   RestartPolicy restart_policy = RestartPolicy::kAlways;
   int64_t termination_grace_seconds = 30;
+  std::vector<VolumePlan> volumes;
   std::vector<ContainerPlan> init_containers;  // run one after another, to completion
   std::vector<ContainerPlan> containers;
 };
@@ -86,7 +105,8 @@ struct PlanInputs {
 //   NotFound          an image with no entry in the image map and no command
 //                     (reported as ErrImagePull)
 //   InvalidArgument   a malformed spec, a missing ConfigMap/Secret key, an unknown
-//                     fieldRef, a probe on an unknown named port
+//                     fieldRef, a probe on an unknown named port, a volume kind the
+//                     agent cannot provide (only emptyDir, hostPath, configMap, secret)
 //                     (reported as CreateContainerConfigError)
 StatusOr<PodPlan> BuildPodPlan(const nlohmann::json& pod, const PlanInputs& inputs);
 

@@ -135,6 +135,28 @@ TEST(PodPlan, ProbesResolveNamedPortsAndDefaults) {
   EXPECT_EQ(plan->containers[0].liveness->port, 9000);
 }
 
+TEST(PodPlan, VolumesAndMounts) {
+  json pod = Pod({{{"name", "w"}, {"image", "mlscale/worker:dev"},
+                   {"volumeMounts", {{{"name", "scratch"}, {"mountPath", "/ckpt"}},
+                                     {{"name", "hostfile"}, {"mountPath", "/etc/mpi"}},
+                                     {{"name", "token"}, {"mountPath", "/run/token"}, {"subPath", "t"}}}}}},
+                 {{"volumes", {{{"name", "scratch"}, {"emptyDir", json::object()}},
+                               {{"name", "hostfile"}, {"configMap", {{"name", "settings"},
+                                                                     {"items", {{{"key", "LR"}, {"path", "conf/lr"}}}}}}},
+                               {{"name", "token"}, {"secret", {{"secretName", "token"}}}},
+                               {{"name", "data"}, {"hostPath", {{"path", "/srv/data"}, {"type", "DirectoryOrCreate"}}}}}}});
+  StatusOr<PodPlan> plan = BuildPodPlan(pod, Inputs());
+  ASSERT_TRUE(plan.ok()) << plan.status().ToString();
+  ASSERT_EQ(plan->volumes.size(), 4u);
+  EXPECT_EQ(plan->volumes[0].kind, VolumePlan::Kind::kEmptyDir);
+  EXPECT_EQ(plan->volumes[1].files, (std::map<std::string, std::string>{{"conf/lr", "0.1"}}));
+  EXPECT_EQ(plan->volumes[2].files.at("value"), "s3cret");
+  EXPECT_EQ(plan->volumes[3].host_path, "/srv/data");
+  EXPECT_TRUE(plan->volumes[3].create_host_path);
+  ASSERT_EQ(plan->containers[0].mounts.size(), 3u);
+  EXPECT_EQ(plan->containers[0].mounts[2].sub_path, "t");
+}
+
 TEST(PodPlan, HostnameAndSubdomain) {
   json pod = Pod({{{"name", "w"}, {"image", "mlscale/worker:dev"}}},
                  {{"hostname", "worker-1"}, {"subdomain", "job"}});
@@ -194,6 +216,22 @@ TEST(PodPlan, MalformedSpecsAreConfigErrorsNamingTheField) {
        Pod({{{"name", "w"}, {"image", "mlscale/worker:dev"},
              {"readinessProbe", {{"httpGet", {{"port", 1}, {"scheme", "HTTPS"}}}}}}}),
        "HTTPS"},
+      {"unsupported volume", Pod({ok_container}, {{"volumes", {{{"name", "v"}, {"persistentVolumeClaim", {{"claimName", "c"}}}}}}}),
+       "only emptyDir"},
+      {"volumes not a list", Pod({ok_container}, {{"volumes", "v"}}), "spec.volumes"},
+      {"missing configmap volume", Pod({ok_container}, {{"volumes", {{{"name", "v"}, {"configMap", {{"name", "gone"}}}}}}}),
+       "gone"},
+      {"escaping item path",
+       Pod({ok_container}, {{"volumes", {{{"name", "v"}, {"configMap", {{"name", "settings"},
+                                                                   {"items", {{{"key", "LR"}, {"path", "../x"}}}}}}}}}}),
+       "without '..'"},
+      {"mount of an unknown volume",
+       Pod({{{"name", "w"}, {"image", "mlscale/worker:dev"}, {"volumeMounts", {{{"name", "nope"}, {"mountPath", "/x"}}}}}}),
+       "no volume named 'nope'"},
+      {"relative mount path",
+       Pod({{{"name", "w"}, {"image", "mlscale/worker:dev"}, {"volumeMounts", {{{"name", "v"}, {"mountPath", "x"}}}}}},
+           {{"volumes", {{{"name", "v"}, {"emptyDir", json::object()}}}}}),
+       "mountPath must be absolute"},
       {"relative termination path",
        Pod({{{"name", "w"}, {"image", "mlscale/worker:dev"}, {"terminationMessagePath", "log"}}}),
        "terminationMessagePath"},

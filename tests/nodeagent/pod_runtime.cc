@@ -58,14 +58,40 @@ void WriteInPlace(const std::string& path, const std::string& text) {
   close(fd);
 }
 
-// Makes sure a bind-mount target exists: creates an empty file when its folder exists.
-bool EnsureMountTarget(const std::string& path) {
+// Makes sure a bind-mount target exists on the host, like the one of `source` (a folder
+// or a file): folders are created with their parents, a file target is created empty
+// when its folder exists. A container that mounts /data thus leaves an empty /data on
+// the host; what it writes there stays in its own volume.
+bool EnsureMountTarget(const std::string& source, const std::string& target) {
+  std::error_code error;
+  if (std::filesystem::is_directory(source, error)) {
+    std::filesystem::create_directories(target, error);
+    return std::filesystem::is_directory(target, error);
+  }
   struct stat info {};
-  if (stat(path.c_str(), &info) == 0) return S_ISREG(info.st_mode) || S_ISCHR(info.st_mode);
-  int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+  if (stat(target.c_str(), &info) == 0) return S_ISREG(info.st_mode) || S_ISCHR(info.st_mode);
+  int fd = open(target.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
   if (fd < 0) return false;
   close(fd);
   return true;
+}
+
+// Creates the pod's volumes: folders of its own for emptyDir, configMap and secret
+// volumes (the latter filled with their files), the host folder for hostPath.
+void PrepareVolumes(const PodPlan& plan, const std::string& pod_dir) {
+  std::error_code error;
+  for (const VolumePlan& volume : plan.volumes) {
+    if (volume.kind == VolumePlan::Kind::kHostPath) {
+      if (volume.create_host_path) std::filesystem::create_directories(volume.host_path, error);
+      continue;
+    }
+    std::filesystem::path dir = std::filesystem::path(pod_dir) / "volumes" / volume.name;
+    std::filesystem::create_directories(dir, error);
+    for (const auto& [relative, content] : volume.files) {
+      std::filesystem::create_directories((dir / relative).parent_path(), error);
+      std::ofstream(dir / relative, std::ios::binary) << content;
+    }
+  }
 }
 
 }  // namespace
@@ -95,6 +121,7 @@ PodRuntime::PodRuntime(PodPlan plan, RuntimeOptions options)
   std::filesystem::create_directories(options_.pod_dir, ignored);
   hosts_file_ = options_.pod_dir + "/hosts";
   WriteInPlace(hosts_file_, options_.hosts_text);
+  PrepareVolumes(plan_, options_.pod_dir);
   observed_.pod_ip = options_.pod_ip;
   observed_.host_ip = options_.host_ip;
   observed_.start_time = std::chrono::system_clock::now();
@@ -299,7 +326,18 @@ LaunchSpec PodRuntime::LaunchFor(const Slot& slot) const {
   spec.working_dir = slot.plan->working_dir.empty() ? options_.pod_dir : slot.plan->working_dir;
   spec.sandbox.hosts_file = hosts_file_;
   spec.sandbox.hostname = plan_.hostname;
-  spec.sandbox.bind_files.emplace_back(slot.termination_file, slot.plan->termination_message_path);
+  for (const MountPlan& mount : slot.plan->mounts) {
+    std::string source;
+    for (const VolumePlan& volume : plan_.volumes) {
+      if (volume.name != mount.volume) continue;
+      source = volume.kind == VolumePlan::Kind::kHostPath ? volume.host_path
+                                                          : options_.pod_dir + "/volumes/" + volume.name;
+    }
+    if (!mount.sub_path.empty()) source += "/" + mount.sub_path;
+    spec.sandbox.binds.emplace_back(source, mount.mount_path);
+  }
+  // Last, so a volume mounted over the message's folder does not hide it.
+  spec.sandbox.binds.emplace_back(slot.termination_file, slot.plan->termination_message_path);
   return spec;
 }
 
@@ -310,8 +348,14 @@ bool PodRuntime::StartIfDue(Slot& slot) {
   slot.log_offset = FileSize(slot.log_file);
   LaunchSpec spec = LaunchFor(slot);
   spec.log_file = slot.log_file;
-  if (!EnsureMountTarget(slot.plan->termination_message_path)) {
-    spec.sandbox.bind_files.clear();  // the container still has $MLSCALE_TERMINATION_LOG
+  for (size_t i = 0; i + 1 < spec.sandbox.binds.size(); ++i) {  // volumes
+    const auto& [source, target] = spec.sandbox.binds[i];
+    std::error_code error;
+    if (!std::filesystem::exists(source, error)) std::filesystem::create_directories(source, error);  // a new subPath
+    EnsureMountTarget(source, target);  // when this fails, Spawn reports the mount's error
+  }
+  if (!EnsureMountTarget(slot.termination_file, slot.plan->termination_message_path)) {
+    spec.sandbox.binds.pop_back();  // the container still has $MLSCALE_TERMINATION_LOG
   }
   if (slot.runs > 0) ++slot.observed.restart_count;
   ++slot.runs;

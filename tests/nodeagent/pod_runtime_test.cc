@@ -39,7 +39,7 @@ class PodRuntimeTest : public ::testing::Test {
 
   // Starts a pod whose containers are given as (name, shell script) pairs.
   void Run(std::vector<json> containers, const std::string& policy, json extra_spec = json::object(),
-           std::vector<json> init_containers = {}) {
+           std::vector<json> init_containers = {}, decltype(PlanInputs::lookup) lookup = nullptr) {
     json pod = {{"metadata", {{"name", "p"}, {"namespace", "ml"}, {"uid", "uid-1"}}},
                 {"spec", {{"restartPolicy", policy}, {"containers", containers}}}};
     if (!init_containers.empty()) pod["spec"]["initContainers"] = init_containers;
@@ -47,6 +47,7 @@ class PodRuntimeTest : public ::testing::Test {
     PlanInputs inputs;
     inputs.pod_ip = "127.0.0.1";
     inputs.base_env = {"PATH=/usr/bin:/bin"};
+    inputs.lookup = std::move(lookup);
     StatusOr<PodPlan> plan = BuildPodPlan(pod, inputs);
     ASSERT_TRUE(plan.ok()) << plan.status().ToString();
     RuntimeOptions options;
@@ -134,6 +135,27 @@ TEST_F(PodRuntimeTest, InitContainersRunFirstInOrder) {
   PodObserved o = runtime_->Observe();
   EXPECT_TRUE(o.initialized);
   EXPECT_EQ(o.containers[0].state.message, "first\nsecond\n");
+}
+
+TEST_F(PodRuntimeTest, VolumesAreSharedInsideThePodAndPrivateToIt) {
+  json writer = Shell("writer", "echo step-100 > /tmp/nodeagent-ckpt/latest");
+  writer["volumeMounts"] = {{{"name", "ckpt"}, {"mountPath", "/tmp/nodeagent-ckpt"}}};
+  json reader = Shell("reader", "cat /tmp/nodeagent-ckpt/latest /tmp/nodeagent-conf/lr > /dev/termination-log");
+  reader["volumeMounts"] = {{{"name", "ckpt"}, {"mountPath", "/tmp/nodeagent-ckpt"}},
+                            {{"name", "conf"}, {"mountPath", "/tmp/nodeagent-conf"}}};
+  json volumes = {{{"name", "ckpt"}, {"emptyDir", json::object()}},
+                  {{"name", "conf"}, {"configMap", {{"name", "settings"}}}}};
+  Run({reader}, "Never", {{"volumes", volumes}}, {writer},
+      [](const std::string&, const std::string&, const std::string&) -> StatusOr<std::map<std::string, std::string>> {
+        return std::map<std::string, std::string>{{"lr", "0.01"}};
+      });
+  ASSERT_TRUE(WaitForPhase("Succeeded"));
+  EXPECT_EQ(runtime_->Observe().containers[0].state.message, "step-100\n0.01");
+  // The host's folder is only a mount point: the data lives in the pod's volume.
+  EXPECT_FALSE(std::filesystem::exists("/tmp/nodeagent-ckpt/latest"));
+  EXPECT_TRUE(std::filesystem::exists(dir_ / "volumes/ckpt/latest"));
+  std::filesystem::remove_all("/tmp/nodeagent-ckpt");
+  std::filesystem::remove_all("/tmp/nodeagent-conf");
 }
 
 TEST_F(PodRuntimeTest, FailedInitContainerFailsANeverPod) {

@@ -21,7 +21,7 @@ struct ChildFailure {
   int error;
 };
 constexpr const char* kSteps[] = {"setsid", "unshare(mount, uts)", "making mounts private",
-                                  "binding the hosts file over /etc/hosts", "binding a file",
+                                  "binding the hosts file over /etc/hosts", "binding a volume or file",
                                   "sethostname", "redirecting output", "chdir", "exec"};
 enum Step { kSetsid, kUnshare, kPrivate, kBindHosts, kBindFile, kHostname, kRedirect, kChdir, kExec };
 
@@ -105,7 +105,7 @@ StatusOr<std::unique_ptr<Process>> Process::Spawn(const LaunchSpec& spec) {
           mount(sandbox.hosts_file.c_str(), "/etc/hosts", nullptr, MS_BIND, nullptr) != 0) {
         Fail(report, kBindHosts);
       }
-      for (const auto& [source, target] : sandbox.bind_files) {
+      for (const auto& [source, target] : sandbox.binds) {
         if (mount(source.c_str(), target.c_str(), nullptr, MS_BIND, nullptr) != 0) Fail(report, kBindFile);
       }
       if (!sandbox.hostname.empty() &&

@@ -20,10 +20,11 @@ namespace mlscale::nodeagent {
 struct Sandbox {
   std::string hosts_file;  // bound over /etc/hosts; "" = the host's
   std::string hostname;    // set in a new UTS namespace; "" = the host's
-  // (source, target) files bound over existing targets, e.g. the container's
-  // termination-log file over /dev/termination-log.
-  std::vector<std::pair<std::string, std::string>> bind_files;
-  bool empty() const { return hosts_file.empty() && hostname.empty() && bind_files.empty(); }
+  // (source, target) files or folders bound over existing targets, in order: volumes
+  // over their mount paths, the container's termination-log file over
+  // /dev/termination-log.
+  std::vector<std::pair<std::string, std::string>> binds;
+  bool empty() const { return hosts_file.empty() && hostname.empty() && binds.empty(); }
 };
 
 struct LaunchSpec {

@@ -54,7 +54,7 @@ TEST_F(ProcessTest, RunsInItsOwnSandbox) {
   spec.log_file = dir_ / "out.log";
   spec.sandbox.hosts_file = dir_ / "hosts";
   spec.sandbox.hostname = "w-0";
-  spec.sandbox.bind_files = {{dir_ / "term", dir_ / "target"}};
+  spec.sandbox.binds = {{dir_ / "term", dir_ / "target"}};
   StatusOr<std::unique_ptr<Process>> process = Process::Spawn(spec);
   ASSERT_TRUE(process.ok()) << process.status().ToString();
   EXPECT_EQ(Wait(**process).exit_code, 0);
