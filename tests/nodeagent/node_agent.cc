@@ -23,6 +23,7 @@ namespace resources = kube::resources;
 constexpr const char* kLeaseNamespace = "kube-node-lease";
 constexpr auto kNodeStatusPeriod = std::chrono::seconds(30);
 constexpr auto kResyncPeriod = std::chrono::seconds(1);
+constexpr auto kPlanRetryPeriod = std::chrono::seconds(2);
 
 // RFC 3339 with microseconds, the MicroTime of Lease.spec.renewTime.
 std::string NowMicroTime() {
@@ -279,10 +280,16 @@ void NodeAgent::SyncPod(const std::string& key) {
       return;
     }
     if (phase == "Succeeded" || phase == "Failed") return;  // finished in an earlier run
-    StartPod(key, *pod);
+    StartPod(key, *pod, "");
     return;
   }
   PodEntry& entry = it->second;
+  if (!deleting && entry.retry_plan_at && Clock::now() >= *entry.retry_plan_at) {
+    std::string address = entry.address;
+    entries_.erase(it);  // nothing runs in a pod without a plan
+    StartPod(key, *pod, address);
+    return;
+  }
   if (deleting) {
     const json& grace = Field(metadata, "deletionGracePeriodSeconds");
     int64_t seconds = grace.is_number_integer() ? grace.get<int64_t>()
@@ -338,15 +345,18 @@ std::string NodeAgent::HostsFor(const kube::Object& pod, const std::string& addr
   return HostsFileFor(self, records, services, config_.cluster_domain);
 }
 
-void NodeAgent::StartPod(const std::string& key, const kube::Object& pod) {
+void NodeAgent::StartPod(const std::string& key, const kube::Object& pod, const std::string& address) {
   PodEntry entry;
   entry.uid = kube::UidOf(pod);
-  StatusOr<std::string> address = addresses_.Acquire(entry.uid);
-  if (!address.ok()) {
-    spdlog::error("pod {}: {}", key, address.status().ToString());
-    return;  // retried at the next sync
+  entry.address = address;
+  if (entry.address.empty()) {
+    StatusOr<std::string> leased = addresses_.Acquire(entry.uid);
+    if (!leased.ok()) {
+      spdlog::error("pod {}: {}", key, leased.status().ToString());
+      return;  // retried at the next sync
+    }
+    entry.address = *leased;
   }
-  entry.address = *address;
   PlanInputs inputs;
   inputs.images = config_.images;
   inputs.pod_ip = entry.address;
@@ -368,8 +378,9 @@ void NodeAgent::StartPod(const std::string& key, const kube::Object& pod) {
   options.hosts_text = entry.hosts_text;
   options.on_change = [this, key] { MarkDirty(key, false); };
   if (!plan.ok()) {
-    spdlog::warn("pod {}: {}", key, plan.status().ToString());
+    spdlog::warn("pod {}: {} (retrying)", key, plan.status().ToString());
     options.plan_error = plan.status();
+    entry.retry_plan_at = Clock::now() + kPlanRetryPeriod;
   }
   entry.runtime = std::make_unique<PodRuntime>(plan.ok() ? std::move(*plan) : PlanSkeleton(pod), options);
   spdlog::info("pod {} starting at {} (files in {})", key, entry.address, options.pod_dir);

@@ -7,10 +7,12 @@
 // status, and is then removed (deleted with grace 0), as the kubelet does.
 #pragma once
 
+#include <chrono>
 #include <condition_variable>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <stop_token>
 #include <string>
@@ -44,6 +46,9 @@ class NodeAgent {
     nlohmann::json last_status;   // as last written
     std::string hosts_text;
     bool delete_sent = false;
+    // The plan failed (missing ConfigMap, unmapped image...): retried from this time on,
+    // as the kubelet retries CreateContainerConfigError.
+    std::optional<std::chrono::steady_clock::time_point> retry_plan_at;
   };
 
   Status RegisterNode();
@@ -51,7 +56,8 @@ class NodeAgent {
   Status RenewLease();
   void MarkDirty(const std::string& key, bool names_changed);
   void SyncPod(const std::string& key);
-  void StartPod(const std::string& key, const kube::Object& pod);
+  // Starts the pod at `address` ("" = lease a new one).
+  void StartPod(const std::string& key, const kube::Object& pod, const std::string& address);
   void WriteStatus(const std::string& key, PodEntry& entry);
   void RefreshNames();
   std::string HostsFor(const kube::Object& pod, const std::string& address) const;

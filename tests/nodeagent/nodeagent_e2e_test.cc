@@ -138,6 +138,29 @@ TEST_F(NodeAgentE2E, OnFailureRestartsCountAndEndInSuccess) {
   EXPECT_EQ(container["lastState"]["terminated"]["exitCode"], 1);
 }
 
+TEST_F(NodeAgentE2E, ConfigMapCreatedAfterThePodIsUsedOnceItExists) {
+  auto node = StartNode();
+  ASSERT_TRUE(node);
+  json pod = ShellPod("conf", "echo \"$LR $(cat /etc/trainer/epochs)\" > /dev/termination-log", "Never", *node);
+  pod["spec"]["volumes"] = {{{"name", "settings"}, {"configMap", {{"name", "settings"}}}}};
+  pod["spec"]["containers"][0]["volumeMounts"] = {{{"name", "settings"}, {"mountPath", "/etc/trainer"}}};
+  pod["spec"]["containers"][0]["env"] = {
+      {{"name", "LR"}, {"valueFrom", {{"configMapKeyRef", {{"name", "settings"}, {"key", "lr"}}}}}}};
+  Apply(pod);
+  EXPECT_TRUE(WaitFor([&] {
+    json seen = Get("pod", "conf");
+    return seen.is_object() && seen["status"].contains("containerStatuses") &&
+           seen["status"]["containerStatuses"][0]["state"]["waiting"].value("reason", "") ==
+               "CreateContainerConfigError";
+  }, 30s));
+  EXPECT_EQ(Get("pod", "conf")["status"].value("phase", ""), "Pending");
+  Apply({{"apiVersion", "v1"}, {"kind", "ConfigMap"},
+         {"metadata", {{"name", "settings"}, {"namespace", namespace_}}},
+         {"data", {{"lr", "0.1"}, {"epochs", "7"}}}});
+  json done = WaitForPhase("conf", "Succeeded");
+  EXPECT_EQ(done["status"]["containerStatuses"][0]["state"]["terminated"]["message"], "0.1 7\n");
+}
+
 TEST_F(NodeAgentE2E, DeletedRunningPodGetsSigtermThenSigkillAndIsRemoved) {
   auto node = StartNode();
   ASSERT_TRUE(node);

@@ -287,6 +287,55 @@ StatusOr<std::optional<ProbePlan>> BuildProbe(const json& container, const char*
   return std::optional<ProbePlan>(std::move(plan));
 }
 
+// Files of a configMap or secret volume source ("items" honoured) added to `files`.
+Status AddKeyedFiles(const json& source, bool config_map, const std::string& namespace_name,
+                     const PlanInputs& inputs, std::map<std::string, std::string>& files,
+                     const std::string& where) {
+  std::string kind = config_map ? "configmaps" : "secrets";
+  std::string object = StringField(source, config_map ? "name" : "secretName");
+  if (object.empty()) object = StringField(source, "name");  // projected secrets use "name"
+  StatusOr<std::map<std::string, std::string>> data = Lookup(inputs, kind, namespace_name, object);
+  if (!data.ok()) {
+    if (BoolField(source, "optional") && data.status().code() == StatusCode::kNotFound) return Status::Ok();
+    return InvalidArgument(where + ": " + kind + " " + namespace_name + "/" + object + ": " +
+                           data.status().message());
+  }
+  const json& items = ListField(source, "items");
+  if (items.empty()) {
+    for (auto& [key, value] : *data) files[key] = value;
+    return Status::Ok();
+  }
+  for (const json& item : items) {
+    std::string key = StringField(item, "key");
+    std::string path = StringField(item, "path");
+    auto value = data->find(key);
+    if (value == data->end()) {
+      if (BoolField(source, "optional")) continue;
+      return InvalidArgument(where + ": key '" + key + "' not found in " + kind + " " + object);
+    }
+    if (path.empty() || path[0] == '/' || path.find("..") != std::string::npos) {
+      return InvalidArgument(where + ": item path '" + path + "' must be relative without '..'");
+    }
+    files[path] = value->second;
+  }
+  return Status::Ok();
+}
+
+// Files of a downwardAPI volume source (fieldRef items).
+Status AddDownwardFiles(const json& pod, const json& source, const PlanInputs& inputs,
+                        std::map<std::string, std::string>& files, const std::string& where) {
+  for (const json& item : ListField(source, "items")) {
+    std::string path = StringField(item, "path");
+    if (!item.contains("fieldRef")) {
+      return InvalidArgument(where + ": downwardAPI item '" + path + "': only fieldRef is supported");
+    }
+    StatusOr<std::string> value = FieldRefValue(pod, StringField(Field(item, "fieldRef"), "fieldPath"), inputs);
+    if (!value.ok()) return value.status().WithContext(where);
+    files[path] = *value;
+  }
+  return Status::Ok();
+}
+
 // spec.volumes -> what the runtime prepares.
 StatusOr<std::vector<VolumePlan>> BuildVolumes(const json& pod, const PlanInputs& inputs) {
   std::vector<VolumePlan> volumes;
@@ -301,6 +350,7 @@ StatusOr<std::vector<VolumePlan>> BuildVolumes(const json& pod, const PlanInputs
     if (plan.name.empty() || plan.name.find('/') != std::string::npos) {
       return InvalidArgument("spec.volumes has a volume without a valid name");
     }
+    plan.kind = VolumePlan::Kind::kFiles;
     if (volume.contains("emptyDir")) {
       plan.kind = VolumePlan::Kind::kEmptyDir;
     } else if (volume.contains("hostPath")) {
@@ -312,39 +362,28 @@ StatusOr<std::vector<VolumePlan>> BuildVolumes(const json& pod, const PlanInputs
       }
     } else if (volume.contains("configMap") || volume.contains("secret")) {
       bool config_map = volume.contains("configMap");
-      const json& source = config_map ? volume["configMap"] : volume["secret"];
-      std::string kind = config_map ? "configmaps" : "secrets";
-      std::string object = StringField(source, config_map ? "name" : "secretName");
-      StatusOr<std::map<std::string, std::string>> data = Lookup(inputs, kind, namespace_name, object);
-      plan.kind = VolumePlan::Kind::kFiles;
-      if (!data.ok()) {
-        if (BoolField(source, "optional") && data.status().code() == StatusCode::kNotFound) {
-          volumes.push_back(std::move(plan));  // an empty folder
-          continue;
+      MLSCALE_RETURN_IF_ERROR(AddKeyedFiles(config_map ? volume["configMap"] : volume["secret"], config_map,
+                                            namespace_name, inputs, plan.files, where));
+    } else if (volume.contains("downwardAPI")) {
+      MLSCALE_RETURN_IF_ERROR(AddDownwardFiles(pod, volume["downwardAPI"], inputs, plan.files, where));
+    } else if (volume.contains("projected")) {
+      // What the ServiceAccount admission adds to every pod (kube-api-access-*): the CA
+      // ConfigMap and the namespace. The agent issues no service-account tokens, so a
+      // serviceAccountToken source adds no file.
+      for (const json& source : ListField(volume["projected"], "sources")) {
+        if (source.contains("configMap") || source.contains("secret")) {
+          bool config_map = source.contains("configMap");
+          MLSCALE_RETURN_IF_ERROR(AddKeyedFiles(config_map ? source["configMap"] : source["secret"], config_map,
+                                                namespace_name, inputs, plan.files, where));
+        } else if (source.contains("downwardAPI")) {
+          MLSCALE_RETURN_IF_ERROR(AddDownwardFiles(pod, source["downwardAPI"], inputs, plan.files, where));
+        } else if (!source.contains("serviceAccountToken")) {
+          return InvalidArgument(where + ": unsupported projected source " + source.dump());
         }
-        return InvalidArgument(where + ": " + kind + " " + namespace_name + "/" + object + ": " +
-                               data.status().message());
-      }
-      const json& items = Field(source, "items");
-      if (items.is_array() && !items.empty()) {
-        for (const json& item : items) {
-          std::string key = StringField(item, "key");
-          std::string path = StringField(item, "path");
-          auto value = data->find(key);
-          if (value == data->end()) {
-            return InvalidArgument(where + ": key '" + key + "' not found in " + kind + " " + object);
-          }
-          if (path.empty() || path[0] == '/' || path.find("..") != std::string::npos) {
-            return InvalidArgument(where + ": item path '" + path + "' must be relative without '..'");
-          }
-          plan.files[path] = value->second;
-        }
-      } else {
-        plan.files = std::move(*data);
       }
     } else {
-      return InvalidArgument(where + ": only emptyDir, hostPath, configMap and secret volumes are "
-                             "supported by the test node agent");
+      return InvalidArgument(where + ": only emptyDir, hostPath, configMap, secret, downwardAPI and "
+                             "projected volumes are supported by the test node agent");
     }
     volumes.push_back(std::move(plan));
   }

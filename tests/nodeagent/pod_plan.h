@@ -36,7 +36,8 @@ struct ProbePlan {
 };
 
 // A pod volume as the agent provides it: a folder of the pod's own (emptyDir), a host
-// folder (hostPath), or a folder the agent fills with files (configMap, secret).
+// folder (hostPath), or a folder the agent fills with files (configMap, secret,
+// downwardAPI fieldRefs, projected: no service-account token is issued).
 struct VolumePlan {
   enum class Kind { kEmptyDir, kHostPath, kFiles };
   std::string name;
@@ -106,7 +107,7 @@ struct PlanInputs {
 //                     (reported as ErrImagePull)
 //   InvalidArgument   a malformed spec, a missing ConfigMap/Secret key, an unknown
 //                     fieldRef, a probe on an unknown named port, a volume kind the
-//                     agent cannot provide (only emptyDir, hostPath, configMap, secret)
+//                     agent cannot provide (persistentVolumeClaim, ...)
 //                     (reported as CreateContainerConfigError)
 StatusOr<PodPlan> BuildPodPlan(const nlohmann::json& pod, const PlanInputs& inputs);
 

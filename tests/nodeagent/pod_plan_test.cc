@@ -155,6 +155,16 @@ TEST(PodPlan, VolumesAndMounts) {
   EXPECT_TRUE(plan->volumes[3].create_host_path);
   ASSERT_EQ(plan->containers[0].mounts.size(), 3u);
   EXPECT_EQ(plan->containers[0].mounts[2].sub_path, "t");
+  // What the ServiceAccount admission plugin adds to every pod.
+  pod["spec"]["volumes"] = {{{"name", "kube-api-access"},
+                             {"projected", {{"sources", {{{"serviceAccountToken", {{"path", "token"}}}},
+                                                         {{"configMap", {{"name", "settings"}, {"items", {{{"key", "LR"}, {"path", "ca.crt"}}}}}}},
+                                                         {{"downwardAPI", {{"items", {{{"path", "namespace"},
+                                                                                       {"fieldRef", {{"fieldPath", "metadata.namespace"}}}}}}}}}}}}}}};
+  pod["spec"]["containers"][0]["volumeMounts"] = {{{"name", "kube-api-access"}, {"mountPath", "/var/run/secrets/kubernetes.io/serviceaccount"}}};
+  plan = BuildPodPlan(pod, Inputs());
+  ASSERT_TRUE(plan.ok()) << plan.status().ToString();
+  EXPECT_EQ(plan->volumes[0].files, (std::map<std::string, std::string>{{"ca.crt", "0.1"}, {"namespace", "ml"}}));
 }
 
 TEST(PodPlan, HostnameAndSubdomain) {
@@ -218,6 +228,7 @@ TEST(PodPlan, MalformedSpecsAreConfigErrorsNamingTheField) {
        "HTTPS"},
       {"unsupported volume", Pod({ok_container}, {{"volumes", {{{"name", "v"}, {"persistentVolumeClaim", {{"claimName", "c"}}}}}}}),
        "only emptyDir"},
+      {"downward resourceFieldRef", Pod({ok_container}, {{"volumes", {{{"name", "v"}, {"downwardAPI", {{"items", {{{"path", "cpu"}, {"resourceFieldRef", {{"resource", "limits.cpu"}}}}}}}}}}}}), "only fieldRef"},
       {"volumes not a list", Pod({ok_container}, {{"volumes", "v"}}), "spec.volumes"},
       {"missing configmap volume", Pod({ok_container}, {{"volumes", {{{"name", "v"}, {"configMap", {{"name", "gone"}}}}}}}),
        "gone"},
