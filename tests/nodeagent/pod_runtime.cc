@@ -200,9 +200,15 @@ void PodRuntime::Run(std::stop_token stop) {
       if (options_.on_change) options_.on_change();
     }
     if (finished_.load()) return;
+    // A pod whose containers all stopped for good has nothing to watch until Terminate().
+    bool idle = NoneRunning() && Done();
     std::unique_lock lock(mutex_);
-    wake_.wait_for(lock, stop, std::chrono::milliseconds(50),
-                   [this] { return kill_deadline_.has_value() && !terminate_signalled_; });
+    auto terminate_requested = [this] { return kill_deadline_.has_value() && !terminate_signalled_; };
+    if (idle) {
+      wake_.wait(lock, stop, terminate_requested);
+    } else {
+      wake_.wait_for(lock, stop, std::chrono::milliseconds(50), terminate_requested);
+    }
   }
 }
 

@@ -94,6 +94,10 @@ TEST_F(PodRuntimeTest, SucceedsWithExitCodeAndTerminationMessage) {
   EXPECT_EQ(c.state.reason, "Completed");
   EXPECT_EQ(c.state.message, "accuracy=0.98\n");
   EXPECT_EQ(c.restart_count, 0);
+  // A finished pod idles until it is deleted, and then finishes at once.
+  runtime_->Terminate(std::chrono::seconds(30));
+  EXPECT_TRUE(WaitFor([this](const PodObserved&) { return runtime_->Finished(); }, 2s));
+  EXPECT_EQ(PodPhase(runtime_->Observe(), RestartPolicy::kNever), "Succeeded");
 }
 
 TEST_F(PodRuntimeTest, FailsWithCustomTerminationPathAndLogFallback) {
