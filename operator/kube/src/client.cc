@@ -197,7 +197,7 @@ StatusOr<Object> Client::Call(std::string_view verb, const std::string& method, 
       last = response.status();
       // A mutation may have reached the server before the connection broke; only
       // reads, and requests that never connected, are safe to repeat.
-      bool never_sent = last.message().find("refused") != std::string::npos;
+      bool never_sent = last.message().rfind(kNotSent, 0) == 0;
       if (!IsReadVerb(verb) && !never_sent) return last;
     } else if (response->status >= 200 && response->status < 300) {
       return ParseBody(response->body, what);

@@ -52,6 +52,10 @@ HttpResponse Head(const http::http_response& response) {
 }
 
 Status TransportError(const std::string& what, const std::string& cause) {
+  // cpprestsdk's messages for failures before any byte of the request left intact.
+  for (const char* marker : {"Failed to connect", "resolv", "Failed to write request", "SSL handshake", "refused"}) {
+    if (cause.find(marker) != std::string::npos) return Unavailable(std::string(kNotSent) + what + ": " + cause);
+  }
   if (cause.find("timed out") != std::string::npos || cause.find("Timeout") != std::string::npos) {
     return DeadlineExceeded(what + ": " + cause);
   }
