@@ -66,6 +66,14 @@ TEST(LeaderElectionTest, ExactlyOneLeadsAndAStandbyTakesOver) {
   Candidate& standby = first.Ready() ? second : first;
   EXPECT_FALSE(standby.Ready());
   EXPECT_EQ(LeaseHolder(*client, ns.name()), leader.identity);
+  // The leader's /metrics shows API requests by verb and code, its queue and reconciles.
+  std::string metrics = HttpGet(leader.port, "/metrics").body;
+  EXPECT_NE(metrics.find("mlscale_kube_api_requests_total{verb=\"get\",code=\"200\"}"), std::string::npos) << metrics;
+  EXPECT_NE(metrics.find("mlscale_kube_workqueue_depth{name=\"noop\"}"), std::string::npos) << metrics;
+  EXPECT_NE(metrics.find("mlscale_kube_reconcile_total{controller=\"noop\",result=\"success\"}"), std::string::npos)
+      << metrics;
+  EXPECT_EQ(HttpGet(standby.port, "/readyz").status, 503);
+  EXPECT_EQ(HttpGet(standby.port, "/healthz").status, 200);
 
   // SIGKILL: the lease is not released; the standby must wait for it to expire.
   leader.process->Signal(SIGKILL);
