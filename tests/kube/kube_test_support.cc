@@ -77,6 +77,32 @@ Object ConfigMap(const std::string& namespace_name, const std::string& name, con
           {"data", {{"key", value}}}};
 }
 
+StatusOr<Resource> EnsureWidgetResource(Client& client) {
+  const Resource crds{"apiextensions.k8s.io", "v1", "customresourcedefinitions", false};
+  Object crd = Object::parse(R"({
+    "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+    "metadata": {"name": "widgets.kubetest.mlscale.io"},
+    "spec": {"group": "kubetest.mlscale.io", "scope": "Namespaced",
+      "names": {"plural": "widgets", "singular": "widget", "kind": "Widget"},
+      "versions": [{"name": "v1", "served": true, "storage": true,
+        "subresources": {"status": {}, "scale": {"specReplicasPath": ".spec.replicas",
+                                                 "statusReplicasPath": ".status.replicas"}},
+        "schema": {"openAPIV3Schema": {"type": "object", "properties": {
+          "spec": {"type": "object", "properties": {"replicas": {"type": "integer"}}},
+          "status": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}}}}}]}})");
+  StatusOr<Object> created = client.Create(crds, "", crd);
+  if (!created.ok() && created.status().code() != StatusCode::kAlreadyExists) return created.status();
+  const Resource widgets{"kubetest.mlscale.io", "v1", "widgets", true};
+  // Served once the CRD is established: listing stops answering NotFound.
+  for (int i = 0; i < 200; ++i) {
+    StatusOr<ObjectList> list = client.List(widgets, "default");
+    if (list.ok()) return widgets;
+    if (list.status().code() != StatusCode::kNotFound) return list.status();
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return DeadlineExceeded("the Widget resource was not served within 10 s");
+}
+
 StatusOr<std::unique_ptr<OwnCluster>> OwnCluster::Up() {
   std::string dir = (std::filesystem::temp_directory_path() / ("mlscale-kube-cluster-" + RandomSuffix())).string();
   std::unique_ptr<OwnCluster> cluster(new OwnCluster(dir));

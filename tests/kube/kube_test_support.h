@@ -37,6 +37,10 @@ class ScopedNamespace {
 // A ConfigMap named `name` with data {key: value}.
 Object ConfigMap(const std::string& namespace_name, const std::string& name, const std::string& value = "v");
 
+// The custom resource "widgets.kubetest.mlscale.io/v1" (namespaced, kind Widget, with
+// status and scale subresources; status keeps any field), created once and served.
+StatusOr<Resource> EnsureWidgetResource(Client& client);
+
 // A control plane of the test's own (tests/cluster/testcluster.py up/down), for tests
 // that restart the API server or compact etcd and so must not disturb other tests.
 class OwnCluster {

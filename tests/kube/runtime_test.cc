@@ -86,45 +86,53 @@ TEST(RuntimeTest, InformerIndexesAndOwnerMappingDriveAController) {
 TEST(RuntimeTest, FinalizersConditionsAndStatusWithObservedGeneration) {
   auto client = AdminClient();
   ASSERT_NE(client, nullptr);
+  // A custom resource with a status subresource and a generation, and no controller.
+  StatusOr<Resource> widgets = testing::EnsureWidgetResource(*client);
+  ASSERT_TRUE(widgets.ok()) << widgets.status().ToString();
   ScopedNamespace ns(*client, "objects");
-  // Deployments have a status subresource and a generation; no controller needs to run.
-  Object deployment = Object::parse(R"({"apiVersion": "apps/v1", "kind": "Deployment",
-    "metadata": {"name": "d"}, "spec": {"replicas": 0, "selector": {"matchLabels": {"app": "d"}},
-    "template": {"metadata": {"labels": {"app": "d"}}, "spec": {"containers": [{"name": "c", "image": "x"}]}}}})");
-  const Resource deployments = resources::Deployments();
-  StatusOr<Object> created = client->Create(deployments, ns.name(), deployment);
+  Object widget = {{"apiVersion", "kubetest.mlscale.io/v1"},
+                   {"kind", "Widget"},
+                   {"metadata", {{"name", "w"}, {"namespace", ns.name()}}},
+                   {"spec", {{"replicas", 1}}}};
+  StatusOr<Object> created = client->Create(*widgets, ns.name(), widget);
   ASSERT_TRUE(created.ok()) << created.status().ToString();
 
-  Object with_finalizer = *created;
-  EXPECT_TRUE(AddFinalizer(with_finalizer, "mlscale.io/cleanup"));
-  EXPECT_FALSE(AddFinalizer(with_finalizer, "mlscale.io/cleanup"));
-  StatusOr<Object> updated = client->Update(deployments, with_finalizer);
+  StatusOr<Object> updated = client->UpdateWithRetry(*widgets, ns.name(), "w", [](Object& object) {
+    EXPECT_TRUE(AddFinalizer(object, "mlscale.io/cleanup"));
+    EXPECT_FALSE(AddFinalizer(object, "mlscale.io/cleanup"));
+    object["spec"]["replicas"] = 2;  // a spec change: generation 2
+    return true;
+  });
   ASSERT_TRUE(updated.ok()) << updated.status().ToString();
   EXPECT_TRUE(HasFinalizer(*updated, "mlscale.io/cleanup"));
+  EXPECT_EQ(GenerationOf(*updated), 2);
 
   Object with_condition = *updated;
   EXPECT_TRUE(SetCondition(with_condition, {"Ready", "False", "Starting", "waiting"}));
   EXPECT_FALSE(SetCondition(with_condition, {"Ready", "False", "Starting", "waiting"}));
-  StatusOr<Object> status_written = UpdateStatus(*client, deployments, with_condition);
+  // Someone else writes meanwhile: UpdateStatus re-applies our status on the fresh object.
+  ASSERT_TRUE(client->Patch(*widgets, ns.name(), "w", PatchType::kMerge, {{"metadata", {{"labels", {{"x", "y"}}}}}}).ok());
+  StatusOr<Object> status_written = UpdateStatus(*client, *widgets, with_condition);
   ASSERT_TRUE(status_written.ok()) << status_written.status().ToString();
-  // The deployment controller may also write status; ours must be there with the generation.
-  StatusOr<Object> read = client->Get(deployments, ns.name(), "d");
+  StatusOr<Object> read = client->Get(*widgets, ns.name(), "w");
   ASSERT_TRUE(read.ok());
   std::optional<Condition> ready = FindCondition(*read, "Ready");
   ASSERT_TRUE(ready.has_value()) << (*read)["status"].dump();
   EXPECT_EQ(ready->reason, "Starting");
-  EXPECT_EQ((*read)["status"]["observedGeneration"], GenerationOf(*read));
+  EXPECT_EQ((*read)["status"]["observedGeneration"], 2);
+  EXPECT_EQ((*read)["status"]["conditions"][0]["observedGeneration"], 2);
+  EXPECT_FALSE((*read)["status"]["conditions"][0].value("lastTransitionTime", "").empty());
 
   // Deleting leaves it terminating until the finalizer is removed.
-  ASSERT_TRUE(client->Delete(deployments, ns.name(), "d").ok());
-  StatusOr<Object> terminating = client->Get(deployments, ns.name(), "d");
+  ASSERT_TRUE(client->Delete(*widgets, ns.name(), "w").ok());
+  StatusOr<Object> terminating = client->Get(*widgets, ns.name(), "w");
   ASSERT_TRUE(terminating.ok());
   EXPECT_TRUE(IsBeingDeleted(*terminating));
-  StatusOr<Object> released = client->UpdateWithRetry(deployments, ns.name(), "d", [](Object& object) {
+  StatusOr<Object> released = client->UpdateWithRetry(*widgets, ns.name(), "w", [](Object& object) {
     return RemoveFinalizer(object, "mlscale.io/cleanup");
   });
   EXPECT_TRUE(released.ok() || IsNotFound(released.status())) << released.status().ToString();
-  EXPECT_TRUE(Eventually([&] { return IsNotFound(client->Get(deployments, ns.name(), "d").status()); }, 10s));
+  EXPECT_TRUE(Eventually([&] { return IsNotFound(client->Get(*widgets, ns.name(), "w").status()); }, 10s));
 }
 
 TEST(RuntimeTest, EventsAreRecordedOnTheObjectAndDeduplicated) {
