@@ -181,8 +181,9 @@ void BenchEvents(const std::string& kubeconfig, const std::string& kubectl, int 
               count / raw);
   std::printf("| live: 8 writers creating (API server bound) | %d | %.3f | %.0f |\n", count, write_seconds,
               count / write_seconds);
-  std::printf("\nRatio informer / raw stream: **%.2f**. Live informer saw %d/%d creations; the last arrived %.0f ms "
-              "after the last write returned.\n\n", raw / best_ours, seen.load(), count, lag_ms);
+  std::printf("\nRatio informer / raw stream: **%.2f**. The live informer saw %d/%d creations, the last %.0f ms after "
+              "the last write returned (negative: before the writer had its response), so it kept up with the API "
+              "server's write rate.\n\n", raw / best_ours, seen.load(), count, lag_ms);
 }
 
 void BenchReconcile(const std::string& kubeconfig, int count) {
@@ -273,6 +274,7 @@ int RssProbe(const std::string& kubeconfig, const std::string& ns, bool trim) {
   if (!client->Get(resources::Namespaces(), "", ns).ok()) return 1;
   malloc_trim(0);
   int64_t before = ResidentBytes();
+  size_t heap_before = mallinfo2().uordblks;
   InformerOptions options;
   if (trim) options.transform = [](Object& pod) { TrimPod(pod); };
   SharedInformer informer(*client, resources::Pods(), ns, options);
@@ -280,9 +282,10 @@ int RssProbe(const std::string& kubeconfig, const std::string& ns, bool trim) {
   if (!informer.WaitForSync(std::chrono::seconds(60))) return 1;
   malloc_trim(0);  // return freed list buffers, so only what the cache holds remains
   int64_t after = ResidentBytes();
+  size_t heap = mallinfo2().uordblks - heap_before;  // bytes malloc has handed out and not got back
   size_t json_bytes = 0;
   for (const ObjectPtr& pod : informer.cache().List()) json_bytes += pod->dump().size();
-  std::printf("%zu %lld %zu\n", informer.cache().Size(), static_cast<long long>(after - before), json_bytes);
+  std::printf("%zu %lld %zu %zu\n", informer.cache().Size(), static_cast<long long>(after - before), json_bytes, heap);
   informer.Stop();
   return 0;
 }
@@ -297,23 +300,29 @@ void BenchRss(const std::string& kubeconfig, int count) {
   }
   CreateMany(*client, resources::Pods(), ns, count, 8, [&](int i) { return Pod(ns, i); });
   std::printf("## Memory per 1,000 cached pods\n\n");
-  std::printf("| cache | pods | RSS growth | per 1,000 pods | JSON bytes per pod |\n|---|---:|---:|---:|---:|\n");
+  std::printf("| cache | pods | RSS growth per 1,000 pods | live heap per 1,000 pods | heap bytes per pod | JSON bytes per pod |\n"
+              "|---|---:|---:|---:|---:|---:|\n");
   double per_thousand[2] = {0, 0};
+  double heap_per_thousand[2] = {0, 0};
   for (bool trim : {false, true}) {
     std::string command = "/proc/" + std::to_string(getpid()) + "/exe rss-probe " + kubeconfig + " " + ns + " " +
                           (trim ? "trim" : "full");
     FILE* pipe = popen(command.c_str(), "r");
-    size_t pods = 0, json_bytes = 0;
+    size_t pods = 0, json_bytes = 0, heap = 0;
     long long rss = 0;
-    if (pipe == nullptr || std::fscanf(pipe, "%zu %lld %zu", &pods, &rss, &json_bytes) != 3 || pods == 0) {
+    if (pipe == nullptr || std::fscanf(pipe, "%zu %lld %zu %zu", &pods, &rss, &json_bytes, &heap) != 4 || pods == 0) {
       Die("rss probe", Internal("no result"));
     }
     pclose(pipe);
     per_thousand[trim] = static_cast<double>(rss) / static_cast<double>(pods) * 1000.0;
-    std::printf("| %s | %zu | %.1f MiB | **%.2f MiB** | %zu |\n", trim ? "TrimPod" : "full objects (baseline)", pods,
-                static_cast<double>(rss) / (1 << 20), per_thousand[trim] / (1 << 20), json_bytes / pods);
+    heap_per_thousand[trim] = static_cast<double>(heap) / static_cast<double>(pods) * 1000.0;
+    std::printf("| %s | %zu | %.2f MiB | **%.2f MiB** | %zu | %zu |\n", trim ? "TrimPod" : "full objects (baseline)", pods,
+                per_thousand[trim] / (1 << 20), heap_per_thousand[trim] / (1 << 20), heap / pods, json_bytes / pods);
   }
-  std::printf("\nRatio full / trimmed: **%.1fx** less memory with TrimPod.\n\n", per_thousand[0] / per_thousand[1]);
+  std::printf("\nRatio full / trimmed: **%.1fx** less live heap (%.1fx less RSS growth) with TrimPod. RSS growth also "
+              "holds what the transient full list left behind in the allocator after malloc_trim; the live heap "
+              "(mallinfo2) is what the cache itself keeps.\n\n",
+              heap_per_thousand[0] / heap_per_thousand[1], per_thousand[0] / per_thousand[1]);
 }
 
 }  // namespace
