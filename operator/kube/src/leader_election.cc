@@ -81,7 +81,6 @@ bool LeaderElector::TryAcquireOrRenew() {
     }
     std::lock_guard lock(mutex_);
     observed_holder_ = config_.identity;
-    observed_resource_version_ = ResourceVersionOf(*created);
     observed_at_ = now;
     return true;
   }
@@ -101,7 +100,6 @@ bool LeaderElector::TryAcquireOrRenew() {
       observed_renew_time_ = renew_time;
       observed_at_ = now;
     }
-    observed_resource_version_ = ResourceVersionOf(*current);
     int64_t held_for = SpecInt(*current, "leaseDurationSeconds");
     auto lease_duration = held_for > 0 ? std::chrono::seconds(held_for) : config_.lease_duration;
     if (!holder.empty() && holder != config_.identity && now < observed_at_ + lease_duration) return false;
@@ -122,7 +120,6 @@ bool LeaderElector::TryAcquireOrRenew() {
   std::lock_guard lock(mutex_);
   observed_holder_ = config_.identity;
   observed_renew_time_ = now_text;
-  observed_resource_version_ = ResourceVersionOf(*updated);
   observed_at_ = now;
   return true;
 }

@@ -47,7 +47,6 @@ void Manager::RunControllers(std::stop_token stop) {
     spdlog::warn("manager: caches not synced after 30 s; still waiting");
   }
   for (auto& controller : controllers_) controller->Start();
-  controllers_running_ = true;
   spdlog::info("manager: {} controller(s) running", controllers_.size());
   std::mutex mutex;
   std::condition_variable_any cv;
@@ -56,7 +55,6 @@ void Manager::RunControllers(std::stop_token stop) {
   // Stop in place: each worker finishes its current reconcile; queued keys are dropped
   // (the next leader starts from a full list anyway).
   for (auto& controller : controllers_) controller->Stop();
-  controllers_running_ = false;
 }
 
 Status Manager::Run(std::stop_token stop, bool handle_signals) {
