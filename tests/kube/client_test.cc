@@ -173,32 +173,15 @@ TEST(ClientTest, ConflictingUpdatesAreRetried) {
 TEST(ClientTest, CustomResourceStatusAndScaleSubresources) {
   auto client = AdminClient();
   ASSERT_NE(client, nullptr);
-  const Resource crds{"apiextensions.k8s.io", "v1", "customresourcedefinitions", false};
-  Object crd = Object::parse(R"({
-    "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
-    "metadata": {"name": "widgets.kubetest.mlscale.io"},
-    "spec": {"group": "kubetest.mlscale.io", "scope": "Namespaced",
-      "names": {"plural": "widgets", "singular": "widget", "kind": "Widget"},
-      "versions": [{"name": "v1", "served": true, "storage": true,
-        "subresources": {"status": {}, "scale": {"specReplicasPath": ".spec.replicas",
-                                                 "statusReplicasPath": ".status.replicas"}},
-        "schema": {"openAPIV3Schema": {"type": "object", "properties": {
-          "spec": {"type": "object", "properties": {"replicas": {"type": "integer"}}},
-          "status": {"type": "object", "properties": {"replicas": {"type": "integer"},
-                                                      "phase": {"type": "string"}}}}}}}]}})");
-  StatusOr<Object> created_crd = client->Create(crds, "", crd);
-  ASSERT_TRUE(created_crd.ok() || IsAlreadyExists(created_crd.status())) << created_crd.status().ToString();
-  const Resource widgets{"kubetest.mlscale.io", "v1", "widgets", true};
+  StatusOr<Resource> widgets_or = testing::EnsureWidgetResource(*client);
+  ASSERT_TRUE(widgets_or.ok()) << widgets_or.status().ToString();
+  const Resource widgets = *widgets_or;
   ScopedNamespace ns(*client, "kube-crd");
   Object widget = {{"apiVersion", "kubetest.mlscale.io/v1"},
                    {"kind", "Widget"},
                    {"metadata", {{"name", "w"}, {"namespace", ns.name()}}},
                    {"spec", {{"replicas", 1}}}};
   StatusOr<Object> created = client->Create(widgets, ns.name(), widget);
-  for (int i = 0; i < 100 && !created.ok() && IsNotFound(created.status()); ++i) {  // until established
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    created = client->Create(widgets, ns.name(), widget);
-  }
   ASSERT_TRUE(created.ok()) << created.status().ToString();
 
   Object with_status = *created;

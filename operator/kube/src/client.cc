@@ -1,5 +1,9 @@
 #include "mlscale/kube/client.h"
 
+#include <openssl/bio.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
 
@@ -71,6 +75,24 @@ StatusOr<Object> ParseBody(const std::string& body, const std::string& what) {
   return doc;
 }
 
+// Checks that PEM text holds what it should, so that bad credentials fail at start
+// with a clear error rather than at the first TLS handshake.
+Status CheckPem(const std::string& pem, bool is_key, const std::string& what) {
+  if (pem.empty()) return Status::Ok();
+  std::unique_ptr<BIO, decltype(&BIO_free)> bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())),
+                                                &BIO_free);
+  if (is_key) {
+    EVP_PKEY* key = PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr);
+    if (key == nullptr) return InvalidArgument(what + " is not a PEM private key");
+    EVP_PKEY_free(key);
+  } else {
+    X509* certificate = PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr);
+    if (certificate == nullptr) return InvalidArgument(what + " is not a PEM certificate");
+    X509_free(certificate);
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
 // Bearer tokens from a file are re-read when the file changes (projected tokens rotate).
@@ -138,6 +160,10 @@ struct Client::State {
 };
 
 StatusOr<std::unique_ptr<Client>> Client::Create(const ClientConfig& config, Metrics* metrics) {
+  MLSCALE_RETURN_IF_ERROR(CheckPem(config.ca_pem, false, "the certificate authority"));
+  MLSCALE_RETURN_IF_ERROR(CheckPem(config.client_certificate_pem, false, "the client certificate"));
+  MLSCALE_RETURN_IF_ERROR(CheckPem(config.client_key_pem, true, "the client key"));
+  if (config.qps <= 0 || config.burst < 1) return InvalidArgument("qps must be > 0 and burst >= 1");
   StatusOr<std::unique_ptr<HttpTransport>> transport = MakeCpprestTransport(config);
   if (!transport.ok()) return transport.status();
   if (metrics != nullptr) {
@@ -171,7 +197,7 @@ StatusOr<Object> Client::Call(std::string_view verb, const std::string& method, 
       last = response.status();
       // A mutation may have reached the server before the connection broke; only
       // reads, and requests that never connected, are safe to repeat.
-      bool never_sent = last.message().find("refused") != std::string::npos;
+      bool never_sent = last.message().rfind(kNotSent, 0) == 0;
       if (!IsReadVerb(verb) && !never_sent) return last;
     } else if (response->status >= 200 && response->status < 300) {
       return ParseBody(response->body, what);

@@ -30,6 +30,10 @@ struct HttpResponse {
   std::string retry_after;  // the Retry-After header, when present
 };
 
+// Prefix of the message of a failure that happened before the request could reach the
+// server (connecting, TLS handshake, writing): such a request is safe to repeat.
+inline constexpr const char* kNotSent = "not sent: ";
+
 class HttpTransport {
  public:
   virtual ~HttpTransport() = default;

@@ -3,7 +3,10 @@
 #include <cpprest/containerstream.h>
 #include <cpprest/http_client.h>
 
+#include <algorithm>
 #include <exception>
+#include <string>
+#include <vector>
 
 #include "http_transport.h"
 
@@ -52,6 +55,10 @@ HttpResponse Head(const http::http_response& response) {
 }
 
 Status TransportError(const std::string& what, const std::string& cause) {
+  // cpprestsdk's messages for failures before any byte of the request left intact.
+  for (const char* marker : {"Failed to connect", "resolv", "Failed to write request", "SSL handshake", "refused"}) {
+    if (cause.find(marker) != std::string::npos) return Unavailable(std::string(kNotSent) + what + ": " + cause);
+  }
   if (cause.find("timed out") != std::string::npos || cause.find("Timeout") != std::string::npos) {
     return DeadlineExceeded(what + ": " + cause);
   }
@@ -90,14 +97,31 @@ class CpprestTransport final : public HttpTransport {
         out.body = ReadAll(response);
         return out;
       }
-      concurrency::streams::istream body = response.body();
-      for (;;) {
-        if (stop.stop_requested()) break;
-        concurrency::streams::container_buffer<std::string> line;
-        size_t n = body.read_line(line).get();
-        if (n == 0 && body.is_eof()) break;
-        if (!on_line(line.collection())) break;
+      // Read whatever has arrived in one go (a line at a time costs a task per event)
+      // and wait for one byte only when nothing is buffered; hand out complete lines.
+      concurrency::streams::streambuf<uint8_t> body = response.body().streambuf();
+      std::string pending;
+      std::vector<uint8_t> chunk(64 * 1024);
+      for (bool open = true; open && !stop.stop_requested();) {
+        size_t available = std::min(body.in_avail(), chunk.size());
+        if (available == 0) {
+          auto next = body.bumpc().get();
+          if (next == concurrency::streams::streambuf<uint8_t>::traits::eof()) {
+            open = false;
+          } else {
+            pending.push_back(static_cast<char>(next));
+          }
+        } else {
+          size_t n = body.getn(chunk.data(), available).get();
+          pending.append(reinterpret_cast<const char*>(chunk.data()), n);
+        }
+        size_t start = 0;
+        for (size_t newline; (newline = pending.find('\n', start)) != std::string::npos; start = newline + 1) {
+          if (!on_line(std::string_view(pending).substr(start, newline - start))) return out;
+        }
+        pending.erase(0, start);
       }
+      if (!pending.empty() && !stop.stop_requested()) on_line(pending);  // a last line without newline
       return out;
     } catch (const std::exception& e) {
       if (stop.stop_requested()) return HttpResponse{200, "", ""};

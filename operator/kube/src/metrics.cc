@@ -3,6 +3,7 @@
 #include <array>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <sstream>
 
 namespace mlscale::kube {
@@ -37,8 +38,10 @@ std::string RenderLabels(const Labels& labels) {
 
 std::string Number(double value) {
   if (std::isinf(value)) return value > 0 ? "+Inf" : "-Inf";
+  // The shortest of %.15g and %.17g that reads back exactly ("0.0025", not "0.0025000000000000001").
   char buffer[64];
-  std::snprintf(buffer, sizeof buffer, "%.17g", value);
+  std::snprintf(buffer, sizeof buffer, "%.15g", value);
+  if (std::strtod(buffer, nullptr) != value) std::snprintf(buffer, sizeof buffer, "%.17g", value);
   return buffer;
 }
 

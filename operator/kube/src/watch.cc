@@ -99,6 +99,7 @@ void Watcher::Run(std::stop_token stop) {
       watch.resource_version = LastResourceVersion();
       watch.timeout_seconds = options_.timeout_seconds;
       int64_t events = 0;
+      auto opened = std::chrono::steady_clock::now();
       status = client_.WatchStream(
           resource_, namespace_, watch,
           [&](WatchEvent&& event) {
@@ -112,6 +113,10 @@ void Watcher::Run(std::stop_token stop) {
           },
           stop);
       if (stop.stop_requested()) break;
+      // A server that ends watches at once without events would otherwise spin us.
+      if (status.ok() && events == 0 && std::chrono::steady_clock::now() - opened < std::chrono::seconds(1)) {
+        status = Unavailable("the watch ended at once without events");
+      }
       if (status.ok() || events > 0) failures = 0;
       ++restarts_;
       if (metrics_ != nullptr) metrics_->Add(kRestartsMetric, labels);

@@ -24,8 +24,8 @@ struct ClientConfig {
   std::string bearer_token;
   std::string token_file;
 
-  // Client-side rate limit for ordinary requests (watches are long-lived and not counted).
-  // The defaults are a large cluster's comfortable share for one controller.
+  // Client-side rate limit on requests (each watch request counts once). The defaults
+  // are a large cluster's comfortable share for one controller; raise them with flags.
   double qps = 50.0;
   int burst = 100;
 

@@ -60,7 +60,6 @@ class LeaderElector {
   std::atomic<bool> leading_{false};
   mutable std::mutex mutex_;
   std::string observed_holder_;
-  std::string observed_resource_version_;
   std::string observed_renew_time_;
   std::chrono::steady_clock::time_point observed_at_;
 };

@@ -19,8 +19,6 @@
 
 namespace mlscale::kube {
 
-class HttpServer;
-
 struct ManagerOptions {
   ClientConfig client;
   // Address of the /metrics, /healthz, /readyz endpoint; port 0 picks a free one, ""
@@ -58,7 +56,6 @@ class Manager {
   std::unique_ptr<InformerFactory> informers_;
   std::vector<std::unique_ptr<Controller>> controllers_;
   std::unique_ptr<LeaderElector> elector_;
-  std::atomic<bool> controllers_running_{false};
   std::atomic<int> health_port_{0};
 };
 

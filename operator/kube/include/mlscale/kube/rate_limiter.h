@@ -1,4 +1,5 @@
-// A token bucket: `qps` tokens per second, at most `burst` saved up. Thread-safe.
+// A token bucket: `qps` tokens per second (qps <= 0: unlimited), at most `burst` saved
+// up. Thread-safe.
 #pragma once
 
 #include <chrono>
