@@ -35,6 +35,7 @@
 #include "agent_config.h"
 #include "mlscale/kube/client.h"
 #include "mlscale/kube/config.h"
+#include "mlscale/kube/logging.h"
 #include "node_agent.h"
 
 namespace {
@@ -66,11 +67,9 @@ int main(int argc, char** argv) {
     if (config.status().message() == "help") return Usage("mlscale-test-node: runs pods as local processes");
     return Usage(config.status().ToString());
   }
-  spdlog::level::level_enum level = spdlog::level::from_str(config->log_level);
-  if (level == spdlog::level::off && config->log_level != "off") {
-    return Usage("--log-level: unknown level '" + config->log_level + "'");
+  if (Status s = kube::ConfigureLogging(kube::LogFormat::kText, config->log_level); !s.ok()) {
+    return Usage(s.ToString());
   }
-  spdlog::set_level(level);
   StatusOr<kube::ClientConfig> client_config = kube::LoadDefaultConfig(config->kubeconfig);
   if (!client_config.ok()) {
     spdlog::error("{}", client_config.status().ToString());
