@@ -245,10 +245,13 @@ Status NodeAgent::Run(std::stop_token stop) {
   }
   entries_.clear();
   if (config_.delete_node_on_exit) {
-    Status lease = client_.Delete(resources::Leases(), kLeaseNamespace, config_.node_name);
-    Status node = client_.Delete(resources::Nodes(), "", config_.node_name);
-    if (!node.ok() && !kube::IsNotFound(node)) spdlog::warn("deleting node: {}", node.ToString());
-    (void)lease;
+    for (const auto& [resource, namespace_name] : {std::pair{resources::Leases(), kLeaseNamespace},
+                                                   std::pair{resources::Nodes(), ""}}) {
+      Status deleted = client_.Delete(resource, namespace_name, config_.node_name);
+      if (!deleted.ok() && !kube::IsNotFound(deleted)) {
+        spdlog::warn("deleting {} {}: {}", resource.plural, config_.node_name, deleted.ToString());
+      }
+    }
   }
   return Status::Ok();
 }
