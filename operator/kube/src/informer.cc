@@ -42,15 +42,10 @@ void SharedInformer::AddHandler(EventHandler handler) {
   handlers_.push_back(std::move(handler));
 }
 
-ObjectPtr SharedInformer::Prepare(Object&& object) const {
-  if (options_.transform) options_.transform(object);
-  return std::make_shared<const Object>(std::move(object));
-}
-
 void SharedInformer::OnList(std::vector<Object>&& items) {
   std::vector<ObjectPtr> fresh;
   fresh.reserve(items.size());
-  for (Object& item : items) fresh.push_back(Prepare(std::move(item)));
+  for (Object& item : items) fresh.push_back(std::make_shared<const Object>(std::move(item)));
   std::lock_guard lock(handlers_mutex_);
   // Compute adds/updates against the old state before replacing it.
   std::vector<std::pair<ObjectPtr, ObjectPtr>> changes;  // old (maybe null), new
@@ -76,13 +71,13 @@ void SharedInformer::OnEvent(WatchEvent&& event) {
   std::lock_guard lock(handlers_mutex_);
   if (event.type == WatchEvent::Type::kDeleted) {
     ObjectPtr old = cache_.Remove(KeyOf(event.object));
-    ObjectPtr last = old ? old : Prepare(std::move(event.object));
+    ObjectPtr last = old ? old : std::make_shared<const Object>(std::move(event.object));
     for (const EventHandler& handler : handlers_) {
       if (handler.on_delete) handler.on_delete(last);
     }
     return;
   }
-  ObjectPtr now = Prepare(std::move(event.object));
+  ObjectPtr now = std::make_shared<const Object>(std::move(event.object));
   ObjectPtr old = cache_.Upsert(now);
   for (const EventHandler& handler : handlers_) {
     if (old && handler.on_update) handler.on_update(old, now);

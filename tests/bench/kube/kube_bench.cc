@@ -279,7 +279,7 @@ int RssProbe(const std::string& kubeconfig, const std::string& ns, bool trim) {
   int64_t before = ResidentBytes();
   size_t heap_before = mallinfo2().uordblks;
   InformerOptions options;
-  if (trim) options.transform = [](Object& pod) { TrimPod(pod); };
+  if (trim) options.watch.transform = [](Object& pod) { TrimPod(pod); };
   SharedInformer informer(*client, resources::Pods(), ns, options);
   informer.Start();
   if (!informer.WaitForSync(std::chrono::seconds(60))) return 1;
