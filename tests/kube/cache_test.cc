@@ -89,5 +89,13 @@ TEST(TrimPodTest, KeepsWhatControllersReadAndDropsTheRest) {
   EXPECT_FALSE(pod["status"]["containerStatuses"][0].contains("imageID"));
 }
 
+TEST(TrimPodTest, OddShapesDoNotThrow) {
+  for (const char* text : {R"({"metadata": "x", "spec": {"containers": [1, "a"]}, "status": {"conditions": [null]}})",
+                           R"({"spec": [], "status": {"containerStatuses": [[]]}})", R"([1, 2])", R"("pod")"}) {
+    Object pod = Object::parse(text);
+    EXPECT_NO_THROW(TrimPod(pod)) << text;
+  }
+}
+
 }  // namespace
 }  // namespace mlscale::kube

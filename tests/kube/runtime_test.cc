@@ -5,6 +5,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <algorithm>
 #include <set>
 #include <thread>
 
@@ -81,6 +82,42 @@ TEST(RuntimeTest, InformerIndexesAndOwnerMappingDriveAController) {
   std::string text = metrics.Render();
   EXPECT_NE(text.find("mlscale_kube_reconcile_total{controller=\"widgets\",result=\"success\"}"), std::string::npos) << text;
   EXPECT_NE(text.find("mlscale_kube_reconcile_duration_seconds_bucket{controller=\"widgets\",le=\"0.001\"}"), std::string::npos);
+}
+
+// The server ends each watch after timeoutSeconds; the watcher resumes from the last
+// version without a relist and without losing events written across the reconnects.
+TEST(RuntimeTest, WatcherResumesAfterServerSideTimeouts) {
+  auto client = AdminClient();
+  ASSERT_NE(client, nullptr);
+  ScopedNamespace ns(*client, "timeouts");
+  std::mutex mutex;
+  std::set<std::string> seen;
+  int lists = 0;
+  WatcherOptions options;
+  options.timeout_seconds = 1;
+  Watcher watcher(*client, kConfigMaps, ns.name(), options,
+                  {[&](std::vector<Object>&&, const std::string&) {
+                     std::lock_guard lock(mutex);
+                     ++lists;
+                   },
+                   [&](WatchEvent&& event) {
+                     std::lock_guard lock(mutex);
+                     seen.insert(NameOf(event.object));
+                   }});
+  watcher.Start();
+  ASSERT_TRUE(Eventually([&] { return watcher.HasSynced(); }, 10s));
+  for (int i = 0; i < 8; ++i) {
+    ASSERT_TRUE(client->Create(kConfigMaps, ns.name(), ConfigMap(ns.name(), "t" + std::to_string(i))).ok());
+    std::this_thread::sleep_for(400ms);
+  }
+  EXPECT_TRUE(Eventually([&] {
+    std::lock_guard lock(mutex);
+    return std::count_if(seen.begin(), seen.end(), [](const std::string& n) { return n[0] == 't'; }) == 8;
+  }, 10s));
+  EXPECT_GE(watcher.Restarts(), 2) << "the server should have ended several 1 s watches";
+  EXPECT_EQ(watcher.Relists(), 0);
+  std::lock_guard lock(mutex);
+  EXPECT_EQ(lists, 1) << "a timeout resumes; it must not relist";
 }
 
 TEST(RuntimeTest, FinalizersConditionsAndStatusWithObservedGeneration) {

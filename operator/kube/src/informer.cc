@@ -42,15 +42,10 @@ void SharedInformer::AddHandler(EventHandler handler) {
   handlers_.push_back(std::move(handler));
 }
 
-ObjectPtr SharedInformer::Prepare(Object&& object) const {
-  if (options_.transform) options_.transform(object);
-  return std::make_shared<const Object>(std::move(object));
-}
-
 void SharedInformer::OnList(std::vector<Object>&& items) {
   std::vector<ObjectPtr> fresh;
   fresh.reserve(items.size());
-  for (Object& item : items) fresh.push_back(Prepare(std::move(item)));
+  for (Object& item : items) fresh.push_back(std::make_shared<const Object>(std::move(item)));
   std::lock_guard lock(handlers_mutex_);
   // Compute adds/updates against the old state before replacing it.
   std::vector<std::pair<ObjectPtr, ObjectPtr>> changes;  // old (maybe null), new
@@ -76,13 +71,13 @@ void SharedInformer::OnEvent(WatchEvent&& event) {
   std::lock_guard lock(handlers_mutex_);
   if (event.type == WatchEvent::Type::kDeleted) {
     ObjectPtr old = cache_.Remove(KeyOf(event.object));
-    ObjectPtr last = old ? old : Prepare(std::move(event.object));
+    ObjectPtr last = old ? old : std::make_shared<const Object>(std::move(event.object));
     for (const EventHandler& handler : handlers_) {
       if (handler.on_delete) handler.on_delete(last);
     }
     return;
   }
-  ObjectPtr now = Prepare(std::move(event.object));
+  ObjectPtr now = std::make_shared<const Object>(std::move(event.object));
   ObjectPtr old = cache_.Upsert(now);
   for (const EventHandler& handler : handlers_) {
     if (old && handler.on_update) handler.on_update(old, now);
@@ -132,11 +127,21 @@ EventHandler EnqueueObject(WorkQueue& queue) {
   return {enqueue, [enqueue](const ObjectPtr&, const ObjectPtr& now) { enqueue(now); }, enqueue};
 }
 
+namespace {
+// metadata.ownerReferences when it is a list, else nullptr.
+const Object* OwnerReferences(const Object& object) {
+  if (!object.is_object() || !object.contains("metadata") || !object["metadata"].is_object()) return nullptr;
+  const Object& metadata = object["metadata"];
+  if (!metadata.contains("ownerReferences") || !metadata["ownerReferences"].is_array()) return nullptr;
+  return &metadata["ownerReferences"];
+}
+}  // namespace
+
 EventHandler EnqueueControllerOwner(WorkQueue& queue, std::string owner_group, std::string owner_kind) {
   auto enqueue = [&queue, group = std::move(owner_group), kind = std::move(owner_kind)](const ObjectPtr& object) {
-    const Object& metadata = (*object)["metadata"];
-    if (!metadata.contains("ownerReferences") || !metadata["ownerReferences"].is_array()) return;
-    for (const Object& owner : metadata["ownerReferences"]) {
+    const Object* owners = OwnerReferences(*object);
+    if (owners == nullptr) return;
+    for (const Object& owner : *owners) {
       if (!owner.is_object() || !owner.value("controller", false) || owner.value("kind", "") != kind) continue;
       std::string api_version = owner.value("apiVersion", "");
       std::string owner_api_group = api_version.find('/') == std::string::npos ? "" : api_version.substr(0, api_version.find('/'));
@@ -148,9 +153,9 @@ EventHandler EnqueueControllerOwner(WorkQueue& queue, std::string owner_group, s
           [enqueue](const ObjectPtr& old, const ObjectPtr& now) {
             enqueue(now);
             // An owner change (adoption/release) concerns the old owner too.
-            if ((*old)["metadata"].value("ownerReferences", Object()) != (*now)["metadata"].value("ownerReferences", Object())) {
-              enqueue(old);
-            }
+            const Object* before = OwnerReferences(*old);
+            const Object* after = OwnerReferences(*now);
+            if (before != nullptr && (after == nullptr || *before != *after)) enqueue(old);
           },
           enqueue};
 }
@@ -158,7 +163,7 @@ EventHandler EnqueueControllerOwner(WorkQueue& queue, std::string owner_group, s
 void TrimPod(Object& pod, const std::string& keep_annotation_prefix) {
   if (!pod.is_object()) return;
   Object trimmed = {{"apiVersion", pod.value("apiVersion", "v1")}, {"kind", pod.value("kind", "Pod")}};
-  const Object& metadata = pod.value("metadata", Object::object());
+  const Object& metadata = pod.contains("metadata") && pod["metadata"].is_object() ? pod["metadata"] : Object::object();
   Object kept_metadata = Object::object();
   for (const char* field : {"name", "namespace", "uid", "resourceVersion", "generation", "labels", "ownerReferences",
                             "deletionTimestamp", "creationTimestamp", "finalizers"}) {
@@ -179,6 +184,7 @@ void TrimPod(Object& pod, const std::string& keep_annotation_prefix) {
   if (spec.contains("containers") && spec["containers"].is_array()) {
     kept_spec["containers"] = Object::array();
     for (const Object& container : spec["containers"]) {
+      if (!container.is_object()) continue;
       kept_spec["containers"].push_back({{"name", container.value("name", "")}});
     }
   }
@@ -192,6 +198,7 @@ void TrimPod(Object& pod, const std::string& keep_annotation_prefix) {
   if (status.contains("conditions") && status["conditions"].is_array()) {
     kept_status["conditions"] = Object::array();
     for (const Object& condition : status["conditions"]) {
+      if (!condition.is_object()) continue;
       kept_status["conditions"].push_back(
           {{"type", condition.value("type", "")}, {"status", condition.value("status", "")}});
     }
@@ -199,6 +206,7 @@ void TrimPod(Object& pod, const std::string& keep_annotation_prefix) {
   if (status.contains("containerStatuses") && status["containerStatuses"].is_array()) {
     kept_status["containerStatuses"] = Object::array();
     for (const Object& container : status["containerStatuses"]) {
+      if (!container.is_object()) continue;
       Object kept = Object::object();
       for (const char* field : {"name", "ready", "restartCount", "state"}) {
         if (container.contains(field)) kept[field] = container[field];

@@ -73,11 +73,21 @@ Status Watcher::ListAndDeliver(std::stop_token stop) {
   list_options.label_selector = options_.label_selector;
   list_options.field_selector = options_.field_selector;
   list_options.limit = options_.list_page_size;
-  StatusOr<ObjectList> list = client_.ListAll(resource_, namespace_, list_options);
-  if (!list.ok()) return list.status();
-  if (stop.stop_requested()) return Status::Ok();
-  SetLastResourceVersion(list->resource_version);
-  if (handlers_.on_list) handlers_.on_list(std::move(list->items), list->resource_version);
+  std::vector<Object> items;
+  std::string version;
+  for (bool first = true; first || !list_options.continue_token.empty(); first = false) {
+    StatusOr<ObjectList> page = client_.List(resource_, namespace_, list_options);
+    if (!page.ok()) return page.status();
+    if (stop.stop_requested()) return Status::Ok();
+    if (first) version = page->resource_version;
+    for (Object& item : page->items) {
+      if (options_.transform) options_.transform(item);
+      items.push_back(std::move(item));
+    }
+    list_options.continue_token = page->continue_token;
+  }
+  SetLastResourceVersion(version);
+  if (handlers_.on_list) handlers_.on_list(std::move(items), version);
   synced_ = true;
   return Status::Ok();
 }
@@ -106,6 +116,7 @@ void Watcher::Run(std::stop_token stop) {
             ++events;
             std::string version = ResourceVersionOf(event.object);
             if (event.type != WatchEvent::Type::kBookmark && handlers_.on_event) {
+              if (options_.transform) options_.transform(event.object);
               handlers_.on_event(std::move(event));
             }
             if (!version.empty()) SetLastResourceVersion(std::move(version));

@@ -7,7 +7,7 @@ build=${1:-build}
 dir=$(mktemp -d /tmp/mlscale-kube-bench.XXXXXX)
 trap 'python3 tests/cluster/testcluster.py down --dir "$dir" >/dev/null 2>&1; rm -rf "$dir"' EXIT
 python3 tests/cluster/testcluster.py up --dir "$dir" >/dev/null
-kubectl=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["binDir"])' "$dir/cluster.json")/kubectl
+peer=tests/bench/kube/watch_peer.py
 out=tests/bench/results/kube.md
 {
   echo "# operator/kube benchmarks"
@@ -16,7 +16,7 @@ out=tests/bench/results/kube.md
   echo "$(free -g | awk '/Mem:/ {print $2}') GiB RAM, shared with other builds at the time (load average $(cut -d' ' -f1-3 /proc/loadavg))."
   echo "etcd, kube-apiserver, controller-manager and scheduler run on the same cores (testcluster.py)."
   echo
-  "$build/tests/bench/kube/kube_bench" "$dir/admin.kubeconfig" "$kubectl"
+  "$build/tests/bench/kube/kube_bench" "$dir/admin.kubeconfig" "$peer"
 } > "$out.tmp"
 mv "$out.tmp" "$out"
 cat "$out"

@@ -27,10 +27,10 @@ struct EventHandler {
 };
 
 struct InformerOptions {
+  // Selectors, paging, backoff, and `watch.transform`: applied to every object before it
+  // is cached, e.g. TrimPod to drop fields no controller reads. A transform must keep
+  // metadata.name/namespace/uid/resourceVersion/ownerReferences/labels.
   WatcherOptions watch;
-  // Applied to every object before it is cached, e.g. TrimPod to drop fields no
-  // controller reads. Must keep metadata.name/namespace/uid/resourceVersion/ownerReferences/labels.
-  std::function<void(Object&)> transform;
 };
 
 class SharedInformer {
@@ -58,7 +58,6 @@ class SharedInformer {
  private:
   void OnList(std::vector<Object>&& items);
   void OnEvent(WatchEvent&& event);
-  ObjectPtr Prepare(Object&& object) const;
 
   Resource resource_;
   InformerOptions options_;

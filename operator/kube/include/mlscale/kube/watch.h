@@ -22,6 +22,9 @@ struct WatcherOptions {
   std::string field_selector;
   int64_t list_page_size = 500;
   int timeout_seconds = 300;  // server-side timeout of each watch request
+  // Applied to every listed or watched object before it is delivered, page by page, so
+  // that a large list never exists untransformed all at once (see TrimPod).
+  std::function<void(Object&)> transform;
   std::chrono::milliseconds initial_backoff{200};
   std::chrono::milliseconds max_backoff{10'000};
 };
