@@ -28,6 +28,8 @@ class FeatureMap {
     }
   }
   int size() const { return size_; }
+  // The feature column of a continuous or ordinal parameter (the first one of a categorical).
+  int column(int parameter) const { return first_column_[static_cast<std::size_t>(parameter)]; }
 
   void Map(const Eigen::VectorXd& unit, Eigen::Ref<Eigen::VectorXd> features) const {
     features.setZero();
@@ -79,6 +81,27 @@ double LogExpectedImprovement(double mean, double variance, double best) {
   return LogExpectedImprovementFactor((best - mean) / sigma) + std::log(sigma);
 }
 
+// Log expected improvement and its derivatives with respect to mean and variance:
+// d/dmean = -Phi(z) / (sigma h(z)), d/dvariance = phi(z) / (2 variance h(z)), h(z) = z Phi + phi.
+struct LogImprovement {
+  double value;
+  double d_mean;
+  double d_variance;
+};
+LogImprovement LogExpectedImprovementWithGradient(double mean, double variance, double best) {
+  constexpr double kLogSqrt2Pi = 0.91893853320467274178;
+  double clamped = std::max(variance, 1e-18);
+  double sigma = std::sqrt(clamped);
+  double z = (best - mean) / sigma;
+  double log_h = LogExpectedImprovementFactor(z);
+  double pdf_over_h = std::exp(-0.5 * z * z - kLogSqrt2Pi - log_h);
+  double cdf_over_h = z > -6.0 ? 0.5 * std::erfc(-z / std::numbers::sqrt2) * std::exp(-log_h)
+                               // Phi(z) ~ phi(z) / |z| (1 - 1/z^2 + 3/z^4) in the lower tail
+                               : pdf_over_h / -z * (1.0 - 1.0 / (z * z) + 3.0 / (z * z * z * z));
+  return {log_h + std::log(sigma), -cdf_over_h / sigma,
+          variance > 1e-18 ? pdf_over_h / (2.0 * clamped) : 0.0};
+}
+
 // Objective values made friendlier to a stationary GP: shifted to start at 0, compressed
 // logarithmically above the median (heavy upper tails of losses otherwise dominate the
 // fit), then standardized. Monotone, so the minimizer does not change.
@@ -109,6 +132,9 @@ std::vector<Eigen::Index> FitSubset(const Eigen::VectorXd& targets, int max_size
   return subset;
 }
 
+// Floating-point work allowed for scoring candidates (see Candidates).
+constexpr double kCandidateBudget = 6e7;
+
 class BayesianProposer {
  public:
   BayesianProposer(const SamplerConfig& config, const SearchSpace& space, GaussianProcess model, double best)
@@ -138,10 +164,6 @@ class BayesianProposer {
       if (gp.ok()) believer = std::move(*gp);
     }
     const GaussianProcess& gp = believer ? *believer : model_;
-    auto acquisition = [&](const Eigen::VectorXd& unit) {
-      GaussianProcess::Prediction p = gp.Predict(features_.Map(unit));
-      return LogExpectedImprovement(p.mean, p.variance, best_);
-    };
 
     std::vector<Eigen::VectorXd> candidates = Candidates(state, slot);
     Eigen::MatrixXd candidate_features = features_.MapRows(candidates);
@@ -164,7 +186,7 @@ class BayesianProposer {
       Eigen::VectorXd start = candidates[order[rank]];
       if (!refined_starts.insert(AssignmentKey(Decode(space_, start))).second) continue;
       double score = scores[order[rank]];
-      Eigen::VectorXd refined = Refine(start, score, acquisition);
+      Eigen::VectorXd refined = Refine(gp, start, score);
       Assignment assignment = Decode(space_, refined);
       if (score > chosen_score && !state.used_keys.contains(AssignmentKey(assignment))) {
         chosen = std::move(assignment);
@@ -191,7 +213,12 @@ class BayesianProposer {
     auto dims = static_cast<int>(space_.parameters.size());
     Random random({config_.seed, state.history_size, static_cast<std::uint64_t>(slot), 0xca});
     std::vector<Eigen::VectorXd> candidates;
-    int global = config_.bayesian.candidates;
+    // Scoring a candidate costs O(n^2) for n observations: large histories get fewer
+    // candidates (not below 256) so that a suggestion stays fast.
+    double observations = static_cast<double>(model_.size() + static_cast<Eigen::Index>(state.busy_points.size()));
+    int global = std::clamp(static_cast<int>(kCandidateBudget / (observations * observations)), 256,
+                            std::max(config_.bayesian.candidates, 256));
+    global = std::min(global, config_.bayesian.candidates);
     std::uint64_t shift = random.Bits();
     if (dims <= SobolSequence::kMaxDimensions) {
       SobolSequence sobol(dims, shift);
@@ -215,29 +242,40 @@ class BayesianProposer {
     return candidates;
   }
 
-  // Local search from `start`: BOBYQA on the continuous coordinates, then one pass over
-  // the neighbouring values of each discrete parameter. Updates `score`.
-  template <typename Acquisition>
-  Eigen::VectorXd Refine(Eigen::VectorXd start, double& score, const Acquisition& acquisition) const {
+  double Acquisition(const GaussianProcess& gp, const Eigen::VectorXd& unit) const {
+    GaussianProcess::Prediction p = gp.Predict(features_.Map(unit));
+    return LogExpectedImprovement(p.mean, p.variance, best_);
+  }
+
+  // Local search from `start`: L-BFGS on the continuous coordinates (with the analytic
+  // gradient of log EI), then one pass over the neighbouring values of each discrete
+  // parameter. Updates `score`.
+  Eigen::VectorXd Refine(const GaussianProcess& gp, Eigen::VectorXd start, double& score) const {
     if (!continuous_.empty()) {
       struct Context {
-        const std::vector<int>& coordinates;
+        const BayesianProposer& self;
+        const GaussianProcess& gp;
         Eigen::VectorXd point;
-        const Acquisition& acquisition;
-      } context{continuous_, start, acquisition};
-      nlopt::opt optimizer(nlopt::LN_BOBYQA, static_cast<unsigned>(continuous_.size()));
+      } context{*this, gp, start};
+      nlopt::opt optimizer(nlopt::LD_LBFGS, static_cast<unsigned>(continuous_.size()));
       optimizer.set_lower_bounds(0.0);
       optimizer.set_upper_bounds(1.0);
       optimizer.set_max_objective(
-          [](const std::vector<double>& x, std::vector<double>&, void* data) {
+          [](const std::vector<double>& x, std::vector<double>& gradient, void* data) {
             auto* c = static_cast<Context*>(data);
-            for (std::size_t i = 0; i < x.size(); ++i) c->point[c->coordinates[i]] = x[i];
-            return c->acquisition(c->point);
+            const std::vector<int>& coordinates = c->self.continuous_;
+            for (std::size_t i = 0; i < x.size(); ++i) c->point[coordinates[i]] = x[i];
+            GaussianProcess::PredictionWithGradient p = c->gp.PredictWithGradient(c->self.features_.Map(c->point));
+            LogImprovement value = LogExpectedImprovementWithGradient(p.mean, p.variance, c->self.best_);
+            for (std::size_t i = 0; i < gradient.size(); ++i) {
+              int column = c->self.features_.column(coordinates[i]);
+              gradient[i] = value.d_mean * p.mean_gradient[column] + value.d_variance * p.variance_gradient[column];
+            }
+            return value.value;
           },
           &context);
-      optimizer.set_maxeval(20 * static_cast<int>(continuous_.size() + 1));
-      optimizer.set_xtol_abs(1e-4);
-      optimizer.set_initial_step(0.02);
+      optimizer.set_maxeval(30);
+      optimizer.set_ftol_rel(1e-6);
       std::vector<double> x(continuous_.size());
       for (std::size_t i = 0; i < x.size(); ++i) x[i] = std::clamp(start[continuous_[i]], 0.0, 1.0);
       double value = score;
@@ -265,7 +303,7 @@ class BayesianProposer {
         if (k < 0 || k >= size || k == current) continue;
         Eigen::VectorXd trial = start;
         trial[i] = (k + 0.5) / size;
-        double value = acquisition(trial);
+        double value = Acquisition(gp, trial);
         if (value > score) {
           score = value;
           start = trial;

@@ -205,6 +205,30 @@ GaussianProcess::Prediction GaussianProcess::Predict(const Eigen::Ref<const Eige
   return {k.dot(alpha_), std::max(kernel_.signal_variance - v.squaredNorm(), 0.0)};
 }
 
+GaussianProcess::PredictionWithGradient GaussianProcess::PredictWithGradient(
+    const Eigen::Ref<const Eigen::VectorXd>& x) const {
+  // dk_i/dx = -5/3 s2 (1 + sqrt5 r_i) exp(-sqrt5 r_i) (x - x_i) / l^2.
+  Eigen::Index n = inputs_.rows();
+  Eigen::VectorXd k(n);
+  Eigen::MatrixXd k_gradient(n, x.size());
+  Eigen::VectorXd inverse_squared = kernel_.length_scales.array().square().inverse();
+  for (Eigen::Index i = 0; i < n; ++i) {
+    Eigen::VectorXd delta = x - inputs_.row(i).transpose();
+    double r = std::sqrt(delta.cwiseProduct(delta).dot(inverse_squared));
+    k[i] = Matern52OfDistance(kernel_.signal_variance, r);
+    double factor = -5.0 / 3.0 * kernel_.signal_variance * (1.0 + kSqrt5 * r) * std::exp(-kSqrt5 * r);
+    k_gradient.row(i) = (factor * delta.cwiseProduct(inverse_squared)).transpose();
+  }
+  Eigen::VectorXd v = cholesky_lower_.triangularView<Eigen::Lower>().solve(k);
+  Eigen::VectorXd w = cholesky_lower_.transpose().triangularView<Eigen::Upper>().solve(v);  // K^-1 k
+  PredictionWithGradient p;
+  p.mean = k.dot(alpha_);
+  p.variance = std::max(kernel_.signal_variance - v.squaredNorm(), 0.0);
+  p.mean_gradient = k_gradient.transpose() * alpha_;
+  p.variance_gradient = -2.0 * (k_gradient.transpose() * w);
+  return p;
+}
+
 void GaussianProcess::PredictMany(const Eigen::MatrixXd& points, Eigen::VectorXd& means,
                                   Eigen::VectorXd& variances) const {
   Eigen::MatrixXd k =

@@ -40,6 +40,14 @@ class GaussianProcess {
     double variance = 0.0;
   };
   Prediction Predict(const Eigen::Ref<const Eigen::VectorXd>& x) const;
+  // The same with the gradients of mean and variance with respect to x.
+  struct PredictionWithGradient {
+    double mean = 0.0;
+    double variance = 0.0;
+    Eigen::VectorXd mean_gradient;
+    Eigen::VectorXd variance_gradient;
+  };
+  PredictionWithGradient PredictWithGradient(const Eigen::Ref<const Eigen::VectorXd>& x) const;
   // The same for every row of `points` at once (faster for many points).
   void PredictMany(const Eigen::MatrixXd& points, Eigen::VectorXd& means,
                    Eigen::VectorXd& variances) const;

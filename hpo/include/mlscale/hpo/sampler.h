@@ -34,11 +34,13 @@ struct GridOptions {
 
 struct BayesianOptions {
   int startup_trials = 10;  // suggestions from a Sobol sequence until this many trials exist
-  int candidates = 2048;    // acquisition evaluated on this many points before refinement
+  // Acquisition evaluated on this many points (plus a quarter as many near the best
+  // trials) before refinement; fewer, down to 256, with large histories (n^2 work each).
+  int candidates = 2048;
   int local_searches = 5;   // best candidates refined by a local optimizer
   // Kernel hyperparameters are fitted on at most this many completed trials (the best
   // half and an even spread of the rest); the posterior always uses all of them.
-  int max_fit_trials = 200;
+  int max_fit_trials = 128;
 };
 
 struct TpeOptions {
