@@ -13,7 +13,7 @@
 namespace mlscale::hpo {
 namespace {
 
-constexpr double kCategoricalKeep = 0.8;  // a categorical kernel's mass on its own choice
+constexpr double kCategoricalKeep = 0.5;  // a categorical kernel's mass on its own choice
 
 // A mixture of one product kernel per point plus a uniform prior component, over the unit
 // cube. Continuous and ordinal coordinates use Gaussians truncated to [0, 1]; categorical
@@ -22,12 +22,27 @@ class ParzenEstimator {
  public:
   ParzenEstimator(const SearchSpace& space, std::vector<Eigen::VectorXd> points)
       : space_(space), points_(std::move(points)) {
-    auto dims = static_cast<double>(space.parameters.size());
-    double n = static_cast<double>(points_.size()) + 1.0;
-    double sigma = 0.2 * std::pow(n, -1.0 / (dims + 4.0));
-    for (const Parameter& p : space.parameters) {
-      std::optional<std::int64_t> size = DiscreteSize(p);
-      sigmas_.push_back(size ? std::max(sigma, 0.5 / static_cast<double>(*size)) : sigma);
+    // Each point's bandwidth in a coordinate is the larger gap to its neighbours there
+    // (as in Bergstra et al.'s TPE), clipped to [1 / min(100, n + 1), 1]: dense regions
+    // get narrow kernels, lone points broad ones. Discrete parameters get at least half
+    // a bin.
+    auto n = points_.size();
+    sigmas_.assign(n, Eigen::VectorXd(static_cast<Eigen::Index>(space.parameters.size())));
+    double floor = 1.0 / std::min(100.0, static_cast<double>(n) + 1.0);
+    for (std::size_t d = 0; d < space.parameters.size(); ++d) {
+      auto coordinate = static_cast<Eigen::Index>(d);
+      std::vector<std::size_t> order(n);
+      std::iota(order.begin(), order.end(), 0);
+      std::stable_sort(order.begin(), order.end(),
+                       [&](auto a, auto b) { return points_[a][coordinate] < points_[b][coordinate]; });
+      std::optional<std::int64_t> size = DiscreteSize(space.parameters[d]);
+      double lowest = size ? std::max(floor, 0.5 / static_cast<double>(*size)) : floor;
+      for (std::size_t rank = 0; rank < n; ++rank) {
+        double x = points_[order[rank]][coordinate];
+        double left = rank > 0 ? x - points_[order[rank - 1]][coordinate] : 0.0;
+        double right = rank + 1 < n ? points_[order[rank + 1]][coordinate] - x : 0.0;
+        sigmas_[order[rank]][coordinate] = std::clamp(std::max(left, right), lowest, 1.0);
+      }
     }
   }
 
@@ -51,7 +66,7 @@ class ParzenEstimator {
       }
       double value = -1.0;
       for (int attempt = 0; attempt < 32 && (value < 0.0 || value > 1.0); ++attempt) {
-        value = centre[d] + sigmas_[static_cast<std::size_t>(d)] * random.Normal();
+        value = centre[d] + sigmas_[component][d] * random.Normal();
       }
       x[d] = std::clamp(value, 0.0, 1.0);
     }
@@ -66,7 +81,8 @@ class ParzenEstimator {
       if (p.type == ParameterType::kCategorical) prior -= std::log(static_cast<double>(p.choices.size()));
     }
     std::vector<double> terms{prior};
-    for (const Eigen::VectorXd& centre : points_) {
+    for (std::size_t j = 0; j < points_.size(); ++j) {
+      const Eigen::VectorXd& centre = points_[j];
       double log_kernel = 0.0;
       for (Eigen::Index d = 0; d < dims; ++d) {
         const Parameter& p = space_.parameters[static_cast<std::size_t>(d)];
@@ -76,7 +92,7 @@ class ParzenEstimator {
           log_kernel += std::log((same ? kCategoricalKeep : 0.0) + (1.0 - kCategoricalKeep) / k);
           continue;
         }
-        double sigma = sigmas_[static_cast<std::size_t>(d)];
+        double sigma = sigmas_[j][d];
         double z = (x[d] - centre[d]) / sigma;
         double mass = 0.5 * (std::erfc(-(1.0 - centre[d]) / sigma / std::numbers::sqrt2) -
                              std::erfc(centre[d] / sigma / std::numbers::sqrt2));
@@ -93,7 +109,7 @@ class ParzenEstimator {
  private:
   const SearchSpace& space_;
   std::vector<Eigen::VectorXd> points_;
-  std::vector<double> sigmas_;
+  std::vector<Eigen::VectorXd> sigmas_;  // per point and coordinate
 };
 
 }  // namespace
