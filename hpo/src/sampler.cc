@@ -106,6 +106,8 @@ StatusOr<std::vector<Assignment>> Suggest(const SamplerConfig& config, const Sea
                            std::to_string(SobolSequence::kMaxDimensions) + " parameters");
   }
 
+  if (count == 0) return std::vector<Assignment>{};
+
   SamplerState state;
   state.history_size = history.size();
   for (const Trial& trial : history) {

@@ -149,6 +149,29 @@ TEST_P(EveryAlgorithm, SmallFiniteSpaceIsExhaustedWithoutRepeats) {
   EXPECT_TRUE(none->empty());
 }
 
+TEST_P(EveryAlgorithm, FollowsTheDirection) {
+  if (GetParam() == Algorithm::kGrid || GetParam() == Algorithm::kRandom) GTEST_SKIP() << "ignores values";
+  SearchSpace space;
+  space.parameters = {Numeric("x", ParameterType::kFloat, 0, 1)};
+  std::vector<Trial> history;
+  for (int i = 0; i < 16; ++i) {
+    double x = (i + 0.5) / 16;
+    history.push_back(MakeTrial(std::to_string(i), {{"x", x}}, TrialState::kCompleted, x));  // value = x
+  }
+  for (Direction direction : {Direction::kMinimize, Direction::kMaximize}) {
+    SamplerConfig config = Config(GetParam());
+    config.direction = direction;
+    StatusOr<std::vector<Assignment>> next = Suggest(config, space, history, 1);
+    ASSERT_TRUE(next.ok() && next->size() == 1);
+    double x = std::get<double>(next->front().at("x"));
+    if (direction == Direction::kMinimize) {
+      EXPECT_LT(x, 0.25);
+    } else {
+      EXPECT_GT(x, 0.75);
+    }
+  }
+}
+
 TEST(GridSampler, EnumeratesInOrderAndIsExhausted) {
   SearchSpace space;
   space.parameters = {Numeric("x", ParameterType::kFloat, 0, 1), Categorical("c", {"a", "b"})};

@@ -6,6 +6,9 @@
 // controller that replays its persisted history gets the same answers. Suggestions never
 // repeat an assignment already in the history (in any state) or earlier in the same batch;
 // pending trials are accounted for, so parallel workers get distinct, spread-out points.
+// Completed trials inform the model; pending and early-stopped trials (whose final value is
+// unknown) repel suggestions (TPE: constant liar; GP: kriging believer); failed trials
+// are only never suggested again.
 #pragma once
 
 #include <cstdint>
