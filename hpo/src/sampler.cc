@@ -143,7 +143,7 @@ StatusOr<std::vector<Assignment>> Suggest(const SamplerConfig& config, const Sea
   for (int slot = 0; slot < count; ++slot) {
     std::optional<Assignment> assignment = (*proposer)(state, slot);
     if (!assignment && finite) {
-      Random random({config.seed, state.history_size, static_cast<std::uint64_t>(slot), 0xf1}); 
+      Random random({config.seed, state.history_size, static_cast<std::uint64_t>(slot), 0xf1});
       assignment = FirstUnusedOnGrid(space, all_values, state.used_keys, random.Bits());
     }
     if (!assignment) break;
