@@ -103,14 +103,16 @@ LogImprovement LogExpectedImprovementWithGradient(double mean, double variance, 
 }
 
 // Objective values made friendlier to a stationary GP: shifted to start at 0, compressed
-// logarithmically above the median (heavy upper tails of losses otherwise dominate the
-// fit), then standardized. Monotone, so the minimizer does not change.
+// logarithmically beyond the 90th percentile (heavy upper tails of losses otherwise
+// dominate the fit and hide small differences near the best), then standardized.
+// Monotone, so the minimizer does not change.
 Eigen::VectorXd TransformTargets(const std::vector<double>& values) {
   Eigen::VectorXd y = Eigen::Map<const Eigen::VectorXd>(values.data(), static_cast<Eigen::Index>(values.size()));
   y.array() -= y.minCoeff();
   std::vector<double> sorted(y.data(), y.data() + y.size());
-  std::nth_element(sorted.begin(), sorted.begin() + static_cast<std::ptrdiff_t>(sorted.size() / 2), sorted.end());
-  double scale = sorted[sorted.size() / 2];
+  std::size_t quantile = sorted.size() * 9 / 10;
+  std::nth_element(sorted.begin(), sorted.begin() + static_cast<std::ptrdiff_t>(quantile), sorted.end());
+  double scale = sorted[quantile];
   if (!(scale > 0)) scale = y.maxCoeff() > 0 ? y.maxCoeff() : 1.0;
   y = (y / scale).array().log1p();
   double mean = y.mean();

@@ -187,6 +187,7 @@ def run_all(args):
             print(f"  optuna latency: stopping after {n} trials (took {time.time() - t:.0f} s)", flush=True)
             break
     results["latency"] = latency
+    results["optuna_cached"] = len(optuna_jobs) - len(todo)
     results["wall_seconds"] = time.time() - start
     with open(os.path.join(args.out, "results.json"), "w") as f:
         json.dump(results, f)
@@ -346,7 +347,9 @@ def report(results, args):
         f"(load average {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} at the end on 2 cores), so wall times are "
         "inflated; CPU times show the work done. Optuna "
         f"{optuna.__version__} (torch {__import__('torch').__version__}, one thread per process), "
-        f"{args.workers} worker processes. Whole run: {results['wall_seconds'] / 60:.0f} min.",
+        f"{args.workers} worker processes. Whole run: {results['wall_seconds'] / 60:.0f} min"
+        + (f" ({results['optuna_cached']} of Optuna's runs, unchanged since, were taken from the cache of an "
+           "earlier invocation that was interrupted)." if results.get("optuna_cached") else "."),
         "",
         "Simple regret = best value found so far minus the known minimum (lower is better), "
         f"median and quartiles over seeds 0..{args.seeds - 1}; Optuna's GPSampler ran on the first "
