@@ -12,6 +12,8 @@ cd "$(dirname "$0")/.."
 ci=0
 if [ "${1:-}" = "--ci" ]; then ci=1; shift; fi
 jobs=$(nproc)
+# Let ccache reuse objects across clones in other folders (CI builds a fresh clone each time).
+export CCACHE_BASEDIR="$PWD" CCACHE_NOHASHDIR=1
 
 phase_start=0
 phase() { phase_start=$(date +%s); echo "==> $*"; }

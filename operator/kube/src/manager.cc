@@ -1,0 +1,121 @@
+#include "mlscale/kube/manager.h"
+
+#include <spdlog/spdlog.h>
+
+#include <condition_variable>
+#include <csignal>
+#include <thread>
+
+#include "http_server.h"
+
+namespace mlscale::kube {
+namespace {
+
+std::atomic<int> g_signal{0};
+extern "C" void OnTerminationSignal(int signal) { g_signal.store(signal); }
+
+}  // namespace
+
+StatusOr<std::unique_ptr<Manager>> Manager::Create(ManagerOptions options) {
+  std::unique_ptr<Manager> manager(new Manager(std::move(options)));
+  StatusOr<std::unique_ptr<Client>> client = Client::Create(manager->options_.client, &manager->metrics_);
+  if (!client.ok()) return client.status();
+  manager->client_ = std::move(*client);
+  manager->informers_ = std::make_unique<InformerFactory>(*manager->client_, &manager->metrics_);
+  return manager;
+}
+
+Manager::Manager(ManagerOptions options) : options_(std::move(options)) {}
+
+Manager::~Manager() {
+  for (auto& controller : controllers_) controller->Stop();
+  if (informers_) informers_->StopAll();
+}
+
+Controller& Manager::AddController(ControllerOptions options, ReconcileFunction reconcile) {
+  controllers_.push_back(std::make_unique<Controller>(std::move(options), std::move(reconcile), &metrics_));
+  return *controllers_.back();
+}
+
+bool Manager::Leading() const { return !options_.leader_election || (elector_ && elector_->IsLeader()); }
+
+bool Manager::Ready() const { return informers_->AllSynced() && Leading(); }
+
+void Manager::RunControllers(std::stop_token stop) {
+  while (!informers_->WaitForSync(std::chrono::seconds(30), stop)) {
+    if (stop.stop_requested()) return;
+    spdlog::warn("manager: caches not synced after 30 s; still waiting");
+  }
+  for (auto& controller : controllers_) controller->Start();
+  spdlog::info("manager: {} controller(s) running", controllers_.size());
+  std::mutex mutex;
+  std::condition_variable_any cv;
+  std::unique_lock lock(mutex);
+  cv.wait(lock, stop, [] { return false; });
+  // Stop in place: each worker finishes its current reconcile; queued keys are dropped
+  // (the next leader starts from a full list anyway).
+  for (auto& controller : controllers_) controller->Stop();
+}
+
+Status Manager::Run(std::stop_token stop, bool handle_signals) {
+  std::unique_ptr<HttpServer> health;
+  if (!options_.health_address.empty()) {
+    StatusOr<std::unique_ptr<HttpServer>> server =
+        HttpServer::Start(options_.health_address, [this](const std::string& path) -> HttpServer::Reply {
+          if (path == "/metrics") return {200, metrics_.Render(), "text/plain; version=0.0.4; charset=utf-8"};
+          if (path == "/healthz") return {200, "ok\n"};
+          if (path == "/readyz") {
+            if (Ready()) return {200, "ok\n"};
+            return {503, !informers_->AllSynced() ? "caches not synced\n" : "not leading\n"};
+          }
+          return {404, "not found\n"};
+        });
+    if (!server.ok()) return server.status();
+    health = std::move(*server);
+    health_port_ = health->port();
+    spdlog::info("manager: serving /metrics, /healthz, /readyz on port {}", health->port());
+  }
+  if (handle_signals) {
+    g_signal = 0;
+    std::signal(SIGTERM, OnTerminationSignal);
+    std::signal(SIGINT, OnTerminationSignal);
+  }
+
+  informers_->StartAll();
+  std::stop_source running;  // requested on signal, on `stop`, or when leadership is lost
+  std::atomic<bool> lost_leadership{false};
+  std::jthread work;
+  if (options_.leader_election) {
+    StatusOr<std::unique_ptr<LeaderElector>> elector = LeaderElector::Create(
+        *client_, *options_.leader_election,
+        LeaderCallbacks{[this](std::stop_token leading) { RunControllers(leading); },
+                        [&] {
+                          if (!running.stop_requested()) {
+                            lost_leadership = true;
+                            running.request_stop();
+                          }
+                        },
+                        [](const std::string& identity) { spdlog::info("manager: leader is {}", identity); }});
+    if (!elector.ok()) return elector.status();
+    elector_ = std::move(*elector);
+    work = std::jthread([this, token = running.get_token()] { elector_->Run(token); });
+  } else {
+    work = std::jthread([this, token = running.get_token()] { RunControllers(token); });
+  }
+
+  while (!running.stop_requested() && !stop.stop_requested() && (!handle_signals || g_signal.load() == 0)) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  if (g_signal.load() != 0) spdlog::info("manager: signal {} received; shutting down", g_signal.load());
+  running.request_stop();
+  work.join();  // controllers stopped; lease released when we led
+  informers_->StopAll();
+  if (handle_signals) {
+    std::signal(SIGTERM, SIG_DFL);
+    std::signal(SIGINT, SIG_DFL);
+  }
+  if (lost_leadership) return Status(StatusCode::kAborted, "leadership lost; exiting so that a fresh process can stand by");
+  return Status::Ok();
+}
+
+}  // namespace mlscale::kube

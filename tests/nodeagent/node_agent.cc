@@ -1,0 +1,425 @@
+#include "node_agent.h"
+
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+
+#include <spdlog/spdlog.h>
+
+#include "cluster_names.h"
+#include "json_fields.h"
+#include "mlscale/kube/errors.h"
+#include "mlscale/kube/objects.h"
+
+namespace mlscale::nodeagent {
+namespace {
+
+using nlohmann::json;
+using Clock = std::chrono::steady_clock;
+namespace resources = kube::resources;
+
+constexpr const char* kLeaseNamespace = "kube-node-lease";
+constexpr auto kNodeStatusPeriod = std::chrono::seconds(30);
+constexpr auto kResyncPeriod = std::chrono::seconds(1);
+constexpr auto kPlanRetryPeriod = std::chrono::seconds(2);
+
+// RFC 3339 with microseconds, the MicroTime of Lease.spec.renewTime.
+std::string NowMicroTime() {
+  auto now = std::chrono::system_clock::now();
+  auto micros = std::chrono::duration_cast<std::chrono::microseconds>(now.time_since_epoch()).count() % 1'000'000;
+  std::string seconds = FormatTime(now);  // "...:05Z"
+  char fraction[16];
+  std::snprintf(fraction, sizeof fraction, ".%06lld", static_cast<long long>(micros));
+  return seconds.substr(0, seconds.size() - 1) + fraction + "Z";
+}
+
+// Standard base64 (Secret data), strict: nullopt for characters outside the alphabet.
+std::optional<std::string> DecodeBase64(const std::string& text) {
+  std::string out;
+  uint32_t buffer = 0;
+  int bits = 0;
+  for (char c : text) {
+    int value;
+    if (c >= 'A' && c <= 'Z') value = c - 'A';
+    else if (c >= 'a' && c <= 'z') value = c - 'a' + 26;
+    else if (c >= '0' && c <= '9') value = c - '0' + 52;
+    else if (c == '+') value = 62;
+    else if (c == '/') value = 63;
+    else if (c == '=') break;
+    else return std::nullopt;
+    buffer = (buffer << 6) | static_cast<uint32_t>(value);
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out += static_cast<char>((buffer >> bits) & 0xff);
+    }
+  }
+  return out;
+}
+
+kube::PatchOptions StatusSubresource() {
+  kube::PatchOptions options;
+  options.subresource = "status";
+  return options;
+}
+
+// Deletion with grace 0, as the kubelet finalizes a pod whose containers stopped; only
+// this incarnation of the name (`uid`).
+kube::DeleteOptions DeleteNow(const std::string& uid) {
+  kube::DeleteOptions options;
+  options.grace_period_seconds = 0;
+  options.precondition_uid = uid;
+  return options;
+}
+
+bool OnNode(const kube::ObjectPtr& pod, const std::string& node) {
+  return pod && StringField(Field(*pod, "spec"), "nodeName") == node;
+}
+
+std::string Phase(const json& pod) { return StringField(Field(pod, "status"), "phase"); }
+
+}  // namespace
+
+NodeAgent::NodeAgent(kube::Client& client, AgentConfig config)
+    : client_(client), config_(std::move(config)), addresses_(config_.address_dir) {}
+
+NodeAgent::~NodeAgent() = default;
+
+Status NodeAgent::RegisterNode() {
+  json labels = {{"kubernetes.io/hostname", config_.node_name},
+                 {"kubernetes.io/os", "linux"},
+                 {"kubernetes.io/arch", "amd64"},
+                 {"node.mlscale.io/test-node", "true"}};
+  for (const auto& [key, value] : config_.labels) labels[key] = value;
+  json taints = json::array();
+  for (const Taint& taint : config_.taints) {
+    json t = {{"key", taint.key}, {"effect", taint.effect}};
+    if (!taint.value.empty()) t["value"] = taint.value;
+    taints.push_back(t);
+  }
+  json node = {{"apiVersion", "v1"},
+               {"kind", "Node"},
+               {"metadata", {{"name", config_.node_name}, {"labels", labels}}},
+               {"spec", {{"taints", taints}}}};
+  StatusOr<kube::Object> created = client_.Create(resources::Nodes(), "", node);
+  if (!created.ok() && kube::IsAlreadyExists(created.status())) {
+    // A node of this name from an earlier run: take it over with our labels and taints.
+    created = client_.Patch(resources::Nodes(), "", config_.node_name, kube::PatchType::kMerge,
+                            {{"metadata", {{"labels", labels}}}, {"spec", {{"taints", taints}}}});
+  }
+  if (!created.ok()) return created.status().WithContext("registering node " + config_.node_name);
+  node_uid_ = kube::UidOf(*created);
+  node_ready_since_ = FormatTime(std::chrono::system_clock::now());
+  return WriteNodeStatus();
+}
+
+Status NodeAgent::WriteNodeStatus() {
+  std::string now = FormatTime(std::chrono::system_clock::now());
+  json capacity = json::object();
+  for (const auto& [name, quantity] : config_.capacity) capacity[name] = quantity;
+  json conditions = json::array();
+  for (const auto& [type, reason] : {std::pair{"MemoryPressure", "KubeletHasSufficientMemory"},
+                                     std::pair{"DiskPressure", "KubeletHasNoDiskPressure"},
+                                     std::pair{"PIDPressure", "KubeletHasSufficientPID"},
+                                     std::pair{"Ready", "KubeletReady"}}) {
+    conditions.push_back({{"type", type},
+                          {"status", std::string(type) == "Ready" ? "True" : "False"},
+                          {"reason", reason},
+                          {"message", "mlscale-test-node runs pods as local processes"},
+                          {"lastHeartbeatTime", now},
+                          {"lastTransitionTime", node_ready_since_}});
+  }
+  json status = {
+      {"capacity", capacity},
+      {"allocatable", capacity},
+      {"conditions", conditions},
+      {"addresses", {{{"type", "InternalIP"}, {"address", config_.host_ip}},
+                     {{"type", "Hostname"}, {"address", config_.node_name}}}},
+      {"daemonEndpoints", {{"kubeletEndpoint", {{"Port", 0}}}}},
+      {"nodeInfo", {{"machineID", ""}, {"systemUUID", ""}, {"bootID", ""},
+                    {"kernelVersion", ""}, {"osImage", "mlscale-test-node"},
+                    {"containerRuntimeVersion", "mlscale-test-node://0.1"},
+                    {"kubeletVersion", "mlscale-test-node"}, {"kubeProxyVersion", ""},
+                    {"operatingSystem", "linux"}, {"architecture", "amd64"}}}};
+  StatusOr<kube::Object> written =
+      client_.Patch(resources::Nodes(), "", config_.node_name, kube::PatchType::kMerge,
+                    {{"status", status}}, StatusSubresource());
+  return written.ok() ? Status::Ok() : written.status().WithContext("writing node status");
+}
+
+Status NodeAgent::RenewLease() {
+  json spec = {{"holderIdentity", config_.node_name},
+               {"leaseDurationSeconds", config_.lease_duration.count()},
+               {"renewTime", NowMicroTime()}};
+  StatusOr<kube::Object> renewed = client_.Patch(resources::Leases(), kLeaseNamespace, config_.node_name,
+                                                 kube::PatchType::kMerge, {{"spec", spec}});
+  if (renewed.ok()) return Status::Ok();
+  if (!kube::IsNotFound(renewed.status())) return renewed.status().WithContext("renewing the node lease");
+  json lease = {{"apiVersion", "coordination.k8s.io/v1"},
+                {"kind", "Lease"},
+                {"metadata", {{"name", config_.node_name},
+                              {"namespace", kLeaseNamespace},
+                              {"ownerReferences", {{{"apiVersion", "v1"}, {"kind", "Node"},
+                                                    {"name", config_.node_name}, {"uid", node_uid_}}}}}},
+                {"spec", spec}};
+  StatusOr<kube::Object> created = client_.Create(resources::Leases(), kLeaseNamespace, lease);
+  return created.ok() ? Status::Ok() : created.status().WithContext("creating the node lease");
+}
+
+void NodeAgent::MarkDirty(const std::string& key, bool names_changed) {
+  std::lock_guard lock(mutex_);
+  if (!key.empty()) dirty_.insert(key);
+  names_dirty_ |= names_changed;
+  wake_.notify_all();
+}
+
+Status NodeAgent::Run(std::stop_token stop) {
+  MLSCALE_RETURN_IF_ERROR(RegisterNode());
+  MLSCALE_RETURN_IF_ERROR(RenewLease());
+  spdlog::info("node {} registered (capacity {})", config_.node_name, json(config_.capacity).dump());
+
+  pods_ = std::make_unique<kube::SharedInformer>(client_, resources::Pods(), "", kube::InformerOptions{});
+  services_ = std::make_unique<kube::SharedInformer>(client_, resources::Services(), "", kube::InformerOptions{});
+  auto pod_changed = [this](const kube::ObjectPtr& pod) {
+    // Every pod can matter for names; only our pods need a sync.
+    MarkDirty(OnNode(pod, config_.node_name) ? kube::KeyOf(*pod) : "", true);
+  };
+  pods_->AddHandler({.on_add = pod_changed,
+                     .on_update = [this, pod_changed](const kube::ObjectPtr& old_pod, const kube::ObjectPtr& new_pod) {
+                       // A pod moved to or from this node needs a sync either way.
+                       if (OnNode(old_pod, config_.node_name)) MarkDirty(kube::KeyOf(*old_pod), false);
+                       pod_changed(new_pod);
+                     },
+                     .on_delete = pod_changed});
+  auto service_changed = [this](const kube::ObjectPtr&) { MarkDirty("", true); };
+  services_->AddHandler({.on_add = service_changed,
+                         .on_update = [service_changed](const kube::ObjectPtr&, const kube::ObjectPtr& s) { service_changed(s); },
+                         .on_delete = service_changed});
+  pods_->Start();
+  services_->Start();
+  if (!pods_->WaitForSync(std::chrono::seconds(60), stop) ||
+      !services_->WaitForSync(std::chrono::seconds(60), stop)) {
+    return DeadlineExceeded("the pod and service caches did not sync");
+  }
+  if (!config_.ready_file.empty()) std::ofstream(config_.ready_file) << "ready\n";
+  spdlog::info("node {} ready", config_.node_name);
+
+  Clock::time_point next_lease = Clock::now() + config_.lease_duration / 4;
+  Clock::time_point next_node_status = Clock::now() + kNodeStatusPeriod;
+  Clock::time_point next_resync = Clock::now();
+  while (!stop.stop_requested()) {
+    Clock::time_point now = Clock::now();
+    if (now >= next_lease) {
+      if (Status s = RenewLease(); !s.ok()) spdlog::warn("{}", s.ToString());
+      next_lease = now + config_.lease_duration / 4;
+    }
+    if (now >= next_node_status) {
+      if (Status s = WriteNodeStatus(); !s.ok()) spdlog::warn("{}", s.ToString());
+      next_node_status = now + kNodeStatusPeriod;
+    }
+    std::set<std::string> dirty;
+    bool names = false;
+    {
+      std::lock_guard lock(mutex_);
+      dirty.swap(dirty_);
+      std::swap(names, names_dirty_);
+    }
+    if (now >= next_resync) {  // level-triggered: every pod we run is looked at again
+      for (const auto& [key, entry] : entries_) dirty.insert(key);
+      next_resync = now + kResyncPeriod;
+    }
+    if (names) RefreshNames();
+    for (const std::string& key : dirty) SyncPod(key);
+    std::unique_lock lock(mutex_);
+    wake_.wait_for(lock, stop, std::chrono::milliseconds(200),
+                   [this] { return !dirty_.empty() || names_dirty_; });
+  }
+
+  pods_->Stop();
+  services_->Stop();
+  for (auto& [key, entry] : entries_) {
+    entry.runtime.reset();  // kills every container and joins the runtime
+    addresses_.Release(entry.address);
+  }
+  entries_.clear();
+  if (config_.delete_node_on_exit) {
+    for (const auto& [resource, namespace_name] : {std::pair{resources::Leases(), kLeaseNamespace},
+                                                   std::pair{resources::Nodes(), ""}}) {
+      Status deleted = client_.Delete(resource, namespace_name, config_.node_name);
+      if (!deleted.ok() && !kube::IsNotFound(deleted)) {
+        spdlog::warn("deleting {} {}: {}", resource.plural, config_.node_name, deleted.ToString());
+      }
+    }
+  }
+  return Status::Ok();
+}
+
+void NodeAgent::SyncPod(const std::string& key) {
+  kube::ObjectPtr pod = pods_->cache().Get(key);
+  bool mine = OnNode(pod, config_.node_name);
+  auto it = entries_.find(key);
+  if (it != entries_.end() && (!mine || kube::UidOf(*pod) != it->second.uid)) {
+    // Gone from the API (force-deleted or finalized), moved, or replaced by a new pod of
+    // the same name: nothing of it may keep running.
+    PodEntry& entry = it->second;
+    entry.runtime->Terminate(std::chrono::milliseconds(0));
+    if (!entry.runtime->Finished()) return;  // the runtime reports when it is
+    addresses_.Release(entry.address);
+    entries_.erase(it);
+    it = entries_.end();
+  }
+  if (!mine) return;
+  const json& metadata = Field(*pod, "metadata");
+  bool deleting = metadata.contains("deletionTimestamp");
+  if (it == entries_.end()) {
+    std::string phase = Phase(*pod);
+    if (deleting) {
+      // Nothing of it runs here (finished before we started, or never started).
+      Status s = client_.Delete(resources::Pods(), kube::NamespaceOf(*pod), kube::NameOf(*pod),
+                                DeleteNow(kube::UidOf(*pod)));
+      if (!s.ok() && !kube::IsNotFound(s)) spdlog::warn("finalizing pod {}: {}", key, s.ToString());
+      return;
+    }
+    if (phase == "Succeeded" || phase == "Failed") return;  // finished in an earlier run
+    StartPod(key, *pod, "");
+    return;
+  }
+  PodEntry& entry = it->second;
+  if (!deleting && entry.retry_plan_at && Clock::now() >= *entry.retry_plan_at) {
+    std::string address = entry.address;
+    entries_.erase(it);  // nothing runs in a pod without a plan
+    StartPod(key, *pod, address);
+    return;
+  }
+  if (deleting) {
+    const json& grace = Field(metadata, "deletionGracePeriodSeconds");
+    int64_t seconds = grace.is_number_integer() ? grace.get<int64_t>()
+                                                : entry.runtime->plan().termination_grace_seconds;
+    entry.runtime->Terminate(std::chrono::seconds(std::max<int64_t>(seconds, 0)));
+  }
+  WriteStatus(key, entry);
+  if (deleting && entry.runtime->Finished() && !entry.delete_sent) {
+    Status s = client_.Delete(resources::Pods(), kube::NamespaceOf(*pod), kube::NameOf(*pod),
+                              DeleteNow(entry.uid));
+    if (s.ok() || kube::IsNotFound(s)) {
+      entry.delete_sent = true;
+      spdlog::info("pod {} stopped and removed", key);
+    } else {
+      spdlog::warn("finalizing pod {}: {}", key, s.ToString());
+    }
+  }
+}
+
+StatusOr<std::map<std::string, std::string>> NodeAgent::ReadValues(const std::string& kind,
+                                                                   const std::string& namespace_name,
+                                                                   const std::string& name) {
+  bool secret = kind == "secrets";
+  StatusOr<kube::Object> object =
+      client_.Get(secret ? resources::Secrets() : resources::ConfigMaps(), namespace_name, name);
+  if (!object.ok()) return object.status();
+  std::map<std::string, std::string> values;
+  const json& data = Field(*object, "data");
+  if (data.is_object()) {
+    for (auto entry = data.begin(); entry != data.end(); ++entry) {
+      if (!entry.value().is_string()) continue;
+      std::string value = entry.value().get<std::string>();
+      if (secret) {
+        std::optional<std::string> decoded = DecodeBase64(value);
+        if (!decoded) return InvalidArgument("secret " + name + " key " + entry.key() + " is not base64");
+        value = *decoded;
+      }
+      values[entry.key()] = value;
+    }
+  }
+  return values;
+}
+
+std::string NodeAgent::HostsFor(const kube::Object& pod, const std::string& address) const {
+  std::vector<PodRecord> records;
+  for (const kube::ObjectPtr& other : pods_->cache().List()) records.push_back(PodRecordFromObject(*other));
+  std::vector<ServiceRecord> services;
+  for (const kube::ObjectPtr& service : services_->cache().List()) {
+    services.push_back(ServiceRecordFromObject(*service));
+  }
+  PodRecord self = PodRecordFromObject(pod);
+  self.ip = address;  // the cache may not have seen our status write yet
+  return HostsFileFor(self, records, services, config_.cluster_domain);
+}
+
+void NodeAgent::StartPod(const std::string& key, const kube::Object& pod, const std::string& address) {
+  PodEntry entry;
+  entry.uid = kube::UidOf(pod);
+  entry.address = address;
+  if (entry.address.empty()) {
+    StatusOr<std::string> leased = addresses_.Acquire(entry.uid);
+    if (!leased.ok()) {
+      spdlog::error("pod {}: {}", key, leased.status().ToString());
+      return;  // retried at the next sync
+    }
+    entry.address = *leased;
+  }
+  PlanInputs inputs;
+  inputs.images = config_.images;
+  inputs.pod_ip = entry.address;
+  inputs.host_ip = config_.host_ip;
+  inputs.node_name = config_.node_name;
+  inputs.node_allocatable = config_.capacity;
+  inputs.base_env = {"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root"};
+  inputs.lookup = [this](const std::string& kind, const std::string& ns, const std::string& name) {
+    return ReadValues(kind, ns, name);
+  };
+  StatusOr<PodPlan> plan = BuildPodPlan(pod, inputs);
+  RuntimeOptions options;
+  options.pod_dir = config_.state_dir + "/pods/" + kube::NamespaceOf(pod) + "_" + kube::NameOf(pod) + "_" + entry.uid;
+  options.pod_ip = entry.address;
+  options.host_ip = config_.host_ip;
+  options.restart_backoff = config_.restart_backoff;
+  options.max_restart_backoff = config_.max_restart_backoff;
+  entry.hosts_text = HostsFor(pod, entry.address);
+  options.hosts_text = entry.hosts_text;
+  options.on_change = [this, key] { MarkDirty(key, false); };
+  if (!plan.ok()) {
+    spdlog::warn("pod {}: {} (retrying)", key, plan.status().ToString());
+    options.plan_error = plan.status();
+    entry.retry_plan_at = Clock::now() + kPlanRetryPeriod;
+  }
+  entry.runtime = std::make_unique<PodRuntime>(plan.ok() ? std::move(*plan) : PlanSkeleton(pod), options);
+  spdlog::info("pod {} starting at {} (files in {})", key, entry.address, options.pod_dir);
+  entry.runtime->Start();
+  PodEntry& stored = entries_[key] = std::move(entry);
+  WriteStatus(key, stored);
+}
+
+void NodeAgent::WriteStatus(const std::string& key, PodEntry& entry) {
+  kube::ObjectPtr pod = pods_->cache().Get(key);
+  if (!pod) return;
+  const json& previous = entry.last_status.is_null() ? Field(*pod, "status") : entry.last_status;
+  json status = PodStatusObject(entry.runtime->Observe(), entry.runtime->plan().restart_policy, previous,
+                                std::chrono::system_clock::now());
+  if (status == entry.last_status) return;
+  StatusOr<kube::Object> written =
+      client_.Patch(resources::Pods(), kube::NamespaceOf(*pod), kube::NameOf(*pod), kube::PatchType::kMerge,
+                    {{"status", status}}, StatusSubresource());
+  if (written.ok()) {
+    std::string phase = StringField(status, "phase");
+    if (phase != StringField(entry.last_status, "phase")) spdlog::info("pod {} is {}", key, phase);
+    entry.last_status = std::move(status);
+  } else if (!kube::IsNotFound(written.status())) {
+    spdlog::warn("writing the status of pod {}: {}", key, written.status().ToString());
+  }
+}
+
+void NodeAgent::RefreshNames() {
+  for (auto& [key, entry] : entries_) {
+    kube::ObjectPtr pod = pods_->cache().Get(key);
+    if (!pod) continue;
+    std::string text = HostsFor(*pod, entry.address);
+    if (text == entry.hosts_text) continue;
+    entry.runtime->UpdateHosts(text);
+    entry.hosts_text = std::move(text);
+  }
+}
+
+}  // namespace mlscale::nodeagent
