@@ -27,3 +27,13 @@ function(mlscale_add_test name)
                        PROPERTIES ${properties})
 endfunction()
 include(GoogleTest)
+
+# Adds every direct subfolder of the current source folder that has a CMakeLists.txt.
+function(mlscale_add_subdirectories)
+  file(GLOB children LIST_DIRECTORIES true ${CMAKE_CURRENT_SOURCE_DIR}/*)
+  foreach(dir IN LISTS children)
+    if(IS_DIRECTORY ${dir} AND EXISTS ${dir}/CMakeLists.txt)
+      add_subdirectory(${dir})
+    endif()
+  endforeach()
+endfunction()

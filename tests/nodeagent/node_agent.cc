@@ -10,8 +10,10 @@
 
 #include "cluster_names.h"
 #include "json_fields.h"
+#include "mlscale/kube/base64.h"
 #include "mlscale/kube/errors.h"
 #include "mlscale/kube/objects.h"
+#include "mlscale/kube/time_format.h"
 
 namespace mlscale::nodeagent {
 namespace {
@@ -24,40 +26,6 @@ constexpr const char* kLeaseNamespace = "kube-node-lease";
 constexpr auto kNodeStatusPeriod = std::chrono::seconds(30);
 constexpr auto kResyncPeriod = std::chrono::seconds(1);
 constexpr auto kPlanRetryPeriod = std::chrono::seconds(2);
-
-// RFC 3339 with microseconds, the MicroTime of Lease.spec.renewTime.
-std::string NowMicroTime() {
-  auto now = std::chrono::system_clock::now();
-  auto micros = std::chrono::duration_cast<std::chrono::microseconds>(now.time_since_epoch()).count() % 1'000'000;
-  std::string seconds = FormatTime(now);  // "...:05Z"
-  char fraction[16];
-  std::snprintf(fraction, sizeof fraction, ".%06lld", static_cast<long long>(micros));
-  return seconds.substr(0, seconds.size() - 1) + fraction + "Z";
-}
-
-// Standard base64 (Secret data), strict: nullopt for characters outside the alphabet.
-std::optional<std::string> DecodeBase64(const std::string& text) {
-  std::string out;
-  uint32_t buffer = 0;
-  int bits = 0;
-  for (char c : text) {
-    int value;
-    if (c >= 'A' && c <= 'Z') value = c - 'A';
-    else if (c >= 'a' && c <= 'z') value = c - 'a' + 26;
-    else if (c >= '0' && c <= '9') value = c - '0' + 52;
-    else if (c == '+') value = 62;
-    else if (c == '/') value = 63;
-    else if (c == '=') break;
-    else return std::nullopt;
-    buffer = (buffer << 6) | static_cast<uint32_t>(value);
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out += static_cast<char>((buffer >> bits) & 0xff);
-    }
-  }
-  return out;
-}
 
 kube::PatchOptions StatusSubresource() {
   kube::PatchOptions options;
@@ -152,7 +120,7 @@ Status NodeAgent::WriteNodeStatus() {
 Status NodeAgent::RenewLease() {
   json spec = {{"holderIdentity", config_.node_name},
                {"leaseDurationSeconds", config_.lease_duration.count()},
-               {"renewTime", NowMicroTime()}};
+               {"renewTime", kube::MicroTimeNow()}};
   StatusOr<kube::Object> renewed = client_.Patch(resources::Leases(), kLeaseNamespace, config_.node_name,
                                                  kube::PatchType::kMerge, {{"spec", spec}});
   if (renewed.ok()) return Status::Ok();
@@ -326,7 +294,7 @@ StatusOr<std::map<std::string, std::string>> NodeAgent::ReadValues(const std::st
       if (!entry.value().is_string()) continue;
       std::string value = entry.value().get<std::string>();
       if (secret) {
-        std::optional<std::string> decoded = DecodeBase64(value);
+        std::optional<std::string> decoded = kube::Base64Decode(value);
         if (!decoded) return InvalidArgument("secret " + name + " key " + entry.key() + " is not base64");
         value = *decoded;
       }

@@ -1,4 +1,4 @@
-#include "base64.h"
+#include "mlscale/kube/base64.h"
 
 #include <cstdint>
 

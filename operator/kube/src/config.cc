@@ -7,7 +7,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "base64.h"
+#include "mlscale/kube/base64.h"
 
 namespace mlscale::kube {
 namespace {

@@ -5,7 +5,7 @@
 #include <random>
 
 #include "mlscale/kube/errors.h"
-#include "time_format.h"
+#include "mlscale/kube/time_format.h"
 
 namespace mlscale::kube {
 

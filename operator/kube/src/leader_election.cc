@@ -7,7 +7,7 @@
 #include <thread>
 
 #include "mlscale/kube/errors.h"
-#include "time_format.h"
+#include "mlscale/kube/time_format.h"
 
 namespace mlscale::kube {
 namespace {

@@ -1,4 +1,4 @@
-#include "time_format.h"
+#include "mlscale/kube/time_format.h"
 
 #include <chrono>
 #include <cstdio>

@@ -1,5 +1,5 @@
 // Strict base64 decoding (standard alphabet, padding optional, whitespace ignored).
-// Internal to mlscale_kube.
+// Also used by the test node agent.
 #pragma once
 
 #include <optional>

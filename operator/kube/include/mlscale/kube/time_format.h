@@ -1,4 +1,4 @@
-// Kubernetes timestamps. Internal to mlscale_kube.
+// Kubernetes timestamps (metav1.Time and MicroTime) of the current instant.
 #pragma once
 
 #include <string>
