@@ -6,28 +6,16 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "parameters.h"
+
 namespace mlscale::hpo {
 namespace {
 
 using ::testing::HasSubstr;
 
-Parameter Numeric(std::string name, ParameterType type, double low, double high, bool log_scale = false) {
-  Parameter p;
-  p.name = std::move(name);
-  p.type = type;
-  p.low = low;
-  p.high = high;
-  p.log_scale = log_scale;
-  return p;
-}
-
-Parameter Categorical(std::string name, std::vector<std::string> choices) {
-  Parameter p;
-  p.name = std::move(name);
-  p.type = ParameterType::kCategorical;
-  p.choices = std::move(choices);
-  return p;
-}
+using testing::Categorical;
+using testing::Float;
+using testing::Int;
 
 Trial MakeTrial(std::string id, Assignment assignment, TrialState state, std::optional<double> value = std::nullopt) {
   Trial trial;
@@ -40,8 +28,8 @@ Trial MakeTrial(std::string id, Assignment assignment, TrialState state, std::op
 
 // x in [-2, 2], lr in [1e-4, 1] (log), layers in {1..5}, opt in {adam, sgd, lamb}.
 SearchSpace MixedSpace() {
-  return SearchSpace{{Numeric("x", ParameterType::kFloat, -2, 2), Numeric("lr", ParameterType::kFloat, 1e-4, 1, true),
-                      Numeric("layers", ParameterType::kInt, 1, 5), Categorical("opt", {"adam", "sgd", "lamb"})}};
+  return SearchSpace{{Float("x", -2, 2), Float("lr", 1e-4, 1, true),
+                      Int("layers", 1, 5), Categorical("opt", {"adam", "sgd", "lamb"})}};
 }
 
 double MixedObjective(const Assignment& a) {
@@ -134,7 +122,7 @@ TEST_P(EveryAlgorithm, PendingTrialsNeverProduceDuplicates) {
 
 TEST_P(EveryAlgorithm, SmallFiniteSpaceIsExhaustedWithoutRepeats) {
   SearchSpace space;
-  space.parameters = {Numeric("n", ParameterType::kInt, 1, 3), Categorical("c", {"a", "b"})};
+  space.parameters = {Int("n", 1, 3), Categorical("c", {"a", "b"})};
   SamplerConfig config = Config(GetParam());
   config.bayesian.startup_trials = 2;
   config.tpe.startup_trials = 2;
@@ -157,7 +145,7 @@ TEST_P(EveryAlgorithm, SmallFiniteSpaceIsExhaustedWithoutRepeats) {
 
 TEST(ModelBasedSamplers, FollowTheDirection) {
   SearchSpace space;
-  space.parameters = {Numeric("x", ParameterType::kFloat, 0, 1)};
+  space.parameters = {Float("x", 0, 1)};
   std::vector<Trial> history;
   for (int i = 0; i < 16; ++i) {
     double x = (i + 0.5) / 16;
@@ -181,7 +169,7 @@ TEST(ModelBasedSamplers, FollowTheDirection) {
 
 TEST(GridSampler, EnumeratesInOrderAndIsExhausted) {
   SearchSpace space;
-  space.parameters = {Numeric("x", ParameterType::kFloat, 0, 1), Categorical("c", {"a", "b"})};
+  space.parameters = {Float("x", 0, 1), Categorical("c", {"a", "b"})};
   SamplerConfig config = Config(Algorithm::kGrid);
   config.grid.points_per_float = 3;
   std::vector<Trial> history;
@@ -207,7 +195,7 @@ TEST(RandomSampler, QuasiRandomPointsFillEveryCell) {
   // The first 16 Sobol points in 2-D put exactly one point in each cell of a 4x4 grid
   // (a (0,4,2)-net); the seed's digital shift keeps that property.
   SearchSpace space;
-  space.parameters = {Numeric("a", ParameterType::kFloat, 0, 1), Numeric("b", ParameterType::kFloat, 0, 1)};
+  space.parameters = {Float("a", 0, 1), Float("b", 0, 1)};
   for (std::uint64_t seed : {0u, 1u, 99u}) {
     SamplerConfig config = Config(Algorithm::kRandom, seed);
     config.random.quasi_random = true;
@@ -225,7 +213,7 @@ TEST(RandomSampler, QuasiRandomPointsFillEveryCell) {
 
 TEST(BayesianSampler, BatchWithPendingTrialsIsSpreadOut) {
   SearchSpace space;
-  space.parameters = {Numeric("a", ParameterType::kFloat, 0, 1), Numeric("b", ParameterType::kFloat, 0, 1)};
+  space.parameters = {Float("a", 0, 1), Float("b", 0, 1)};
   SamplerConfig config = Config(Algorithm::kBayesian);
   std::vector<Trial> history;
   for (int i = 0; i < 12; ++i) {

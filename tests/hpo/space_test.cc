@@ -5,34 +5,16 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "parameters.h"
+
 namespace mlscale::hpo {
 namespace {
 
 using ::testing::HasSubstr;
 
-Parameter Float(std::string name, double low, double high, bool log_scale = false) {
-  Parameter p;
-  p.name = std::move(name);
-  p.type = ParameterType::kFloat;
-  p.low = low;
-  p.high = high;
-  p.log_scale = log_scale;
-  return p;
-}
-
-Parameter Int(std::string name, double low, double high, bool log_scale = false) {
-  Parameter p = Float(std::move(name), low, high, log_scale);
-  p.type = ParameterType::kInt;
-  return p;
-}
-
-Parameter Categorical(std::string name, std::vector<std::string> choices) {
-  Parameter p;
-  p.name = std::move(name);
-  p.type = ParameterType::kCategorical;
-  p.choices = std::move(choices);
-  return p;
-}
+using testing::Categorical;
+using testing::Float;
+using testing::Int;
 
 TEST(SpaceValidation, RejectsBadSpacesWithTheReason) {
   Parameter stepped_log = Float("lr", 1e-3, 1, true);
