@@ -55,7 +55,9 @@ BINARIES = {
     "kwok": ("kwok", "sigs.k8s.io/kwok/cmd/kwok", "TEST_ASSET_KWOK"),
     "helm": ("helm", "helm.sh/helm/v3/cmd/helm", "TEST_ASSET_HELM"),
 }
-CONTROL_PLANE = ["etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl"]
+# The components `up` runs, in start order, and the control-plane binaries (they plus kubectl).
+COMPONENTS = ["etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler"]
+CONTROL_PLANE = COMPONENTS + ["kubectl"]
 # Version stamps, so `kubectl version` and /version report the release, not v0.0.0-master.
 VERSION_LDFLAGS = {
     "controlplane": ["k8s.io/component-base/version", "k8s.io/client-go/pkg/version"],
@@ -298,7 +300,7 @@ def etcd_post(d, path, body):
         return json.load(response)
 
 
-def readiness_url(d, name, ports):
+def readiness_url(name, ports):
     return {
         "etcd": f"http://127.0.0.1:{ports['etcd']}/health",
         "kube-apiserver": f"https://127.0.0.1:{ports['apiserver']}/readyz",
@@ -308,7 +310,7 @@ def readiness_url(d, name, ports):
 
 
 def is_ready(d, name, ports):
-    url = readiness_url(d, name, ports)
+    url = readiness_url(name, ports)
     if url.startswith("http://"):
         try:
             with urllib.request.urlopen(url, timeout=2) as response:
@@ -587,7 +589,7 @@ def main():
     for verb in ("restart", "stop", "start"):
         p = sub.add_parser(verb)
         p.add_argument("--dir", required=True)
-        p.add_argument("--component", required=True, choices=list(BINARIES)[:4])
+        p.add_argument("--component", required=True, choices=COMPONENTS)
         p.set_defaults(func=command_restart, verb=verb)
     p = sub.add_parser("run")
     p.add_argument("--dir", required=True)
