@@ -1,12 +1,16 @@
 #include "mlscale/api/manifest.h"
 
+#include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
 #include <cctype>
 #include <cerrno>
 #include <charconv>
 #include <cstdlib>
+#include <filesystem>
+#include <fstream>
 #include <limits>
+#include <sstream>
 #include <string>
 
 namespace mlscale::api {
@@ -74,14 +78,97 @@ json PlainScalar(const std::string& s) {
   return s;
 }
 
-std::string Where(const YAML::Mark& mark) {
-  return "line " + std::to_string(mark.line + 1) + ", column " + std::to_string(mark.column + 1);
+std::string Where(int line, int column) {
+  return "line " + std::to_string(line + 1) + ", column " + std::to_string(column + 1);
 }
+std::string Where(const YAML::Mark& mark) { return Where(mark.line, mark.column); }
+
+// The offset of the first byte of `text` that does not belong to a well-formed UTF-8
+// sequence (overlong forms, surrogates and code points above U+10FFFF are ill-formed),
+// or npos. yaml-cpp passes such bytes through and JSON serialisation then throws.
+std::size_t FirstInvalidUtf8(std::string_view text) {
+  std::size_t i = 0;
+  while (i < text.size()) {
+    auto byte = [&](std::size_t k) { return static_cast<unsigned char>(text[k]); };
+    unsigned char lead = byte(i);
+    std::size_t length = 0;
+    unsigned char min_second = 0x80, max_second = 0xBF;
+    if (lead < 0x80) {
+      length = 1;
+    } else if (lead >= 0xC2 && lead <= 0xDF) {
+      length = 2;
+    } else if (lead >= 0xE0 && lead <= 0xEF) {
+      length = 3;
+      if (lead == 0xE0) min_second = 0xA0;  // overlong
+      if (lead == 0xED) max_second = 0x9F;  // surrogates
+    } else if (lead >= 0xF0 && lead <= 0xF4) {
+      length = 4;
+      if (lead == 0xF0) min_second = 0x90;  // overlong
+      if (lead == 0xF4) max_second = 0x8F;  // above U+10FFFF
+    } else {
+      return i;
+    }
+    if (i + length > text.size()) return i;
+    for (std::size_t k = 1; k < length; ++k) {
+      unsigned char b = byte(i + k);
+      unsigned char low = k == 1 ? min_second : 0x80, high = k == 1 ? max_second : 0xBF;
+      if (b < low || b > high) return i;
+    }
+    i += length;
+  }
+  return std::string_view::npos;
+}
+
+// 0-based line and column (in bytes) of `offset`.
+std::pair<int, int> LineAndColumn(std::string_view text, std::size_t offset) {
+  int line = 0;
+  std::size_t line_start = 0;
+  for (std::size_t i = 0; i < offset; ++i) {
+    if (text[i] == '\n') {
+      ++line;
+      line_start = i + 1;
+    }
+  }
+  return {line, static_cast<int>(offset - line_start)};
+}
+
+// Thrown by DepthCheck, caught in ParseYamlDocument.
+struct TooDeep {
+  YAML::Mark mark;
+};
+
+// A first pass over the YAML events that stops at the first collection nested deeper
+// than kMaxDepth, with its position. yaml-cpp's own guard (at a few hundred levels)
+// reports "bad file" at line 1, column 1 instead.
+class DepthCheck : public YAML::EventHandler {
+ public:
+  void OnDocumentStart(const YAML::Mark&) override {}
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t, const std::string&) override {}
+  void OnSequenceStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {
+    Enter(mark);
+  }
+  void OnSequenceEnd() override { --depth_; }
+  void OnMapStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {
+    Enter(mark);
+  }
+  void OnMapEnd() override { --depth_; }
+
+ private:
+  void Enter(const YAML::Mark& mark) {
+    if (++depth_ > kMaxDepth) throw TooDeep{mark};
+  }
+  int depth_ = 0;
+};
 
 class Converter {
  public:
   StatusOr<json> Convert(const YAML::Node& node, int depth) {
-    if (depth > kMaxDepth) return InvalidArgument("nesting deeper than " + std::to_string(kMaxDepth) + " levels");
+    if (depth > kMaxDepth) {
+      return InvalidArgument(Where(node.Mark()) + ": nesting deeper than " + std::to_string(kMaxDepth) + " levels");
+    }
     if (++nodes_ > kMaxNodes) return InvalidArgument("more than " + std::to_string(kMaxNodes) + " nodes (after expanding aliases)");
     switch (node.Type()) {
       case YAML::NodeType::Undefined:
@@ -91,7 +178,7 @@ class Converter {
         // yaml-cpp tags quoted scalars "!" and plain ones "?".
         if (node.Tag() == "!") return json(node.Scalar());
         if (node.Tag() != "?" && node.Tag() != "tag:yaml.org,2002:str") {
-          return InvalidArgument(Where(node.Mark()) + ": unsupported tag '" + node.Tag() + "'");
+          return InvalidArgument(Where(node.Mark()) + ": unsupported tag " + Quote(node.Tag()));
         }
         return node.Tag() == "?" ? PlainScalar(node.Scalar()) : json(node.Scalar());
       case YAML::NodeType::Sequence: {
@@ -108,7 +195,7 @@ class Converter {
         for (const auto& entry : node) {
           if (!entry.first.IsScalar()) return InvalidArgument(Where(entry.first.Mark()) + ": a mapping key must be a plain string");
           const std::string& key = entry.first.Scalar();
-          if (object.contains(key)) return InvalidArgument(Where(entry.first.Mark()) + ": duplicate key '" + key + "'");
+          if (object.contains(key)) return InvalidArgument(Where(entry.first.Mark()) + ": duplicate key " + Quote(key));
           auto value = Convert(entry.second, depth + 1);
           if (!value.ok()) return value.status();
           object[key] = std::move(*value);
@@ -132,17 +219,76 @@ std::string JsonTypeName(const json& value) {
 }  // namespace
 
 StatusOr<json> ParseYamlDocument(std::string_view text) {
+  if (text.size() > kMaxManifestBytes) {
+    return InvalidArgument("the manifest is " + std::to_string(text.size()) + " bytes, more than the limit of " +
+                           std::to_string(kMaxManifestBytes));
+  }
+  if (std::size_t bad = FirstInvalidUtf8(text); bad != std::string_view::npos) {
+    auto [line, column] = LineAndColumn(text, bad);
+    return InvalidArgument("invalid YAML at " + Where(line, column) + ": not UTF-8 text");
+  }
+  // yaml-cpp accepts a quoted scalar left open at the end of the input when a line
+  // break precedes the end; a final comment line makes that end fall inside the
+  // scalar, where yaml-cpp reports it. (A comment changes no value.)
+  std::string input(text);
+  input += input.empty() || input.back() == '\n' ? "#" : "\n#";
   std::vector<YAML::Node> documents;
   try {
-    documents = YAML::LoadAll(std::string(text));
+    std::istringstream stream(input);
+    YAML::Parser parser(stream);
+    DepthCheck depth_check;
+    while (parser.HandleNextDocument(depth_check)) {
+    }
+    documents = YAML::LoadAll(input);
+  } catch (const TooDeep& e) {
+    return InvalidArgument("invalid YAML at " + Where(e.mark) + ": nesting deeper than " + std::to_string(kMaxDepth) +
+                           " levels");
   } catch (const YAML::Exception& e) {
     return InvalidArgument("invalid YAML at " + Where(e.mark) + ": " + e.msg);
-  } catch (const std::exception& e) {  // yaml-cpp throws others for deep recursion
+  } catch (const std::exception& e) {
     return InvalidArgument(std::string("invalid YAML: ") + e.what());
   }
   if (documents.empty() || documents.front().IsNull()) return InvalidArgument("the document is empty");
   if (documents.size() > 1) return InvalidArgument("expected one YAML document, found " + std::to_string(documents.size()));
   return Converter().Convert(documents.front(), 0);
+}
+
+StatusOr<std::string> ReadManifestFile(const std::string& path) {
+  std::ifstream stream(path, std::ios::binary);
+  if (!stream) return NotFound("cannot read " + path);
+  std::error_code error;
+  auto size = std::filesystem::file_size(path, error);
+  if (!error && size > kMaxManifestBytes) {
+    return InvalidArgument("the manifest is " + std::to_string(size) + " bytes, more than the limit of " +
+                           std::to_string(kMaxManifestBytes));
+  }
+  // Read at most one byte past the limit: the file may grow, or be a pipe of unknown size.
+  std::string text(kMaxManifestBytes + 1, '\0');
+  stream.read(text.data(), static_cast<std::streamsize>(text.size()));
+  if (stream.bad()) return NotFound("cannot read " + path);
+  text.resize(static_cast<std::size_t>(stream.gcount()));
+  if (text.size() > kMaxManifestBytes) {
+    return InvalidArgument("the manifest is more than the limit of " + std::to_string(kMaxManifestBytes) + " bytes");
+  }
+  return text;
+}
+
+std::string Quote(std::string_view text) {
+  bool cut = text.size() > kMaxQuotedBytes;
+  if (cut) {
+    text = text.substr(0, kMaxQuotedBytes);
+    // Do not end in the middle of a UTF-8 sequence.
+    while (!text.empty() && (static_cast<unsigned char>(text.back()) & 0xC0) == 0x80) text.remove_suffix(1);
+    if (!text.empty() && static_cast<unsigned char>(text.back()) >= 0xC0) text.remove_suffix(1);
+  }
+  std::string quoted = json(std::string(text)).dump(-1, ' ', false, json::error_handler_t::replace);
+  return cut ? quoted.substr(0, quoted.size() - 1) + "...\"" : quoted;
+}
+
+std::string QuoteJson(const json& value) {
+  if (value.is_string()) return Quote(value.get_ref<const std::string&>());
+  std::string text = value.dump(-1, ' ', false, json::error_handler_t::replace);
+  return text.size() > kMaxQuotedBytes ? text.substr(0, kMaxQuotedBytes) + "..." : text;
 }
 
 StatusOr<ObjectReader> ObjectReader::Make(const json& value, std::string path) {
@@ -151,18 +297,27 @@ StatusOr<ObjectReader> ObjectReader::Make(const json& value, std::string path) {
 }
 
 std::string ObjectReader::PathOf(std::string_view key) const {
-  return path_.empty() ? std::string(key) : path_ + "." + std::string(key);
+  // A key from the input is echoed, so it is bounded like any value.
+  std::string name = key.size() > kMaxQuotedBytes ? Quote(key) : std::string(key);
+  return path_.empty() ? name : path_ + "." + name;
 }
 
-bool ObjectReader::Has(std::string_view key) const { return object_->contains(key); }
+bool ObjectReader::Has(std::string_view key) const {
+  auto it = object_->find(key);
+  return it != object_->end() && !it->is_null();
+}
 
 const json* ObjectReader::Field(std::string_view key) {
   known_.emplace(key);
   auto it = object_->find(key);
-  return it == object_->end() ? nullptr : &*it;
+  return it == object_->end() || it->is_null() ? nullptr : &*it;
 }
 
 const json* ObjectReader::Accept(std::string_view key) { return Field(key); }
+
+void ObjectReader::AcceptAll() {
+  for (const auto& [key, value] : object_->items()) known_.insert(key);
+}
 
 StatusOr<std::string> ObjectReader::String(std::string_view key, std::optional<std::string> fallback) {
   const json* value = Field(key);
@@ -174,6 +329,37 @@ StatusOr<std::string> ObjectReader::String(std::string_view key, std::optional<s
   return value->get<std::string>();
 }
 
+StatusOr<std::string> ObjectReader::BoundedString(std::string_view key, std::optional<std::string> fallback,
+                                                  std::size_t max_bytes, bool allow_empty) {
+  bool given = Has(key);
+  auto value = String(key, std::move(fallback));
+  if (!value.ok() || !given) return value;
+  if (value->empty() && !allow_empty) return InvalidArgument(PathOf(key) + ": must not be empty");
+  if (value->size() > max_bytes) {
+    return InvalidArgument(PathOf(key) + ": at most " + std::to_string(max_bytes) + " bytes (got " +
+                           std::to_string(value->size()) + ": " + Quote(*value) + ")");
+  }
+  return value;
+}
+
+namespace {
+
+// The integer `value` within [min, max], or an error naming `path`.
+StatusOr<std::int64_t> IntegerWithin(const json& value, const std::string& path, std::int64_t min, std::int64_t max) {
+  if (!value.is_number_integer()) {
+    return InvalidArgument(path + ": must be an integer (got " + JsonTypeName(value) + " " + QuoteJson(value) + ")");
+  }
+  // Unsigned values above INT64_MAX are out of range too.
+  bool too_large = value.is_number_unsigned() && value.get<std::uint64_t>() > static_cast<std::uint64_t>(max);
+  if (too_large || value.get<std::int64_t>() < min || value.get<std::int64_t>() > max) {
+    return InvalidArgument(path + ": must be between " + std::to_string(min) + " and " + std::to_string(max) +
+                           " (got " + QuoteJson(value) + ")");
+  }
+  return value.get<std::int64_t>();
+}
+
+}  // namespace
+
 StatusOr<std::int64_t> ObjectReader::Integer(std::string_view key, std::optional<std::int64_t> fallback,
                                              std::int64_t min, std::int64_t max) {
   const json* value = Field(key);
@@ -181,20 +367,25 @@ StatusOr<std::int64_t> ObjectReader::Integer(std::string_view key, std::optional
     if (fallback) return *fallback;
     return InvalidArgument(PathOf(key) + ": required");
   }
-  if (!value->is_number_integer()) {
-    return InvalidArgument(PathOf(key) + ": must be an integer (got " + JsonTypeName(*value) + " " + value->dump() + ")");
+  return IntegerWithin(*value, PathOf(key), min, max);
+}
+
+StatusOr<std::optional<std::int64_t>> ObjectReader::OptionalInteger(std::string_view key, std::int64_t min,
+                                                                    std::int64_t max) {
+  const json* value = Field(key);
+  if (value == nullptr) return std::optional<std::int64_t>();
+  auto number = IntegerWithin(*value, PathOf(key), min, max);
+  if (!number.ok()) return number.status();
+  return std::optional<std::int64_t>(*number);
+}
+
+StatusOr<bool> ObjectReader::Bool(std::string_view key, bool fallback) {
+  const json* value = Field(key);
+  if (value == nullptr) return fallback;
+  if (!value->is_boolean()) {
+    return InvalidArgument(PathOf(key) + ": must be true or false (got " + JsonTypeName(*value) + " " + QuoteJson(*value) + ")");
   }
-  // Unsigned values above INT64_MAX are out of range too.
-  if (value->is_number_unsigned() && value->get<std::uint64_t>() > static_cast<std::uint64_t>(max)) {
-    return InvalidArgument(PathOf(key) + ": must be between " + std::to_string(min) + " and " + std::to_string(max) +
-                           " (got " + value->dump() + ")");
-  }
-  auto number = value->get<std::int64_t>();
-  if (number < min || number > max) {
-    return InvalidArgument(PathOf(key) + ": must be between " + std::to_string(min) + " and " + std::to_string(max) +
-                           " (got " + std::to_string(number) + ")");
-  }
-  return number;
+  return value->get<bool>();
 }
 
 StatusOr<std::string> ObjectReader::Choice(std::string_view key, std::optional<std::string> fallback,
@@ -206,7 +397,7 @@ StatusOr<std::string> ObjectReader::Choice(std::string_view key, std::optional<s
     if (*value == choice) return value;
     listed += (listed.empty() ? "\"" : ", \"") + std::string(choice) + "\"";
   }
-  return InvalidArgument(PathOf(key) + ": must be one of " + listed + " (got \"" + *value + "\")");
+  return InvalidArgument(PathOf(key) + ": must be one of " + listed + " (got " + Quote(*value) + ")");
 }
 
 StatusOr<json> ObjectReader::Object(std::string_view key, std::optional<json> fallback) {
@@ -217,6 +408,48 @@ StatusOr<json> ObjectReader::Object(std::string_view key, std::optional<json> fa
   }
   if (!value->is_object()) return InvalidArgument(PathOf(key) + ": must be an object (got " + JsonTypeName(*value) + ")");
   return *value;
+}
+
+StatusOr<json> ObjectReader::Array(std::string_view key, std::size_t max_items) {
+  const json* value = Field(key);
+  if (value == nullptr) return json::array();
+  if (!value->is_array()) return InvalidArgument(PathOf(key) + ": must be a list (got " + JsonTypeName(*value) + ")");
+  if (value->size() > max_items) {
+    return InvalidArgument(PathOf(key) + ": at most " + std::to_string(max_items) + " items (got " +
+                           std::to_string(value->size()) + ")");
+  }
+  return *value;
+}
+
+StatusOr<std::vector<std::string>> ObjectReader::StringList(std::string_view key, std::size_t max_items,
+                                                            std::size_t max_bytes) {
+  auto items = Array(key, max_items);
+  if (!items.ok()) return items.status();
+  std::vector<std::string> strings;
+  for (std::size_t i = 0; i < items->size(); ++i) {
+    const json& item = (*items)[i];
+    std::string path = PathOf(key) + "[" + std::to_string(i) + "]";
+    if (!item.is_string()) return InvalidArgument(path + ": must be a string (got " + JsonTypeName(item) + ")");
+    if (item.get_ref<const std::string&>().size() > max_bytes) {
+      return InvalidArgument(path + ": at most " + std::to_string(max_bytes) + " bytes");
+    }
+    strings.push_back(item.get<std::string>());
+  }
+  return strings;
+}
+
+StatusOr<std::map<std::string, std::string>> ObjectReader::StringMap(std::string_view key) {
+  auto object = Object(key, json::object());
+  if (!object.ok()) return object.status();
+  std::map<std::string, std::string> strings;
+  for (const auto& [name, item] : object->items()) {
+    if (!item.is_string()) {
+      return InvalidArgument(PathOf(key) + "." + name + ": must be a string (got " + JsonTypeName(item) + " " +
+                             QuoteJson(item) + ")");
+    }
+    strings.emplace(name, item.get<std::string>());
+  }
+  return strings;
 }
 
 Status ObjectReader::Finish() const {
