@@ -25,6 +25,8 @@ std::vector<CorpusCase> ReadCorpus(const std::filesystem::path& folder) {
         c.field = value("# field: ");
       } else if (line.starts_with("# kubectl-says: ")) {
         c.kubectl_says = value("# kubectl-says: ");
+      } else if (line.starts_with("# api-server-differs: ")) {
+        c.api_server_differs = value("# api-server-differs: ");
       }
     }
     EXPECT_TRUE(has_verdict) << entry.path() << " has no '# verdict:' line";

@@ -4,6 +4,9 @@
 //   # field: spec.runPolicy.backoffLimit    (invalid: what every message must name)
 //   # kubectl-says: no matches for kind     (optional: what the API server's message
 //                                            contains instead, when it cannot name a field)
+//   # api-server-differs: <why>             (optional: kubectl/the API server accepts what
+//                                            we refuse, for the reason given; the test
+//                                            checks that it still does)
 #pragma once
 
 #include <filesystem>
@@ -18,6 +21,7 @@ struct CorpusCase {
   bool valid = false;
   std::string field;         // empty for valid cases
   std::string kubectl_says;  // empty: the API server's message names `field`
+  std::string api_server_differs;  // why kubectl accepts this invalid case; empty: it refuses
 };
 
 // Every case of the corpus folder, sorted by name; fails the calling test (and returns

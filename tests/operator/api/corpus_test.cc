@@ -34,17 +34,25 @@ struct Verdicts {
 
 class CorpusTest : public ::testing::Test {
  protected:
+  // Once for the suite: the CRD installed and established, a namespace. A failure here
+  // fails every test (gtest would only skip them).
   static void SetUpTestSuite() {
     auto cluster = mlscale::testing::CurrentCluster();
-    ASSERT_TRUE(cluster.ok()) << cluster.status().ToString();
+    if (!cluster.ok()) {
+      setup_error_ = cluster.status().ToString();
+      return;
+    }
     kubeconfig_ = cluster->admin_kubeconfig;
     CommandResult crd = Kubectl({"apply", "--server-side", "--force-conflicts", "-f", MLSCALE_CRD_FILE});
-    ASSERT_EQ(crd.exit_code, 0) << crd.output;
-    CommandResult established = Kubectl(
-        {"wait", "--for=condition=Established", "--timeout=60s", "crd/trainingjobs.mlscale.io"});
-    ASSERT_EQ(established.exit_code, 0) << established.output;
+    CommandResult established =
+        Kubectl({"wait", "--for=condition=Established", "--timeout=60s", "crd/trainingjobs.mlscale.io"});
+    if (crd.exit_code != 0 || established.exit_code != 0) {
+      setup_error_ = "installing " + std::string(MLSCALE_CRD_FILE) + ": " + crd.output + established.output;
+      return;
+    }
     Kubectl({"create", "namespace", kNamespace});
   }
+  void SetUp() override { ASSERT_TRUE(setup_error_.empty()) << setup_error_; }
 
   static CommandResult Kubectl(const std::vector<std::string>& args) {
     return mlscale::testing::Kubectl(kubeconfig_, args);
@@ -68,11 +76,14 @@ class CorpusTest : public ::testing::Test {
 
   static constexpr const char* kNamespace = "api-corpus";
   static inline std::string kubeconfig_;
+  static inline std::string setup_error_;
 };
 
-// The typed spec without the record of which fields were written (defaulting adds some).
+// The typed spec without the record of which fields were written (defaulting adds some)
+// and without spec.trainer as written (compared as the trainer reads it).
 TrainingJobSpec Effective(TrainingJobSpec spec) {
   spec.given.clear();
+  spec.trainer = json::object();
   return spec;
 }
 
@@ -104,6 +115,14 @@ TEST_F(CorpusTest, ApiServerCliAndParserAgreeOnEveryManifest) {
     SCOPED_TRACE(c.name);
     const Verdicts& v = verdicts.at(c.name);
     const std::string& server = v.kubectl.output;
+    if (!c.api_server_differs.empty()) {
+      // A known difference (the corpus file says why): kubectl accepts what we refuse.
+      EXPECT_EQ(v.kubectl.exit_code, 0) << "the API server now refuses it too: drop api-server-differs\n" << server;
+      EXPECT_FALSE(v.parser.ok());
+      EXPECT_NE(v.cli.exit_code, 0);
+      EXPECT_NE(v.parser.message().find(c.field), std::string::npos) << "parser: " << v.parser.message();
+      continue;
+    }
     EXPECT_EQ(v.kubectl.exit_code == 0, c.valid) << "API server: " << server;
     EXPECT_EQ(v.cli.exit_code == 0, c.valid) << "mlscale validate: " << v.cli.output;
     EXPECT_EQ(v.parser.ok(), c.valid) << "parser: " << v.parser.ToString();
@@ -161,7 +180,7 @@ TEST_F(CorpusTest, ApiServerRefusesChangingTheWorkersOnceStarted) {
   CommandResult started = Kubectl({"patch", "tj", "immutable", "-n", kNamespace, "--subresource=status",
                                    "--type=merge", "-p", R"({"status": {"startTime": "2026-01-01T00:00:00Z"}})"});
   ASSERT_EQ(started.exit_code, 0) << started.output;
-  for (const std::string& patch : {R"({"spec": {"replicas": 4}})", R"({"spec": {"launcher": "mpi"}})",
+  for (const char* patch : {R"({"spec": {"replicas": 4}})", R"({"spec": {"launcher": "mpi"}})",
                                    R"({"spec": {"trainer": {"epochs": 4}}})", R"({"spec": {"image": "other"}})"}) {
     CommandResult refused = Kubectl({"patch", "tj", "immutable", "-n", kNamespace, "--type=merge", "-p", patch});
     EXPECT_NE(refused.exit_code, 0) << patch;
