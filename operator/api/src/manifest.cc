@@ -351,15 +351,20 @@ StatusOr<std::string> ReadManifestFile(const std::string& path) {
   return text;
 }
 
+std::string Truncate(std::string_view text, std::size_t max_bytes) {
+  if (text.size() <= max_bytes) return std::string(text);
+  text = text.substr(0, max_bytes);
+  // Do not end in the middle of a UTF-8 sequence.
+  while (!text.empty() && (static_cast<unsigned char>(text.back()) & 0xC0) == 0x80) text.remove_suffix(1);
+  if (!text.empty() && static_cast<unsigned char>(text.back()) >= 0xC0) text.remove_suffix(1);
+  return std::string(text) + "...";
+}
+
 std::string Quote(std::string_view text) {
   bool cut = text.size() > kMaxQuotedBytes;
-  if (cut) {
-    text = text.substr(0, kMaxQuotedBytes);
-    // Do not end in the middle of a UTF-8 sequence.
-    while (!text.empty() && (static_cast<unsigned char>(text.back()) & 0xC0) == 0x80) text.remove_suffix(1);
-    if (!text.empty() && static_cast<unsigned char>(text.back()) >= 0xC0) text.remove_suffix(1);
-  }
-  std::string quoted = json(std::string(text)).dump(-1, ' ', false, json::error_handler_t::replace);
+  std::string shown = cut ? Truncate(text, kMaxQuotedBytes) : std::string(text);
+  if (cut) shown.resize(shown.size() - 3);
+  std::string quoted = json(shown).dump(-1, ' ', false, json::error_handler_t::replace);
   return cut ? quoted.substr(0, quoted.size() - 1) + "...\"" : quoted;
 }
 

@@ -12,6 +12,8 @@ namespace {
 
 using nlohmann::json;
 
+constexpr std::size_t kMaxTrainerMessageBytes = 512;
+
 // Name rules as the API server applies them (k8s.io/apimachinery/pkg/util/validation).
 // Lengths are checked before a pattern, which also bounds what std::regex sees.
 const std::regex kDnsLabel("[a-z0-9]([-a-z0-9]*[a-z0-9])?");
@@ -493,7 +495,8 @@ StatusOr<TrainingJobSpec> SpecFromJson(const json& spec_json, const TrainerValid
   if (validate_trainer) {
     Status valid = validate_trainer(spec.trainer);
     if (!valid.ok()) {
-      const std::string& message = valid.message();
+      // The trainer's parser may echo what it was given (a key of any length): bounded here.
+      const std::string message = Truncate(valid.message(), kMaxTrainerMessageBytes);
       bool names_field = message.starts_with("trainer.") || message.starts_with("trainer:");
       return Status(valid.code(), names_field ? "spec." + message : "spec.trainer: " + message);
     }

@@ -300,6 +300,16 @@ TEST(ParseTrainingJob, LetsTheTrainerValidateItsSection) {
   ASSERT_FALSE(unnamed.ok());
   EXPECT_EQ(unnamed.status().message(), "spec.trainer: odd values");
   EXPECT_TRUE(ParseTrainingJob(kHeader + "spec:\n  trainer: {}\n", reject_epochs).ok());
+  // Whatever the validator echoes is bounded.
+  auto echo = [](const nlohmann::json& trainer) -> Status {
+    return InvalidArgument("trainer." + trainer.items().begin().key() + ": unknown field");
+  };
+  auto long_key = ParseTrainingJob(kHeader + "spec:\n  trainer: {" + std::string(1 << 20, 'k') + ": 1}\n", echo);
+  EXPECT_FALSE(long_key.ok());
+  auto huge = ParseTrainingJob(kHeader + "spec:\n  trainer: {" + std::string(1000, 'k') + ": 1}\n", echo);
+  ASSERT_FALSE(huge.ok());
+  EXPECT_LT(huge.status().message().size(), 600u);
+  EXPECT_TRUE(huge.status().message().starts_with("spec.trainer.kkkk"));
 }
 
 }  // namespace

@@ -36,6 +36,10 @@ StatusOr<nlohmann::json> ParseYamlDocument(std::string_view text);
 // (and a file that grows while read). NotFound when it cannot be opened.
 StatusOr<std::string> ReadManifestFile(const std::string& path);
 
+// `text` cut to at most `max_bytes` on a UTF-8 character boundary, with "..." appended
+// when cut.
+std::string Truncate(std::string_view text, std::size_t max_bytes);
+
 // `value` for an error message: a string quoted (cut to kMaxQuotedBytes), anything
 // else as compact JSON (cut likewise); never throws, whatever the bytes.
 std::string QuoteJson(const nlohmann::json& value);
