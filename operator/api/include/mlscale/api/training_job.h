@@ -116,7 +116,8 @@ struct UserContainer {
 struct Resources {
   std::map<std::string, std::string> limits;
   std::map<std::string, std::string> requests;
-  // The whole-number GPUs asked per worker: limits["nvidia.com/gpu"], else 0.
+  // The whole-number GPUs asked per worker: limits["nvidia.com/gpu"], else
+  // requests["nvidia.com/gpu"], else 0.
   std::int64_t Gpus() const;
 
   bool operator==(const Resources&) const = default;
@@ -218,7 +219,8 @@ struct TrainingJobSpec {
   std::int64_t replicas = 1;
   LauncherKind launcher = LauncherKind::kRendezvous;
   Backend backend = Backend::kAuto;
-  // spec.trainer, exactly as written (nulls removed): the trainer's own parser validates it.
+  // spec.trainer as the API server stores it (nulls removed, 4.0 read as 4): the
+  // trainer's own parser validates it; the controller hands it to mlscale-train.
   nlohmann::json trainer = nlohmann::json::object();
   // Cluster-only fields; a local run ignores them.
   std::string image = std::string(kDefaultWorkerImage);  // our worker image
