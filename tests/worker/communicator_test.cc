@@ -116,6 +116,81 @@ TEST(ConnectTcpRing, TurnsAwayPeersOfAnotherRun) {
   EXPECT_FALSE(other.ok());
 }
 
+TEST(ConnectTcpRing, PeersWithTheSameTokenConnect) {
+  auto endpoints = BindLoopback(3);
+  const std::string token(64, 'a');
+  std::vector<Status> results(3);
+  std::vector<std::thread> threads;
+  for (int r = 0; r < 3; ++r) {
+    threads.emplace_back([&, r] {
+      auto options = RingOptions(endpoints, r, "test", 20);
+      options.token = token;
+      auto comm = ConnectTcpRing(options);
+      results[size_t(r)] = comm.status();
+      if (!comm.ok()) return;
+      int32_t one = 1;
+      results[size_t(r)] = (*comm)->AllReduceSum(&one, 1, DataType::kInt32);
+      if (results[size_t(r)].ok() && one != 3) results[size_t(r)] = Internal("sum " + std::to_string(one));
+      (void)(*comm)->Shutdown(Status::Ok());
+    });
+  }
+  for (auto& t : threads) t.join();
+  for (int r = 0; r < 3; ++r) EXPECT_TRUE(results[size_t(r)].ok()) << "rank " << r << ": " << results[size_t(r)].ToString();
+}
+
+// A wrong token is refused at once (kUnauthenticated, not the timeout's kAborted), on
+// both sides of the ring, and neither token appears in the errors.
+TEST(ConnectTcpRing, RefusesAPeerWithAnotherToken) {
+  auto endpoints = BindLoopback(2);
+  const std::string tokens[2] = {std::string(64, 'a'), std::string(64, 'b')};
+  std::vector<Status> results(2);
+  std::vector<std::thread> threads;
+  for (int r = 0; r < 2; ++r) {
+    threads.emplace_back([&, r] {
+      auto options = RingOptions(endpoints, r, "test", 60);
+      options.token = tokens[r];
+      results[size_t(r)] = ConnectTcpRing(options).status();
+    });
+  }
+  for (auto& t : threads) t.join();
+  for (int r = 0; r < 2; ++r) {
+    EXPECT_EQ(results[size_t(r)].code(), StatusCode::kUnauthenticated) << results[size_t(r)].ToString();
+    EXPECT_NE(results[size_t(r)].message().find("refused this rank's run token"), std::string::npos);
+    for (const auto& token : tokens) EXPECT_EQ(results[size_t(r)].message().find(token), std::string::npos);
+  }
+}
+
+// A peer without the token (here one that claims rank 1) is turned away, and does not
+// stop the job: the real rank 1 joins after it and the ring forms.
+TEST(ConnectTcpRing, AStrangerWithoutTheTokenIsTurnedAwayAndTheRingStillForms) {
+  auto endpoints = BindLoopback(2);
+  const std::string token(64, 'c');
+  Status rank0;
+  std::thread first([&] {
+    auto options = RingOptions(endpoints, 0, "test", 30);
+    options.token = token;
+    auto comm = ConnectTcpRing(options);
+    rank0 = comm.status();
+    if (comm.ok()) (void)(*comm)->Shutdown(Status::Ok());
+  });
+  // The stranger listens on a socket of its own: it knows rank 0's endpoint, not the token.
+  auto stranger_endpoints = BindLoopback(1);
+  auto stranger = RingOptions(endpoints, 1, "test", 30);
+  stranger.listen_fd = stranger_endpoints.listeners[0].get();
+  stranger.peers[1] = stranger_endpoints.peers[0];
+  for (const std::string& guess : {std::string(), std::string(64, 'd')}) {
+    stranger.token = guess;
+    EXPECT_EQ(ConnectTcpRing(stranger).status().code(), StatusCode::kUnauthenticated) << "token '" << guess << "'";
+  }
+  auto options = RingOptions(endpoints, 1, "test", 30);
+  options.token = token;
+  auto comm = ConnectTcpRing(options);
+  EXPECT_TRUE(comm.ok()) << comm.status().ToString();
+  if (comm.ok()) (void)(*comm)->Shutdown(Status::Ok());
+  first.join();
+  EXPECT_TRUE(rank0.ok()) << rank0.ToString();
+}
+
 TEST(ConnectTcpRing, RejectsBadPeerTables) {
   TcpRingOptions options;
   options.world_size = 2;
