@@ -130,9 +130,10 @@ int RunReporting(const LaunchOptions& options, CommandSpec spec, bool reports) {
   spec.environment["MLSCALE_RESULT_FILE"] = options.result_file;
   std::error_code error;
   for (const auto& file : {fs::path(options.progress_file), fs::path(options.result_file)}) {
-    // What an earlier run in this container left is not this run's.
     if (file.has_parent_path()) fs::create_directories(file.parent_path(), error);
-    fs::remove(file, error);
+    // What an earlier run in this container left is not this run's. Only the reporting
+    // rank clears them: local ranks share the files, and rank 0 may be writing already.
+    if (reports) fs::remove(file, error);
   }
   std::unique_ptr<ProgressServer> server;
   if (reports && options.run_token.empty()) {
