@@ -134,17 +134,11 @@ StatusOr<std::string> FindProgram(const std::string& name, const std::string& ov
 }
 
 StatusOr<mlscale::api::TrainingJob> LoadJob(const std::string& file) {
-  std::ifstream stream(file);
-  if (!stream) return mlscale::NotFound("cannot read " + file);
-  std::stringstream text;
-  text << stream.rdbuf();
   // spec.trainer is checked by the trainer's own parser, before any process starts.
   auto validate_trainer = [](const nlohmann::json& trainer) {
     return mlscale::worker::ParseTrainerConfig(trainer).status();
   };
-  auto job = mlscale::api::ParseTrainingJob(text.str(), validate_trainer);
-  if (!job.ok()) return job.status().WithContext(file);
-  return job;
+  return mlscale::api::LoadTrainingJobFile(file, validate_trainer);
 }
 
 }  // namespace

@@ -93,7 +93,7 @@ TEST(ParseTrainerConfig, BadValuesNameTheField) {
       {R"({"schedule": {"name": "linear"}})", "trainer.schedule.name: must be one of"},
       {R"({"schedule": {"warmupSteps": -1}})", "trainer.schedule.warmupSteps: must be >= 0"},
       {R"({"checkpoint": {"every": 5}})", "trainer.checkpoint.every: unknown field"},
-      {R"({"dataset": {"name": "mnist"}})", "trainer.dataset.name: unknown bundled dataset 'mnist'"},
+      {R"({"dataset": {"name": "mnist"}})", "trainer.dataset.name: must be a bundled dataset: digits"},
       {R"({"dataset": {"name": "digits", "path": "x"}})", "trainer.dataset: give only one of"},
       {R"({"dataset": {"labelColumn": 2}})", "trainer.dataset: labelsPath, testPath"},
       {R"({"dataset": {"path": "x", "format": "parquet"}})", "trainer.dataset.format: must be one of csv, idx"},

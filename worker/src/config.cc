@@ -119,7 +119,7 @@ Status ParseDataset(const json& j, const std::string& path, DatasetConfig& out) 
   if (sources > 1) r.Fail(path, "give only one of name, path, synthetic");
   r.String("name", out.name);
   if (r.Has("name") && out.name != "digits") {
-    r.Fail(r.PathOf("name"), "unknown bundled dataset '" + out.name + "' (bundled: digits)");
+    r.Fail(r.PathOf("name"), "must be a bundled dataset: digits");
   }
   if (r.Has("path")) out.source = DatasetConfig::Source::kFiles;
   r.String("path", out.path);
