@@ -1,10 +1,12 @@
 // mlscale: the command line. `mlscale run -f job.yaml` runs a TrainingJob locally
-// (see mlscale/launcher/local_run.h); `mlscale validate -f job.yaml` only checks it.
+// (see mlscale/launcher/local_run.h); `mlscale validate -f job.yaml` only checks it (a
+// TrainingJob or a HyperparameterSweep).
 #include <unistd.h>
 
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <optional>
 #include <fstream>
 #include <iostream>
 #include <sstream>
@@ -13,6 +15,8 @@
 
 #include <boost/program_options.hpp>
 
+#include "mlscale/api/manifest.h"
+#include "mlscale/api/sweep.h"
 #include "mlscale/api/training_job.h"
 #include "mlscale/launcher/local_run.h"
 #include "mlscale/launcher/process.h"
@@ -37,7 +41,7 @@ struct Arguments {
 // The options of each command; --help text is generated from them.
 po::options_description CommandOptions(const std::string& command) {
   po::options_description options("options of " + command, 100, 40);
-  options.add_options()("file,f", po::value<std::string>()->value_name("FILE"), "the TrainingJob manifest")(
+  options.add_options()("file,f", po::value<std::string>()->value_name("FILE"), "the manifest (TrainingJob; validate also takes a HyperparameterSweep)")(
       "help,h", "print this help and exit");
   if (command == "run") {
     options.add_options()("dir", po::value<std::string>()->value_name("DIR"),
@@ -56,7 +60,7 @@ std::string Usage() {
   usage << "usage: mlscale <command> [options]\n\n"
            "commands:\n"
            "  run -f FILE       run a TrainingJob manifest on this machine\n"
-           "  validate -f FILE  check a TrainingJob manifest and print what it asks for\n\n"
+           "  validate -f FILE  check a TrainingJob or HyperparameterSweep manifest and print what it asks for\n\n"
         << CommandOptions("run") << "\n"
         << CommandOptions("validate");
   return usage.str();
@@ -133,12 +137,46 @@ StatusOr<std::string> FindProgram(const std::string& name, const std::string& ov
                            "cmake --build build --target " + name + ")");
 }
 
-StatusOr<mlscale::api::TrainingJob> LoadJob(const std::string& file) {
-  // spec.trainer is checked by the trainer's own parser, before any process starts.
-  auto validate_trainer = [](const nlohmann::json& trainer) {
-    return mlscale::worker::ParseTrainerConfig(trainer).status();
-  };
-  return mlscale::api::LoadTrainingJobFile(file, validate_trainer);
+// spec.trainer (of a job or of a sweep's trial template) is checked by the trainer's own
+// parser, before any process starts.
+mlscale::Status ValidateTrainer(const nlohmann::json& trainer) {
+  return mlscale::worker::ParseTrainerConfig(trainer).status();
+}
+
+// A manifest of either kind, read once: a TrainingJob or a HyperparameterSweep.
+struct Manifest {
+  std::optional<mlscale::api::TrainingJob> job;
+  std::optional<mlscale::api::HyperparameterSweep> sweep;
+};
+
+StatusOr<Manifest> LoadManifest(const std::string& file) {
+  auto text = mlscale::api::ReadManifestFile(file);
+  if (!text.ok()) return text.status().WithContext(file);
+  auto document = mlscale::api::ParseYamlDocument(*text);
+  if (!document.ok()) return document.status().WithContext(file);
+  Manifest manifest;
+  if (mlscale::api::ManifestKind(*document) == mlscale::api::kSweepKind) {
+    auto sweep = mlscale::api::SweepFromJson(*document, ValidateTrainer);
+    if (!sweep.ok()) return sweep.status().WithContext(file);
+    manifest.sweep = std::move(*sweep);
+  } else {
+    auto job = mlscale::api::TrainingJobFromJson(*document, ValidateTrainer);
+    if (!job.ok()) return job.status().WithContext(file);
+    manifest.job = std::move(*job);
+  }
+  return manifest;
+}
+
+void PrintValidSweep(const std::string& file, const mlscale::api::HyperparameterSweep& sweep) {
+  const auto& spec = sweep.spec;
+  std::printf("%s: HyperparameterSweep %s is valid: %s %s, %zu parameter%s, %s search, %lld trial%s (%lld at a time), "
+              "early stopping %s\n",
+              file.c_str(), sweep.name.c_str(), std::string(mlscale::api::DirectionName(spec.objective.direction)).c_str(),
+              spec.objective.metric.c_str(), spec.space.parameters.size(), spec.space.parameters.size() == 1 ? "" : "s",
+              std::string(mlscale::api::AlgorithmName(spec.sampler.algorithm)).c_str(),
+              static_cast<long long>(spec.max_trials), spec.max_trials == 1 ? "" : "s",
+              static_cast<long long>(spec.parallel_trials),
+              std::string(mlscale::api::EarlyStoppingRuleName(spec.early_stopping.rule)).c_str());
 }
 
 }  // namespace
@@ -159,11 +197,21 @@ int main(int argc, char** argv) {
               << CommandOptions(arguments->command);
     return 0;
   }
-  auto job = LoadJob(arguments->file);
-  if (!job.ok()) {
-    std::fprintf(stderr, "mlscale: %s\n", job.status().message().c_str());
+  auto manifest = LoadManifest(arguments->file);
+  if (!manifest.ok()) {
+    std::fprintf(stderr, "mlscale: %s\n", manifest.status().message().c_str());
     return 1;
   }
+  if (arguments->command == "validate" && manifest->sweep) {
+    PrintValidSweep(arguments->file, *manifest->sweep);
+    return 0;
+  }
+  if (!manifest->job) {
+    std::fprintf(stderr, "mlscale: %s: %s needs a TrainingJob (this is a HyperparameterSweep)\n",
+                 arguments->file.c_str(), arguments->command.c_str());
+    return 1;
+  }
+  const mlscale::api::TrainingJob* job = &*manifest->job;
   if (arguments->command == "validate") {
     std::printf("%s: TrainingJob %s is valid: %lld worker%s, %s launcher, %s backend\n", arguments->file.c_str(),
                 job->name.c_str(), static_cast<long long>(job->spec.replicas), job->spec.replicas == 1 ? "" : "s",
