@@ -1,14 +1,22 @@
 // mlscale: the command line. `mlscale run -f job.yaml` runs a TrainingJob locally
-// (see mlscale/launcher/local_run.h); `mlscale validate -f job.yaml` only checks it.
+// (see mlscale/launcher/local_run.h); `mlscale validate -f job.yaml` only checks it (a
+// TrainingJob or a HyperparameterSweep).
 #include <unistd.h>
 
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <optional>
+#include <fstream>
+#include <iostream>
 #include <sstream>
 #include <string>
 #include <vector>
 
+#include <boost/program_options.hpp>
+
+#include "mlscale/api/manifest.h"
+#include "mlscale/api/sweep.h"
 #include "mlscale/api/training_job.h"
 #include "mlscale/launcher/local_run.h"
 #include "mlscale/launcher/process.h"
@@ -19,19 +27,7 @@ namespace {
 namespace fs = std::filesystem;
 using mlscale::StatusOr;
 
-constexpr const char* kUsage = R"(usage: mlscale <command> [options]
-
-commands:
-  run -f FILE       run a TrainingJob manifest on this machine
-  validate -f FILE  check a TrainingJob manifest and print what it asks for
-
-options of run:
-  --dir DIR         the run folder (default ./mlscale-runs/<metadata.name>): checkpoints,
-                    model, logs; a second run with the same folder resumes
-  --timeout SECONDS how long workers wait for each other at the start (default 60)
-  --trainer PATH    the trainer program (default: mlscale-train next to mlscale, or in PATH;
-                    MLSCALE_TRAINER)
-)";
+namespace po = boost::program_options;
 
 struct Arguments {
   std::string command;
@@ -39,7 +35,36 @@ struct Arguments {
   std::string directory;
   double timeout_seconds = 60;
   std::string trainer;
+  bool help = false;
 };
+
+// The options of each command; --help text is generated from them.
+po::options_description CommandOptions(const std::string& command) {
+  po::options_description options("options of " + command, 100, 40);
+  options.add_options()("file,f", po::value<std::string>()->value_name("FILE"), "the manifest (TrainingJob; validate also takes a HyperparameterSweep)")(
+      "help,h", "print this help and exit");
+  if (command == "run") {
+    options.add_options()("dir", po::value<std::string>()->value_name("DIR"),
+                          "the run folder (default ./mlscale-runs/<metadata.name>): checkpoints, model, logs; a "
+                          "second run with the same folder resumes")(
+        "timeout", po::value<double>()->value_name("SECONDS"),
+        "how long workers wait for each other at the start (default 60)")(
+        "trainer", po::value<std::string>()->value_name("PATH"),
+        "the trainer program (default: mlscale-train next to mlscale, or in PATH; MLSCALE_TRAINER)");
+  }
+  return options;
+}
+
+std::string Usage() {
+  std::ostringstream usage;
+  usage << "usage: mlscale <command> [options]\n\n"
+           "commands:\n"
+           "  run -f FILE       run a TrainingJob manifest on this machine\n"
+           "  validate -f FILE  check a TrainingJob or HyperparameterSweep manifest and print what it asks for\n\n"
+        << CommandOptions("run") << "\n"
+        << CommandOptions("validate");
+  return usage.str();
+}
 
 StatusOr<Arguments> ParseArguments(const std::vector<std::string>& args) {
   Arguments parsed;
@@ -48,24 +73,37 @@ StatusOr<Arguments> ParseArguments(const std::vector<std::string>& args) {
   if (parsed.command != "run" && parsed.command != "validate") {
     return mlscale::InvalidArgument("unknown command '" + parsed.command + "'");
   }
-  for (std::size_t i = 1; i < args.size(); ++i) {
-    const std::string& flag = args[i];
-    if (i + 1 >= args.size()) return mlscale::InvalidArgument(flag + " needs a value");
-    const std::string& value = args[++i];
-    if (flag == "-f" || flag == "--file") {
-      parsed.file = value;
-    } else if (flag == "--dir" && parsed.command == "run") {
-      parsed.directory = value;
-    } else if (flag == "--trainer" && parsed.command == "run") {
-      parsed.trainer = value;
-    } else if (flag == "--timeout" && parsed.command == "run") {
-      char* end = nullptr;
-      parsed.timeout_seconds = std::strtod(value.c_str(), &end);
-      if (end == value.c_str() || *end != '\0' || !(parsed.timeout_seconds > 0)) {
-        return mlscale::InvalidArgument("--timeout needs a positive number of seconds");
+  po::variables_map values;
+  try {
+    auto style = po::command_line_style::default_style & ~po::command_line_style::allow_guessing;
+    std::vector<std::string> rest(args.begin() + 1, args.end());
+    // The parsed options point into the description: it must outlive them.
+    const po::options_description description = CommandOptions(parsed.command);
+    auto options = po::command_line_parser(rest).options(description).style(style).run();
+    for (const auto& option : options.options) {
+      if (option.position_key >= 0 && !option.value.empty()) {
+        return mlscale::InvalidArgument("unexpected argument '" + option.value.front() + "' for " + parsed.command);
       }
-    } else {
-      return mlscale::InvalidArgument("unknown option " + flag + " for " + parsed.command);
+    }
+    po::store(options, values);
+  } catch (const po::unknown_option& e) {
+    return mlscale::InvalidArgument("unknown option " + e.get_option_name() + " for " + parsed.command);
+  } catch (const po::invalid_option_value& e) {
+    return mlscale::InvalidArgument(std::string(e.what()));
+  } catch (const po::error& e) {
+    return mlscale::InvalidArgument(e.what());
+  }
+  if (values.count("help") != 0) {
+    parsed.help = true;
+    return parsed;
+  }
+  if (values.count("file") != 0) parsed.file = values["file"].as<std::string>();
+  if (values.count("dir") != 0) parsed.directory = values["dir"].as<std::string>();
+  if (values.count("trainer") != 0) parsed.trainer = values["trainer"].as<std::string>();
+  if (values.count("timeout") != 0) {
+    parsed.timeout_seconds = values["timeout"].as<double>();
+    if (!(parsed.timeout_seconds > 0) || parsed.timeout_seconds > 86400) {
+      return mlscale::InvalidArgument("--timeout needs a positive number of seconds (at most 86400)");
     }
   }
   if (parsed.file.empty()) return mlscale::InvalidArgument(parsed.command + " needs -f FILE");
@@ -99,12 +137,46 @@ StatusOr<std::string> FindProgram(const std::string& name, const std::string& ov
                            "cmake --build build --target " + name + ")");
 }
 
-StatusOr<mlscale::api::TrainingJob> LoadJob(const std::string& file) {
-  // spec.trainer is checked by the trainer's own parser, before any process starts.
-  auto validate_trainer = [](const nlohmann::json& trainer) {
-    return mlscale::worker::ParseTrainerConfig(trainer).status();
-  };
-  return mlscale::api::LoadTrainingJobFile(file, validate_trainer);
+// spec.trainer (of a job or of a sweep's trial template) is checked by the trainer's own
+// parser, before any process starts.
+mlscale::Status ValidateTrainer(const nlohmann::json& trainer) {
+  return mlscale::worker::ParseTrainerConfig(trainer).status();
+}
+
+// A manifest of either kind, read once: a TrainingJob or a HyperparameterSweep.
+struct Manifest {
+  std::optional<mlscale::api::TrainingJob> job;
+  std::optional<mlscale::api::HyperparameterSweep> sweep;
+};
+
+StatusOr<Manifest> LoadManifest(const std::string& file) {
+  auto text = mlscale::api::ReadManifestFile(file);
+  if (!text.ok()) return text.status().WithContext(file);
+  auto document = mlscale::api::ParseYamlDocument(*text);
+  if (!document.ok()) return document.status().WithContext(file);
+  Manifest manifest;
+  if (mlscale::api::ManifestKind(*document) == mlscale::api::kSweepKind) {
+    auto sweep = mlscale::api::SweepFromJson(*document, ValidateTrainer);
+    if (!sweep.ok()) return sweep.status().WithContext(file);
+    manifest.sweep = std::move(*sweep);
+  } else {
+    auto job = mlscale::api::TrainingJobFromJson(*document, ValidateTrainer);
+    if (!job.ok()) return job.status().WithContext(file);
+    manifest.job = std::move(*job);
+  }
+  return manifest;
+}
+
+void PrintValidSweep(const std::string& file, const mlscale::api::HyperparameterSweep& sweep) {
+  const auto& spec = sweep.spec;
+  std::printf("%s: HyperparameterSweep %s is valid: %s %s, %zu parameter%s, %s search, %lld trial%s (%lld at a time), "
+              "early stopping %s\n",
+              file.c_str(), sweep.name.c_str(), std::string(mlscale::api::DirectionName(spec.objective.direction)).c_str(),
+              spec.objective.metric.c_str(), spec.space.parameters.size(), spec.space.parameters.size() == 1 ? "" : "s",
+              std::string(mlscale::api::AlgorithmName(spec.sampler.algorithm)).c_str(),
+              static_cast<long long>(spec.max_trials), spec.max_trials == 1 ? "" : "s",
+              static_cast<long long>(spec.parallel_trials),
+              std::string(mlscale::api::EarlyStoppingRuleName(spec.early_stopping.rule)).c_str());
 }
 
 }  // namespace
@@ -112,19 +184,34 @@ StatusOr<mlscale::api::TrainingJob> LoadJob(const std::string& file) {
 int main(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
   if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
-    std::fputs(kUsage, args.empty() ? stderr : stdout);
+    std::fputs(Usage().c_str(), args.empty() ? stderr : stdout);
     return args.empty() ? 1 : 0;
   }
   auto arguments = ParseArguments(args);
   if (!arguments.ok()) {
-    std::fprintf(stderr, "mlscale: %s\n\n%s", arguments.status().message().c_str(), kUsage);
+    std::fprintf(stderr, "mlscale: %s\n\n%s", arguments.status().message().c_str(), Usage().c_str());
     return 1;
   }
-  auto job = LoadJob(arguments->file);
-  if (!job.ok()) {
-    std::fprintf(stderr, "mlscale: %s\n", job.status().message().c_str());
+  if (arguments->help) {
+    std::cout << "usage: mlscale " << arguments->command << " -f FILE [options]\n\n"
+              << CommandOptions(arguments->command);
+    return 0;
+  }
+  auto manifest = LoadManifest(arguments->file);
+  if (!manifest.ok()) {
+    std::fprintf(stderr, "mlscale: %s\n", manifest.status().message().c_str());
     return 1;
   }
+  if (arguments->command == "validate" && manifest->sweep) {
+    PrintValidSweep(arguments->file, *manifest->sweep);
+    return 0;
+  }
+  if (!manifest->job) {
+    std::fprintf(stderr, "mlscale: %s: %s needs a TrainingJob (this is a HyperparameterSweep)\n",
+                 arguments->file.c_str(), arguments->command.c_str());
+    return 1;
+  }
+  const mlscale::api::TrainingJob* job = &*manifest->job;
   if (arguments->command == "validate") {
     std::printf("%s: TrainingJob %s is valid: %lld worker%s, %s launcher, %s backend\n", arguments->file.c_str(),
                 job->name.c_str(), static_cast<long long>(job->spec.replicas), job->spec.replicas == 1 ? "" : "s",
