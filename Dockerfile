@@ -1,5 +1,6 @@
-# The mlscale image: the trainer (mlscale-train), the in-pod launcher (mlscale-launch) and
-# the CLI (mlscale), on Debian bookworm, running as a non-root user.
+# The mlscale image: the trainer (mlscale-train), the in-pod launcher (mlscale-launch), the
+# model server (mlscale-serve, for InferenceService pods: `mlscale-serve --model-repository
+# /mnt/models`, port 8080) and the CLI (mlscale), on Debian bookworm, running as a non-root user.
 #
 #   docker build -t mlscale/mlscale:dev .                      # CPU backend
 #   docker build --build-arg GPU=ON -t mlscale/mlscale:dev-gpu .  # + cuBLAS/NCCL backend
