@@ -29,7 +29,7 @@ RUN cmake -S . -B /build -G Ninja -DCMAKE_BUILD_TYPE=Release -DMLSCALE_BUILD_TES
 FROM debian:${DEBIAN}-slim
 RUN apt-get update \
  && apt-get install -y --no-install-recommends libcpprest2.10 libyaml-cpp0.7 libspdlog1.10 libfmt9 \
-      libboost-system1.74.0 libboost-program-options1.74.0 libopenmpi3 openmpi-bin libnlopt-cxx0 \
+      libboost-system1.74.0 libboost-program-options1.74.0 libopenmpi3 openmpi-bin libnlopt-cxx0 libsimdjson14 \
       libgomp1 libssl3 openssh-server openssh-client ca-certificates \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --uid 65532 --user-group --home-dir /home/mlscale --create-home --shell /bin/bash mlscale
