@@ -115,8 +115,12 @@ int main(int argc, char** argv) {
       request.query = incoming.relative_uri().query();
       request.target = request.path + (request.query.empty() ? "" : "?" + request.query);
       for (const auto& [name, value] : incoming.headers()) request.headers.emplace_back(name, value);
-      request.body = incoming.extract_utf8string(true).get();
-      handler(std::move(request), http::Responder(std::make_shared<CpprestSink>(incoming)));
+      // A continuation, not .get(): blocking a pool thread on the body deadlocks the pool
+      // once every thread waits for a body that needs a thread to arrive.
+      incoming.extract_utf8string(true).then([&handler, incoming, request = std::move(request)](std::string body) mutable {
+        request.body = std::move(body);
+        handler(std::move(request), http::Responder(std::make_shared<CpprestSink>(incoming)));
+      });
     });
     listener->open().wait();
   }

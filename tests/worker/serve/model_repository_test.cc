@@ -6,6 +6,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <future>
 
 #include "artifacts.h"
 
@@ -182,14 +183,21 @@ TEST_F(ModelRepositoryTest, BatchedModelsAnswerThroughTheirBatcher) {
   std::condition_variable done;
   int answered = 0;
   std::vector<int64_t> classes(6, -1);
+  // Six requests arriving together (announced before any is submitted, as the service
+  // announces each before parsing it).
+  std::vector<Batcher::Arrival> arrivals;
+  for (int i = 0; i < 6; ++i) arrivals.push_back((*served)->batcher->Announce());
   for (int i = 0; i < 6; ++i) {
     std::vector<float> row = {float(i), 1, 2, 3};
-    ASSERT_TRUE((*served)->batcher->Submit(row, 1, [&, i](const float*, const int64_t* predicted, std::chrono::nanoseconds) {
-      std::lock_guard lock(mutex);
-      classes[size_t(i)] = predicted[0];
-      ++answered;
-      done.notify_all();
-    }));
+    ASSERT_TRUE((*served)->batcher->Submit(
+        row, 1,
+        [&, i](const float*, const int64_t* predicted, std::chrono::nanoseconds) {
+          std::lock_guard lock(mutex);
+          classes[size_t(i)] = predicted[0];
+          ++answered;
+          done.notify_all();
+        },
+        arrivals[size_t(i)]));
   }
   std::unique_lock lock(mutex);
   ASSERT_TRUE(done.wait_for(lock, std::chrono::seconds(5), [&] { return answered == 6; }));
@@ -208,6 +216,24 @@ TEST_F(ModelRepositoryTest, BatchedModelsAnswerThroughTheirBatcher) {
   auto at = metrics.find(count_line);
   ASSERT_NE(at, std::string::npos) << metrics;
   EXPECT_LT(std::stoi(metrics.substr(at + count_line.size())), 6) << metrics;
+}
+
+TEST_F(ModelRepositoryTest, ALoneRequestDoesNotWaitForTheQueueDelay) {
+  Write("digits/1", 4);
+  RepositoryOptions options;
+  options.repository = root_;
+  options.batching.max_batch_size = 8;
+  options.batching.max_queue_delay = std::chrono::seconds(30);  // a wait would be unmistakable
+  auto repository = Open(options);
+  repository->Refresh();
+  auto served = repository->Find("digits", -1);
+  ASSERT_TRUE(served.ok());
+  std::promise<void> answered;
+  auto arrival = (*served)->batcher->Announce();
+  ASSERT_TRUE((*served)->batcher->Submit({1, 2, 3, 4}, 1,
+                                         [&](const float*, const int64_t*, std::chrono::nanoseconds) { answered.set_value(); },
+                                         arrival));
+  EXPECT_EQ(answered.get_future().wait_for(std::chrono::seconds(10)), std::future_status::ready);
 }
 
 }  // namespace

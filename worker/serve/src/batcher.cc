@@ -16,15 +16,35 @@ Batcher::~Batcher() {
   thread_.join();
 }
 
-bool Batcher::Submit(std::vector<float> features, int64_t rows, Done done) {
+Batcher::Arrival::Arrival(Batcher& batcher) : batcher_(&batcher) {
+  std::lock_guard lock(batcher.mutex_);
+  ++batcher.arriving_;
+}
+
+void Batcher::Arrival::End() {
+  if (batcher_ == nullptr) return;
+  bool last;
+  {
+    std::lock_guard lock(batcher_->mutex_);
+    last = --batcher_->arriving_ == 0;
+  }
+  if (last) batcher_->wake_.notify_one();
+  batcher_ = nullptr;
+}
+
+bool Batcher::Submit(std::vector<float> features, int64_t rows, Done done, Arrival& arrival) {
+  bool queued = false;
   {
     std::lock_guard lock(mutex_);
-    if (stopping_ || queued_rows_ >= options_.max_queued_rows) return false;
-    queued_rows_ += rows;
-    queue_.push_back({std::move(features), rows, std::move(done), std::chrono::steady_clock::now()});
+    if (!stopping_ && queued_rows_ < options_.max_queued_rows) {
+      queued_rows_ += rows;
+      queue_.push_back({std::move(features), rows, std::move(done), std::chrono::steady_clock::now()});
+      queued = true;
+    }
   }
+  arrival.End();
   wake_.notify_one();
-  return true;
+  return queued;
 }
 
 void Batcher::Run() {
@@ -37,9 +57,11 @@ void Batcher::Run() {
       std::unique_lock lock(mutex_);
       wake_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
       if (queue_.empty()) return;  // stopping, nothing left to answer
-      // Wait for a full batch, at most max_queue_delay after the oldest arrival.
+      // Wait for a full batch while more rows are on their way, at most max_queue_delay
+      // after the oldest arrival.
       const auto deadline = queue_.front().arrived + options_.max_queue_delay;
-      wake_.wait_until(lock, deadline, [&] { return stopping_ || queued_rows_ >= options_.max_batch_size; });
+      wake_.wait_until(lock, deadline,
+                       [&] { return stopping_ || arriving_ == 0 || queued_rows_ >= options_.max_batch_size; });
       int64_t rows = 0;
       batch.clear();
       while (!queue_.empty() && (batch.empty() || rows + queue_.front().rows <= options_.max_batch_size)) {

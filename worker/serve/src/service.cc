@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <memory>
+#include <optional>
 
 #include <nlohmann/json.hpp>
 
@@ -187,6 +188,8 @@ void InferenceService::Handle(http::Request&& request, http::Responder responder
   auto found = repository_.Find(route.model, route.version);
   if (!found.ok()) return reply(HttpStatusFor(found.status()), ErrorJson(found.status().message()));
   const std::shared_ptr<const ServedModel> served = std::move(found).value();
+  std::optional<Batcher::Arrival> arrival;
+  if (served->batcher) arrival.emplace(served->batcher->Announce());  // before the parse: see batcher.h
   const bool v1 = route.kind == Route::kV1Predict;
   auto parsed = v1 ? ParseV1PredictRequest(request.body, served->model->inputs())
                    : ParseV2InferRequest(request.body, served->model->inputs());
@@ -220,7 +223,7 @@ void InferenceService::Handle(http::Request&& request, http::Responder responder
     all->in_flight.fetch_sub(1, std::memory_order_relaxed);
     pending->Send(std::move(response));
   };
-  if (!served->batcher->Submit(std::move(features), rows, std::move(done))) {
+  if (!served->batcher->Submit(std::move(features), rows, std::move(done), *arrival)) {
     responder = std::move(*pending);
     return reply(503, ErrorJson("model '" + route.model + "' has too many requests queued; retry later"));
   }

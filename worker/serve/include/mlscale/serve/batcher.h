@@ -3,6 +3,11 @@
 // the oldest request arrived for more to come), runs one forward pass for all of it and
 // hands each request its slice. Under load a weight matrix is then read once per batch
 // instead of once per request.
+//
+// The wait for more rows is only worth it when more are coming: requests announce
+// themselves (Arrival) as soon as they are routed to the model, before their body is
+// parsed, and the batcher stops waiting once no announced request is still on its way.
+// So a lone client pays no queue delay, and a busy model still fills its batches.
 #pragma once
 
 #include <chrono>
@@ -13,6 +18,7 @@
 #include <memory>
 #include <mutex>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "mlscale/serve/inference_model.h"
@@ -41,9 +47,24 @@ class Batcher {
   Batcher(const Batcher&) = delete;
   Batcher& operator=(const Batcher&) = delete;
 
-  // Queues `rows` rows (features: rows x inputs). False, without calling `done`, when the
-  // queue holds max_queued_rows already.
-  bool Submit(std::vector<float> features, int64_t rows, Done done);
+  // A request on its way to Submit (or not: a malformed one). Move-only; ends at Submit or
+  // when destroyed.
+  class Arrival {
+   public:
+    explicit Arrival(Batcher& batcher);
+    Arrival(Arrival&& other) noexcept : batcher_(std::exchange(other.batcher_, nullptr)) {}
+    Arrival& operator=(Arrival&&) = delete;
+    ~Arrival() { End(); }
+    void End();
+
+   private:
+    Batcher* batcher_;
+  };
+  Arrival Announce() { return Arrival(*this); }
+
+  // Queues `rows` rows (features: rows x inputs) and ends `arrival`. False, without calling
+  // `done`, when the queue holds max_queued_rows already.
+  bool Submit(std::vector<float> features, int64_t rows, Done done, Arrival& arrival);
 
  private:
   struct Pending {
@@ -61,6 +82,7 @@ class Batcher {
   std::condition_variable wake_;
   std::deque<Pending> queue_;
   int64_t queued_rows_ = 0;
+  int64_t arriving_ = 0;  // announced, not yet submitted
   bool stopping_ = false;
   std::thread thread_;
 };
