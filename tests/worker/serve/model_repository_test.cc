@@ -174,6 +174,7 @@ TEST_F(ModelRepositoryTest, BatchedModelsAnswerThroughTheirBatcher) {
   options.repository = root_;
   options.batching.max_batch_size = 8;
   options.batching.max_queue_delay = std::chrono::microseconds(50'000);  // wide: the machine may be busy
+  options.batching.threads = 2;
   auto repository = Open(options);
   repository->Refresh();
   auto served = repository->Find("digits", -1);

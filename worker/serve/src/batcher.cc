@@ -5,7 +5,9 @@
 namespace mlscale::serve {
 
 Batcher::Batcher(std::shared_ptr<const InferenceModel> model, BatchingOptions options, ModelMetrics& metrics)
-    : model_(std::move(model)), options_(options), metrics_(metrics), thread_([this] { Run(); }) {}
+    : model_(std::move(model)), options_(options), metrics_(metrics) {
+  for (int i = 0; i < std::max(1, options_.threads); ++i) threads_.emplace_back([this] { Run(); });
+}
 
 Batcher::~Batcher() {
   {
@@ -13,7 +15,7 @@ Batcher::~Batcher() {
     stopping_ = true;
   }
   wake_.notify_all();
-  thread_.join();
+  for (auto& thread : threads_) thread.join();
 }
 
 Batcher::Arrival::Arrival(Batcher& batcher) : batcher_(&batcher) {

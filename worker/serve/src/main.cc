@@ -84,7 +84,7 @@ StatusOr<Flags> ParseFlags(int argc, char** argv, bool& help) {
   Flags flags;
   std::vector<std::string> models, pins, model_batching;
   int64_t max_body = 0, max_header = 0, max_connections = 0, read_ms = 0, idle_ms = 0, write_ms = 0, port = 0;
-  int64_t max_batch = 1, queue_delay_us = 500, max_queued = 8192;
+  int64_t max_batch = 1, queue_delay_us = 500, max_queued = 8192, batch_threads = 1;
   int threads = 0;
   po::options_description options(
       "mlscale-serve: serves mlscale-mlp models over the Open Inference Protocol v2 (REST) and KServe v1.\n"
@@ -100,6 +100,7 @@ StatusOr<Flags> ParseFlags(int argc, char** argv, bool& help) {
       ("max-batch-size", po::value(&max_batch)->default_value(1), "dynamic batching: rows per forward pass for every model (1: off)")
       ("max-queue-delay-us", po::value(&queue_delay_us)->default_value(500), "dynamic batching: longest wait for a batch to fill, microseconds")
       ("max-queued-rows", po::value(&max_queued)->default_value(8192), "dynamic batching: rows queued per model beyond which requests get 503")
+      ("batch-threads", po::value(&batch_threads)->default_value(1), "dynamic batching: batches of one model computed at once")
       ("model-batching", po::value(&model_batching)->composing(), "NAME=SIZE[:DELAY_US]: batching for one model (SIZE 1: off); repeatable")
       ("max-body-bytes", po::value(&max_body)->default_value(4 << 20), "largest request body accepted (else 413)")
       ("max-header-bytes", po::value(&max_header)->default_value(16 << 10), "largest request header accepted (else 431)")
@@ -137,9 +138,11 @@ StatusOr<Flags> ParseFlags(int argc, char** argv, bool& help) {
   if (max_batch < 1) return InvalidArgument("--max-batch-size must be >= 1");
   if (queue_delay_us < 0) return InvalidArgument("--max-queue-delay-us must be >= 0");
   if (max_queued < 1) return InvalidArgument("--max-queued-rows must be >= 1");
+  if (batch_threads < 1 || batch_threads > 64) return InvalidArgument("--batch-threads must be 1..64");
   flags.repository.batching.max_batch_size = int(max_batch);
   flags.repository.batching.max_queue_delay = std::chrono::microseconds(queue_delay_us);
   flags.repository.batching.max_queued_rows = max_queued;
+  flags.repository.batching.threads = int(batch_threads);
   for (const auto& text : model_batching) {
     auto pair = SplitAssignment("model-batching", text);
     if (!pair.ok()) return pair.status();

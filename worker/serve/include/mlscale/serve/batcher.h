@@ -1,4 +1,4 @@
-// Dynamic batching for one served model version: requests queue their rows, one thread
+// Dynamic batching for one served model version: requests queue their rows, a thread
 // takes what is queued (up to max_batch_size rows, waiting at most max_queue_delay after
 // the oldest request arrived for more to come), runs one forward pass for all of it and
 // hands each request its slice. Under load a weight matrix is then read once per batch
@@ -30,19 +30,20 @@ struct BatchingOptions {
   int max_batch_size = 1;  // rows per forward pass; 1: no batching (the caller predicts itself)
   std::chrono::microseconds max_queue_delay{500};
   int64_t max_queued_rows = 8192;  // beyond it Submit refuses (the caller answers 503)
+  int threads = 1;  // batches computed at once (each thread takes the next batch while others compute)
   bool enabled() const { return max_batch_size > 1; }
 };
 
 class Batcher {
  public:
-  // Called on the batcher's thread with this request's rows of the batch result
+  // Called on a batcher thread with this request's rows of the batch result
   // (probabilities: rows x classes; predicted: rows) and how long it waited.
   using Done = std::function<void(const float* probabilities, const int64_t* predicted,
                                   std::chrono::nanoseconds queued)>;
 
   // `metrics` (batch sizes, queue time) must outlive the Batcher.
   Batcher(std::shared_ptr<const InferenceModel> model, BatchingOptions options, ModelMetrics& metrics);
-  // Answers everything still queued, then joins the thread.
+  // Answers everything still queued, then joins the threads.
   ~Batcher();
   Batcher(const Batcher&) = delete;
   Batcher& operator=(const Batcher&) = delete;
@@ -84,7 +85,7 @@ class Batcher {
   int64_t queued_rows_ = 0;
   int64_t arriving_ = 0;  // announced, not yet submitted
   bool stopping_ = false;
-  std::thread thread_;
+  std::vector<std::thread> threads_;
 };
 
 }  // namespace mlscale::serve
