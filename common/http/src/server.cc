@@ -116,10 +116,7 @@ class ServerImpl final : public Server {
 
   bool Drain(std::chrono::milliseconds deadline) override {
     draining_ = true;
-    asio::post(acceptor_.get_executor(), [this] {
-      beast::error_code ignored;
-      acceptor_.close(ignored);
-    });
+    asio::post(acceptor_.get_executor(), [this] { CloseAcceptor(); });
     for (auto& session : LiveSessions()) session->CloseIfIdle();
     std::unique_lock lock(mutex_);
     return drained_.wait_for(lock, deadline, [this] { return sessions_.empty(); });
@@ -128,10 +125,7 @@ class ServerImpl final : public Server {
   void Stop() override {
     std::call_once(stopped_, [this] {
       draining_ = true;
-      asio::post(acceptor_.get_executor(), [this] {
-        beast::error_code ignored;
-        acceptor_.close(ignored);
-      });
+      asio::post(acceptor_.get_executor(), [this] { CloseAcceptor(); });
       for (auto& session : LiveSessions()) session->CloseNow();
       // Without the work guard the threads return once every connection has closed.
       work_.reset();
@@ -161,6 +155,13 @@ class ServerImpl final : public Server {
   }
 
  private:
+  // On the acceptor's strand.
+  void CloseAcceptor() {
+    beast::error_code ignored;
+    acceptor_.close(ignored);
+    accept_retry_.cancel();
+  }
+
   // The sessions alive now, collected under the lock and used outside it (the last
   // reference released would re-enter Unregister).
   std::vector<std::shared_ptr<Session>> LiveSessions() {
@@ -175,17 +176,24 @@ class ServerImpl final : public Server {
   void Accept() {
     acceptor_.async_accept(asio::make_strand(io_), [this](beast::error_code ec, tcp::socket socket) {
       if (ec == asio::error::operation_aborted || !acceptor_.is_open()) return;
-      if (!ec) {
-        if (draining_) return;  // the socket closes as it goes out of scope
-        beast::error_code ignored;
-        socket.set_option(tcp::no_delay(true), ignored);
-        if (connections() >= options_.max_connections) {
-          RefuseOverLimit(socket);
-        } else {
-          std::make_shared<Session>(*this, std::move(socket))->Start();
-        }
+      if (ec) {
+        // Out of file descriptors (EMFILE) or the like: retry shortly, not in a busy loop,
+        // and keep serving the connections already open meanwhile.
+        accept_retry_.expires_after(std::chrono::milliseconds(50));
+        accept_retry_.async_wait([this](beast::error_code wait_error) {
+          if (!wait_error) Accept();
+        });
+        return;
       }
-      Accept();  // also after an error (EMFILE, ECONNABORTED): keep serving the others
+      if (draining_) return;  // the socket closes as it goes out of scope
+      beast::error_code ignored;
+      socket.set_option(tcp::no_delay(true), ignored);
+      if (connections() >= options_.max_connections) {
+        RefuseOverLimit(socket);
+      } else {
+        std::make_shared<Session>(*this, std::move(socket))->Start();
+      }
+      Accept();
     });
   }
 
@@ -215,6 +223,7 @@ class ServerImpl final : public Server {
   asio::io_context io_;
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work_{io_.get_executor()};
   tcp::acceptor acceptor_;
+  asio::steady_timer accept_retry_{acceptor_.get_executor()};
   std::vector<std::thread> threads_;
 };
 
