@@ -6,6 +6,7 @@
 #include <cctype>
 #include <cerrno>
 #include <charconv>
+#include <cmath>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -23,59 +24,113 @@ using nlohmann::json;
 constexpr int kMaxDepth = 128;
 constexpr std::size_t kMaxNodes = 1'000'000;
 
+// Plain scalars are typed as kubectl types them (go-yaml v2's resolve table, YAML 1.1),
+// so that `mlscale validate` and `kubectl apply` read a manifest alike: yes/no/on/off are
+// booleans, 0x1F, 0o17, 017 and 0b101 are integers, 1_000 is 1000.
 bool IsYamlNull(std::string_view s) { return s.empty() || s == "~" || s == "null" || s == "Null" || s == "NULL"; }
 
 std::optional<bool> YamlBool(std::string_view s) {
-  if (s == "true" || s == "True" || s == "TRUE") return true;
-  if (s == "false" || s == "False" || s == "FALSE") return false;
+  for (std::string_view yes : {"y", "Y", "yes", "Yes", "YES", "true", "True", "TRUE", "on", "On", "ON"}) {
+    if (s == yes) return true;
+  }
+  for (std::string_view no : {"n", "N", "no", "No", "NO", "false", "False", "FALSE", "off", "Off", "OFF"}) {
+    if (s == no) return false;
+  }
   return std::nullopt;
 }
 
-std::optional<std::int64_t> YamlInteger(std::string_view s) {
-  std::string_view digits = s;
-  if (!digits.empty() && digits.front() == '+') digits.remove_prefix(1);
-  if (digits.empty()) return std::nullopt;
-  std::int64_t value = 0;
-  auto [end, error] = std::from_chars(digits.data(), digits.data() + digits.size(), value);
-  if (error != std::errc() || end != digits.data() + digits.size()) return std::nullopt;
-  return value;
+bool IsNonFinite(std::string_view s) {
+  for (std::string_view name : {".inf", ".Inf", ".INF", "+.inf", "+.Inf", "+.INF", "-.inf", "-.Inf", "-.INF", ".nan",
+                                ".NaN", ".NAN"}) {
+    if (s == name) return true;
+  }
+  return false;
 }
 
-// YAML 1.2 core-schema floats: 1.5, -2e-3, .5, .inf, -.Inf, .nan.
-std::optional<double> YamlFloat(std::string_view s) {
-  if (s == ".inf" || s == ".Inf" || s == "+.inf") return std::numeric_limits<double>::infinity();
-  if (s == "-.inf" || s == "-.Inf") return -std::numeric_limits<double>::infinity();
-  if (s == ".nan" || s == ".NaN") return std::numeric_limits<double>::quiet_NaN();
+// Go's strconv.ParseInt(s, 0, 64) / ParseUint: an optional sign, then 0x/0o/0b or a
+// leading 0 (octal) prefix, or decimal digits.
+std::optional<json> GoInteger(std::string_view s) {
+  bool negative = false;
+  std::string_view digits = s;
+  if (!digits.empty() && (digits.front() == '+' || digits.front() == '-')) {
+    negative = digits.front() == '-';
+    digits.remove_prefix(1);
+  }
+  int base = 10;
+  if (digits.size() > 2 && digits[0] == '0' && (digits[1] == 'x' || digits[1] == 'X')) {
+    base = 16;
+    digits.remove_prefix(2);
+  } else if (digits.size() > 2 && digits[0] == '0' && (digits[1] == 'o' || digits[1] == 'O')) {
+    base = 8;
+    digits.remove_prefix(2);
+  } else if (digits.size() > 2 && digits[0] == '0' && (digits[1] == 'b' || digits[1] == 'B')) {
+    base = 2;
+    digits.remove_prefix(2);
+  } else if (digits.size() > 1 && digits[0] == '0') {
+    base = 8;
+    digits.remove_prefix(1);
+  }
+  if (digits.empty()) return std::nullopt;
+  std::uint64_t magnitude = 0;
+  auto [end, error] = std::from_chars(digits.data(), digits.data() + digits.size(), magnitude, base);
+  if (error != std::errc() || end != digits.data() + digits.size()) return std::nullopt;
+  constexpr auto kMax = static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max());
+  if (!negative) {
+    if (magnitude <= kMax) return json(static_cast<std::int64_t>(magnitude));
+    return json(magnitude);
+  }
+  if (magnitude <= kMax) return json(-static_cast<std::int64_t>(magnitude));
+  if (magnitude == kMax + 1) return json(std::numeric_limits<std::int64_t>::min());
+  return std::nullopt;
+}
+
+// go-yaml v2's float form: [-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?
+std::optional<double> GoFloat(std::string_view s) {
   std::size_t i = 0;
+  auto digits = [&] {
+    std::size_t start = i;
+    while (i < s.size() && std::isdigit(static_cast<unsigned char>(s[i]))) ++i;
+    return i - start;
+  };
   if (i < s.size() && (s[i] == '+' || s[i] == '-')) ++i;
-  std::size_t mantissa_digits = 0;
-  while (i < s.size() && std::isdigit(static_cast<unsigned char>(s[i]))) { ++i; ++mantissa_digits; }
   if (i < s.size() && s[i] == '.') {
     ++i;
-    while (i < s.size() && std::isdigit(static_cast<unsigned char>(s[i]))) { ++i; ++mantissa_digits; }
+    if (digits() == 0) return std::nullopt;
+  } else {
+    if (digits() == 0) return std::nullopt;
+    if (i < s.size() && s[i] == '.') {
+      ++i;
+      digits();
+    }
   }
-  if (mantissa_digits == 0) return std::nullopt;
   if (i < s.size() && (s[i] == 'e' || s[i] == 'E')) {
     ++i;
     if (i < s.size() && (s[i] == '+' || s[i] == '-')) ++i;
-    std::size_t exponent_digits = 0;
-    while (i < s.size() && std::isdigit(static_cast<unsigned char>(s[i]))) { ++i; ++exponent_digits; }
-    if (exponent_digits == 0) return std::nullopt;
+    if (digits() == 0) return std::nullopt;
   }
   if (i != s.size()) return std::nullopt;
   std::string copy(s);
   errno = 0;
   double value = std::strtod(copy.c_str(), nullptr);
-  if (errno == ERANGE) return std::nullopt;
+  if (errno == ERANGE && std::abs(value) > 1) return std::nullopt;  // overflow: kubectl keeps the text
   return value;
 }
 
-json PlainScalar(const std::string& s) {
-  if (IsYamlNull(s)) return nullptr;
-  if (auto b = YamlBool(s)) return *b;
-  if (auto i = YamlInteger(s)) return *i;
-  if (auto f = YamlFloat(s)) return *f;
-  return s;
+// A plain scalar's JSON value; nullopt for .inf and .nan, which JSON cannot hold.
+std::optional<json> PlainScalar(const std::string& s) {
+  if (IsYamlNull(s)) return json(nullptr);
+  if (auto b = YamlBool(s)) return json(*b);
+  if (IsNonFinite(s)) return std::nullopt;
+  if (s.empty() || !(std::isdigit(static_cast<unsigned char>(s[0])) || s[0] == '+' || s[0] == '-' || s[0] == '.')) {
+    return json(s);
+  }
+  std::string plain;
+  for (char c : s) {
+    if (c != '_') plain += c;
+  }
+  if (auto i = GoInteger(plain)) return *i;
+  if (auto f = GoFloat(plain)) return json(*f);
+  return json(s);
 }
 
 std::string Where(int line, int column) {
@@ -180,7 +235,9 @@ class Converter {
         if (node.Tag() != "?" && node.Tag() != "tag:yaml.org,2002:str") {
           return InvalidArgument(Where(node.Mark()) + ": unsupported tag " + Quote(node.Tag()));
         }
-        return node.Tag() == "?" ? PlainScalar(node.Scalar()) : json(node.Scalar());
+        if (node.Tag() != "?") return json(node.Scalar());
+        if (auto value = PlainScalar(node.Scalar())) return *value;
+        return InvalidArgument(Where(node.Mark()) + ": " + node.Scalar() + " cannot be represented in JSON");
       case YAML::NodeType::Sequence: {
         json array = json::array();
         for (const auto& item : node) {
@@ -291,6 +348,23 @@ std::string QuoteJson(const json& value) {
   return text.size() > kMaxQuotedBytes ? text.substr(0, kMaxQuotedBytes) + "..." : text;
 }
 
+std::optional<std::int64_t> AsInteger(const json& value) {
+  if (value.is_number_unsigned()) {
+    auto number = value.get<std::uint64_t>();
+    if (number > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) return std::nullopt;
+    return static_cast<std::int64_t>(number);
+  }
+  if (value.is_number_integer()) return value.get<std::int64_t>();
+  if (value.is_number_float()) {
+    double number = value.get<double>();
+    constexpr double kLargestExact = 9007199254740992.0;  // 2^53
+    if (std::isfinite(number) && std::floor(number) == number && std::abs(number) <= kLargestExact) {
+      return static_cast<std::int64_t>(number);
+    }
+  }
+  return std::nullopt;
+}
+
 StatusOr<ObjectReader> ObjectReader::Make(const json& value, std::string path) {
   if (!value.is_object()) return InvalidArgument(path + ": must be an object (got " + JsonTypeName(value) + ")");
   return ObjectReader(value, std::move(path));
@@ -346,16 +420,17 @@ namespace {
 
 // The integer `value` within [min, max], or an error naming `path`.
 StatusOr<std::int64_t> IntegerWithin(const json& value, const std::string& path, std::int64_t min, std::int64_t max) {
-  if (!value.is_number_integer()) {
+  bool is_integer = value.is_number_integer() || AsInteger(value).has_value();
+  if (!is_integer) {
     return InvalidArgument(path + ": must be an integer (got " + JsonTypeName(value) + " " + QuoteJson(value) + ")");
   }
   // Unsigned values above INT64_MAX are out of range too.
-  bool too_large = value.is_number_unsigned() && value.get<std::uint64_t>() > static_cast<std::uint64_t>(max);
-  if (too_large || value.get<std::int64_t>() < min || value.get<std::int64_t>() > max) {
+  auto number = AsInteger(value);
+  if (!number || *number < min || *number > max) {
     return InvalidArgument(path + ": must be between " + std::to_string(min) + " and " + std::to_string(max) +
                            " (got " + QuoteJson(value) + ")");
   }
-  return value.get<std::int64_t>();
+  return *number;
 }
 
 }  // namespace

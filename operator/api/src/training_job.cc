@@ -117,8 +117,8 @@ StatusOr<std::map<std::string, std::string>> QuantitiesFromJson(ObjectReader& re
   for (const auto& [name, value] : object->items()) {
     std::string item_path = PathOfKey(path, name);
     std::string text;
-    if (value.is_number_integer()) {
-      text = value.dump();
+    if (auto integer = AsInteger(value)) {
+      text = std::to_string(*integer);
     } else if (value.is_string()) {
       text = value.get<std::string>();
       if (text.size() > 64 || !std::regex_match(text, kQuantity)) {
@@ -329,11 +329,11 @@ StatusOr<FailurePolicy> FailurePolicyFromJson(const json& value) {
     for (std::size_t k = 0; k < codes->size(); ++k) {
       std::string code_path = rule_reader->PathOf("exitCodes") + "[" + std::to_string(k) + "]";
       const json& code = (*codes)[k];
-      if (!code.is_number_integer() || code.get<std::int64_t>() < 1 || code.get<std::int64_t>() > 255 ||
-          (code.is_number_unsigned() && code.get<std::uint64_t>() > 255)) {
+      auto number = AsInteger(code);
+      if (!number || *number < 1 || *number > 255) {
         return InvalidArgument(code_path + ": must be an exit code between 1 and 255 (got " + QuoteJson(code) + ")");
       }
-      int exit_code = code.get<int>();
+      int exit_code = static_cast<int>(*number);
       if (std::find(rule.exit_codes.begin(), rule.exit_codes.end(), exit_code) != rule.exit_codes.end()) {
         return InvalidArgument(code_path + ": duplicate exit code " + std::to_string(exit_code));
       }
@@ -398,20 +398,23 @@ StatusOr<OutputLocation> OutputFromJson(const json& value) {
   return output;
 }
 
-// A copy of `value` without the members whose value is null, at every level of objects
-// (as the API server stores it). Nulls inside lists are kept: they are errors there.
-json WithoutNulls(const json& value) {
+// `value` as the API server stores it: without the members whose value is null (nulls
+// inside lists are kept: they are errors there), whole floats as integers (4.0 is 4).
+json AsStored(const json& value) {
   if (value.is_object()) {
     json copy = json::object();
     for (const auto& [key, item] : value.items()) {
-      if (!item.is_null()) copy[key] = WithoutNulls(item);
+      if (!item.is_null()) copy[key] = AsStored(item);
     }
     return copy;
   }
   if (value.is_array()) {
     json copy = json::array();
-    for (const auto& item : value) copy.push_back(item.is_object() ? WithoutNulls(item) : item);
+    for (const auto& item : value) copy.push_back(item.is_null() ? item : AsStored(item));
     return copy;
+  }
+  if (value.is_number_float()) {
+    if (auto integer = AsInteger(value)) return *integer;
   }
   return value;
 }
@@ -437,7 +440,7 @@ Status CheckAcrossFields(const TrainingJobSpec& spec) {
   } else {
     std::int64_t batch_size = kDefaultTrainerBatchSize;
     if (auto it = spec.trainer.find("batchSize"); it != spec.trainer.end() && it->is_number_integer()) {
-      batch_size = it->get<std::int64_t>();
+      batch_size = it->get<std::int64_t>();  // validated by the trainer's parser when one is given
     }
     if (batch_size < spec.replicas) {
       return InvalidArgument("spec.trainer.batchSize: the global batch size (" + std::to_string(batch_size) +
@@ -486,7 +489,7 @@ StatusOr<TrainingJobSpec> SpecFromJson(const json& spec_json, const TrainerValid
 
   auto trainer = reader->Object("trainer", json::object());
   if (!trainer.ok()) return trainer.status();
-  spec.trainer = WithoutNulls(*trainer);
+  spec.trainer = AsStored(*trainer);
   if (validate_trainer) {
     Status valid = validate_trainer(spec.trainer);
     if (!valid.ok()) {

@@ -35,6 +35,40 @@ TEST(ParseYamlDocument, TypesPlainScalarsAndKeepsQuotedOnesAsStrings) {
   EXPECT_EQ(v["block"], "text\n");
 }
 
+TEST(ParseYamlDocument, TypesScalarsAsKubectlDoes) {
+  auto value = ParseYamlDocument(
+      "yes: yes\nno: No\non: ON\noff: off\ny: y\nhex: 0x1F\noctal: 017\noctal_o: 0o17\nbinary: 0b101\n"
+      "underscores: 1_000\nnot_octal: 08\nexp: 1e3\nplus: +5\ndot: 1.\nbig: 18446744073709551615\n"
+      "word: yesterday\nquoted: \"yes\"\n");
+  ASSERT_TRUE(value.ok()) << value.status().ToString();
+  const json& v = *value;
+  EXPECT_EQ(v["yes"], true);
+  EXPECT_EQ(v["no"], false);
+  EXPECT_EQ(v["on"], true);
+  EXPECT_EQ(v["off"], false);
+  EXPECT_EQ(v["y"], true);
+  EXPECT_EQ(v["hex"], 31);
+  EXPECT_EQ(v["octal"], 15);
+  EXPECT_EQ(v["octal_o"], 15);
+  EXPECT_EQ(v["binary"], 5);
+  EXPECT_EQ(v["underscores"], 1000);
+  EXPECT_TRUE(v["not_octal"].is_number_float());  // as go-yaml v2: not an octal integer, a float
+  EXPECT_EQ(v["exp"], 1000.0);
+  EXPECT_EQ(v["plus"], 5);
+  EXPECT_EQ(v["dot"], 1.0);
+  EXPECT_EQ(v["big"].get<std::uint64_t>(), 18446744073709551615u);
+  EXPECT_EQ(v["word"], "yesterday");
+  EXPECT_EQ(v["quoted"], "yes");
+  for (std::string text : {"a: .inf\n", "a: -.Inf\n", "a: [.nan]\n"}) {
+    auto non_finite = ParseYamlDocument(text);
+    ASSERT_FALSE(non_finite.ok()) << text;
+    EXPECT_NE(non_finite.status().message().find("cannot be represented in JSON"), std::string::npos);
+  }
+  EXPECT_EQ(AsInteger(json(4.0)), 4);
+  EXPECT_EQ(AsInteger(json(4.5)), std::nullopt);
+  EXPECT_EQ(AsInteger(json(1e300)), std::nullopt);
+}
+
 TEST(ParseYamlDocument, ReadsJson) {
   auto value = ParseYamlDocument(R"({"a": [1, 2], "b": "c"})");
   ASSERT_TRUE(value.ok());

@@ -23,9 +23,11 @@ inline constexpr std::size_t kMaxManifestBytes = 1 << 20;
 // Values quoted in error messages are cut to this many bytes (then "...").
 inline constexpr std::size_t kMaxQuotedBytes = 64;
 
-// Parses one YAML document (JSON is a subset) into JSON. Plain scalars that read as an
-// integer, a float, true/false or null become those; quoted scalars stay strings, so
-// `"1"` is a string and `1` a number. Errors carry the line and column. An error for:
+// Parses one YAML document (JSON is a subset) into JSON. Plain scalars become what
+// kubectl makes of them (go-yaml v2, YAML 1.1): null, booleans (true/false, yes/no,
+// on/off, y/n), integers (17, 0x11, 0o21, 021, 0b10001, 1_000) and floats; quoted
+// scalars stay strings, so `"1"` is a string and `1` a number. Errors carry the line
+// and column. An error for: .inf and .nan (JSON has no such numbers),
 // empty input, more than one document, more than kMaxManifestBytes, bytes that are not
 // UTF-8, nesting deeper than 128 levels, an unterminated quoted scalar.
 StatusOr<nlohmann::json> ParseYamlDocument(std::string_view text);
@@ -38,6 +40,10 @@ StatusOr<std::string> ReadManifestFile(const std::string& path);
 // else as compact JSON (cut likewise); never throws, whatever the bytes.
 std::string QuoteJson(const nlohmann::json& value);
 std::string Quote(std::string_view text);
+
+// The integer a JSON number stands for: an integer, or a whole float within +-2^53
+// (what Kubernetes' schema validation accepts as an integer); nullopt otherwise.
+std::optional<std::int64_t> AsInteger(const nlohmann::json& value);
 
 // Reads the fields of one JSON object. Every getter marks its field as known;
 // Finish() then rejects the fields nobody asked for, which catches typos such as
@@ -58,7 +64,8 @@ class ObjectReader {
   // A string of at most `max_bytes` bytes, not empty unless `allow_empty`.
   StatusOr<std::string> BoundedString(std::string_view key, std::optional<std::string> fallback,
                                       std::size_t max_bytes, bool allow_empty);
-  // An integer within [min, max].
+  // An integer within [min, max]. A whole float within 2^53 (`4.0`) is an integer, as
+  // for the API server's schema validation.
   StatusOr<std::int64_t> Integer(std::string_view key, std::optional<std::int64_t> fallback,
                                  std::int64_t min, std::int64_t max);
   // An integer within [min, max], or nullopt when absent.
