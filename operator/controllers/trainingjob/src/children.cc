@@ -150,8 +150,10 @@ Object BuildWorkerPod(const JobRef& job, std::int64_t rank, const ChildOptions& 
   // otherwise the pod gets an emptyDir of its own.
   Object volumes = overlay.volumes.is_array() ? overlay.volumes : Object::array();
   Object mounts = overlay.volume_mounts.is_array() ? overlay.volume_mounts : Object::array();
-  AddMount(mounts, "trainer-config", kTrainerConfigDir, true);
-  AddVolume(volumes, {{"name", "trainer-config"}, {"configMap", {{"name", TrainerConfigMapName(job)}}}});
+  if (!spec.container) {  // a user container reads its own configuration
+    AddMount(mounts, "trainer-config", kTrainerConfigDir, true);
+    AddVolume(volumes, {{"name", "trainer-config"}, {"configMap", {{"name", TrainerConfigMapName(job)}}}});
+  }
   AddMount(mounts, "state", kStateDir, false);
   AddVolume(volumes, {{"name", "state"}, {"emptyDir", Object::object()}});
   for (const auto& [name, location] : {std::pair<std::string, const api::VolumeLocation*>{"checkpoints", &spec.checkpoint.location},

@@ -169,6 +169,7 @@ TEST(ChildrenTest, UserContainerRunsItsOwnCommand) {
   EXPECT_EQ(container["args"], (Object{"--epochs", "2"}));
   EXPECT_EQ(container["workingDir"], "/app");
   EXPECT_EQ(EnvByName(container)["WORLD_SIZE"]["value"], "4");
+  for (const Object& volume : pod["spec"]["volumes"]) EXPECT_NE(volume["name"], "trainer-config");  // no trainer
 }
 
 TEST(ChildrenTest, MpiModeMountsTheHostfile) {

@@ -3,6 +3,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -115,8 +116,12 @@ void TrainingJobE2E::StartNode(int gpus) {
 }
 
 void TrainingJobE2E::StartOperator(std::vector<std::string> extra_flags) {
-  std::vector<std::string> flags = {"--namespace", namespace_, "--restart-backoff", "1", "--start-timeout", "10",
-                                    "--progress-interval", "0.3"};
+  // Test defaults (fast restarts and bounded waits); a flag in `extra_flags` replaces its default.
+  std::vector<std::string> flags = {"--namespace", namespace_};
+  for (const auto& [flag, value] : std::vector<std::pair<std::string, std::string>>{
+           {"--restart-backoff", "1"}, {"--start-timeout", "10"}, {"--progress-interval", "0.3"}}) {
+    if (std::find(extra_flags.begin(), extra_flags.end(), flag) == extra_flags.end()) flags.insert(flags.end(), {flag, value});
+  }
   flags.insert(flags.end(), extra_flags.begin(), extra_flags.end());
   StatusOr<std::unique_ptr<OperatorProcess>> process = OperatorProcess::Start(flags, dir_ + "/operator.log");
   ASSERT_TRUE(process.ok()) << process.status().ToString();

@@ -19,8 +19,14 @@ using namespace std::chrono_literals;
 
 kube::Resource TrainingJobs() { return {"mlscale.io", "v1alpha1", "trainingjobs", true}; }
 
+// status of an object as seen (an empty object before the first status write).
+json StatusOf(const json& object) {
+  if (!object.is_object() || !object.contains("status") || !object["status"].is_object()) return json::object();
+  return object["status"];
+}
+
 std::optional<json> FindCondition(const json& job, const std::string& type) {
-  for (const json& condition : job["status"].value("conditions", json::array())) {
+  for (const json& condition : StatusOf(job).value("conditions", json::array())) {
     if (condition.value("type", "") == type) return condition;
   }
   return std::nullopt;
@@ -28,7 +34,7 @@ std::optional<json> FindCondition(const json& job, const std::string& type) {
 
 // A metric of the result, wherever the result keeps it ({"metrics": {...}} or flat).
 double ResultMetric(const json& job, const std::string& name) {
-  const json& result = job["status"].value("result", json::object());
+  const json result = StatusOf(job).value("result", json::object());
   if (result.contains("metrics") && result["metrics"].contains(name)) return result["metrics"][name].get<double>();
   if (result.contains(name) && result[name].is_number()) return result[name].get<double>();
   return -1;
@@ -37,7 +43,7 @@ double ResultMetric(const json& job, const std::string& name) {
 std::set<std::string> StatesSeen(const EventLog& log, const std::string& job) {
   std::set<std::string> states;
   for (const json& state : log.States()) {
-    if (kube::NameOf(state) == job) states.insert(state["status"].value("state", ""));
+    if (kube::NameOf(state) == job) states.insert(StatusOf(state).value("state", ""));
   }
   return states;
 }
@@ -63,7 +69,7 @@ TEST_F(TrainingJobE2E, DigitsJobSucceedsWithAccuracyAndLiveProgress) {
   // The watch saw the progress move while the job ran.
   std::set<std::int64_t> steps;
   for (const json& state : jobs.States()) {
-    const json& progress = state["status"].value("progress", json());
+    const json progress = StatusOf(state).value("progress", json());
     if (progress.is_object() && progress.contains("step")) steps.insert(progress["step"].get<std::int64_t>());
   }
   EXPECT_GE(steps.size(), 3u) << "distinct progress steps seen: " << steps.size();
@@ -122,18 +128,19 @@ TEST_F(TrainingJobE2E, PermanentExitCodeFailsAtOnce) {
   job = WaitForCondition("bad-data", "Failed", 60);
   EXPECT_EQ(job["status"]["reason"], "PermanentFailure") << job["status"].dump();
   EXPECT_EQ(job["status"]["restarts"], 0);
-  EXPECT_NE(job["status"].value("message", "").find("exited with code 1"), std::string::npos) << job["status"].dump();
+  EXPECT_NE(StatusOf(job).value("message", "").find("exited with code 1"), std::string::npos) << job["status"].dump();
 }
 
 TEST_F(TrainingJobE2E, RetryableFailuresBeyondBackoffLimitFail) {
   StartNode();
   StartOperator();
-  // Every rank dies of SIGKILL (137: retryable) after a moment.
-  Apply(ShellJob("flaky", 2, "sleep 1; kill -9 $$", {{"runPolicy", {{"backoffLimit", 2}}}}));
+  // Every rank dies of SIGKILL (137: retryable) after a moment ("$$$$" is the shell's
+  // "$$" once Kubernetes has expanded "$$" to "$").
+  Apply(ShellJob("flaky", 2, "sleep 1; kill -9 $$$$", {{"runPolicy", {{"backoffLimit", 2}}}}));
   json job = WaitForCondition("flaky", "Failed", 90);
   EXPECT_EQ(job["status"]["reason"], "BackoffLimitExceeded") << job["status"].dump();
   EXPECT_EQ(job["status"]["restarts"], 2);
-  EXPECT_NE(job["status"].value("message", "").find("exited with code 137"), std::string::npos) << job["status"].dump();
+  EXPECT_NE(StatusOf(job).value("message", "").find("exited with code 137"), std::string::npos) << job["status"].dump();
 }
 
 TEST_F(TrainingJobE2E, EvictionRestartsWithoutCountingAgainstBackoffLimit) {
@@ -143,7 +150,7 @@ TEST_F(TrainingJobE2E, EvictionRestartsWithoutCountingAgainstBackoffLimit) {
   // backoffLimit 0: any counted restart would fail the job. Rank 0 ends it after 12 s.
   Apply(ShellJob("evicted", 2, "if [ \"$RANK\" = 0 ]; then sleep 12; else sleep 600; fi",
                  {{"runPolicy", {{"backoffLimit", 0}}}}));
-  ASSERT_TRUE(WaitFor([&] { return Get("trainingjob", "evicted")["status"].value("state", "") == "Running"; }, 60s))
+  ASSERT_TRUE(WaitFor([&] { return StatusOf(Get("trainingjob", "evicted")).value("state", "") == "Running"; }, 60s))
       << Diagnostics("evicted");
   json eviction = {{"apiVersion", "policy/v1"},
                    {"kind", "Eviction"},
@@ -174,7 +181,7 @@ TEST_F(TrainingJobE2E, OperatorKilledDuringCreationNeverCreatesAPodTwice) {
   const size_t at_kill = created();
   EXPECT_LT(at_kill, 16u) << "the kill was meant to land mid-creation";
   ASSERT_TRUE(operator_->Restart().ok()) << operator_->LogTail();
-  ASSERT_TRUE(WaitFor([&] { return Get("trainingjob", "wide")["status"].value("state", "") == "Running"; }, 90s))
+  ASSERT_TRUE(WaitFor([&] { return StatusOf(Get("trainingjob", "wide")).value("state", "") == "Running"; }, 90s))
       << Diagnostics("wide");
   // And again while it runs.
   operator_->Kill();
@@ -260,11 +267,11 @@ TEST_F(TrainingJobE2E, GangTimeoutReleasesEveryPodAndSaysWhy) {
                   {"runPolicy", {{"backoffLimit", 1}}}}));
   json job = WaitForCondition("greedy", "Failed", 90);
   EXPECT_EQ(job["status"]["reason"], "BackoffLimitExceeded") << job["status"].dump();
-  EXPECT_NE(job["status"].value("message", "").find("only 0 of 2 workers were running"), std::string::npos)
+  EXPECT_NE(StatusOf(job).value("message", "").find("only 0 of 2 workers were running"), std::string::npos)
       << job["status"].dump();
   bool said_why = false;
   for (const json& state : jobs.States()) {
-    for (const json& condition : state["status"].value("conditions", json::array())) {
+    for (const json& condition : StatusOf(state).value("conditions", json::array())) {
       said_why |= condition.value("type", "") == "Restarting" && condition.value("reason", "") == "GangTimeout";
     }
   }
@@ -285,7 +292,7 @@ TEST_F(TrainingJobE2E, WhatOnlyTheControllerSeesFailsWithAReason) {
     json job = WaitForCondition(name, "Failed", 60);
     EXPECT_EQ(job["status"]["reason"], "WorkerCannotStart") << job["status"].dump();
   }
-  EXPECT_NE(Get("trainingjob", "no-secret")["status"].value("message", "").find("does-not-exist"), std::string::npos)
+  EXPECT_NE(StatusOf(Get("trainingjob", "no-secret")).value("message", "").find("does-not-exist"), std::string::npos)
       << Get("trainingjob", "no-secret")["status"].dump();
   EXPECT_TRUE(operator_->Running());  // never a crash
 }
@@ -301,7 +308,7 @@ TEST_F(TrainingJobE2E, TwoReplicasWithLeaderElectionHandOver) {
       OperatorProcess::Start(flags, dir_ + "/standby.log", /*wait_for_controllers=*/false);
   ASSERT_TRUE(standby.ok()) << standby.status().ToString();
   Apply(ShellJob("handover", 2, "sleep 25"));
-  ASSERT_TRUE(WaitFor([&] { return Get("trainingjob", "handover")["status"].value("state", "") == "Running"; }, 60s))
+  ASSERT_TRUE(WaitFor([&] { return StatusOf(Get("trainingjob", "handover")).value("state", "") == "Running"; }, 60s))
       << Diagnostics("handover");
   EXPECT_FALSE((*standby)->WaitForLog("controller(s) running", 100ms)) << "the standby acted while not leading";
   operator_->Kill();  // the leader dies without releasing the lease
