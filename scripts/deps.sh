@@ -17,6 +17,7 @@ PACKAGES=(
   libopenmpi-dev openmpi-bin libnlopt-cxx-dev
   libgtest-dev libgmock-dev
   iproute2 util-linux procps curl ca-certificates
+  openssh-server openssh-client
 )
 # Pinned NVIDIA wheels for the GPU backend (CUDA 13). Changing one changes the folder.
 CUDA_VERSION=13.5.37

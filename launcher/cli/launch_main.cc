@@ -10,10 +10,6 @@ extern char** environ;
 
 int main(int argc, char** argv) {
   std::vector<std::string> arguments(argv + 1, argv + argc);
-  if (!arguments.empty() && (arguments[0] == "--help" || arguments[0] == "-h")) {
-    std::fputs(mlscale::launcher::LaunchUsage().c_str(), stdout);
-    return 0;
-  }
   std::map<std::string, std::string> environment;
   for (char** entry = environ; *entry != nullptr; ++entry) {
     std::string text(*entry);
@@ -25,6 +21,10 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "mlscale-launch: %s\n\n%s", options.status().message().c_str(),
                  mlscale::launcher::LaunchUsage().c_str());
     return 1;
+  }
+  if (options->help) {
+    std::fputs(mlscale::launcher::LaunchUsage().c_str(), stdout);
+    return 0;
   }
   return mlscale::launcher::RunLauncher(*options);
 }

@@ -5,9 +5,13 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <iostream>
 #include <sstream>
 #include <string>
 #include <vector>
+
+#include <boost/program_options.hpp>
 
 #include "mlscale/api/training_job.h"
 #include "mlscale/launcher/local_run.h"
@@ -19,19 +23,7 @@ namespace {
 namespace fs = std::filesystem;
 using mlscale::StatusOr;
 
-constexpr const char* kUsage = R"(usage: mlscale <command> [options]
-
-commands:
-  run -f FILE       run a TrainingJob manifest on this machine
-  validate -f FILE  check a TrainingJob manifest and print what it asks for
-
-options of run:
-  --dir DIR         the run folder (default ./mlscale-runs/<metadata.name>): checkpoints,
-                    model, logs; a second run with the same folder resumes
-  --timeout SECONDS how long workers wait for each other at the start (default 60)
-  --trainer PATH    the trainer program (default: mlscale-train next to mlscale, or in PATH;
-                    MLSCALE_TRAINER)
-)";
+namespace po = boost::program_options;
 
 struct Arguments {
   std::string command;
@@ -39,7 +31,36 @@ struct Arguments {
   std::string directory;
   double timeout_seconds = 60;
   std::string trainer;
+  bool help = false;
 };
+
+// The options of each command; --help text is generated from them.
+po::options_description CommandOptions(const std::string& command) {
+  po::options_description options("options of " + command, 100, 40);
+  options.add_options()("file,f", po::value<std::string>()->value_name("FILE"), "the TrainingJob manifest")(
+      "help,h", "print this help and exit");
+  if (command == "run") {
+    options.add_options()("dir", po::value<std::string>()->value_name("DIR"),
+                          "the run folder (default ./mlscale-runs/<metadata.name>): checkpoints, model, logs; a "
+                          "second run with the same folder resumes")(
+        "timeout", po::value<double>()->value_name("SECONDS"),
+        "how long workers wait for each other at the start (default 60)")(
+        "trainer", po::value<std::string>()->value_name("PATH"),
+        "the trainer program (default: mlscale-train next to mlscale, or in PATH; MLSCALE_TRAINER)");
+  }
+  return options;
+}
+
+std::string Usage() {
+  std::ostringstream usage;
+  usage << "usage: mlscale <command> [options]\n\n"
+           "commands:\n"
+           "  run -f FILE       run a TrainingJob manifest on this machine\n"
+           "  validate -f FILE  check a TrainingJob manifest and print what it asks for\n\n"
+        << CommandOptions("run") << "\n"
+        << CommandOptions("validate");
+  return usage.str();
+}
 
 StatusOr<Arguments> ParseArguments(const std::vector<std::string>& args) {
   Arguments parsed;
@@ -48,24 +69,37 @@ StatusOr<Arguments> ParseArguments(const std::vector<std::string>& args) {
   if (parsed.command != "run" && parsed.command != "validate") {
     return mlscale::InvalidArgument("unknown command '" + parsed.command + "'");
   }
-  for (std::size_t i = 1; i < args.size(); ++i) {
-    const std::string& flag = args[i];
-    if (i + 1 >= args.size()) return mlscale::InvalidArgument(flag + " needs a value");
-    const std::string& value = args[++i];
-    if (flag == "-f" || flag == "--file") {
-      parsed.file = value;
-    } else if (flag == "--dir" && parsed.command == "run") {
-      parsed.directory = value;
-    } else if (flag == "--trainer" && parsed.command == "run") {
-      parsed.trainer = value;
-    } else if (flag == "--timeout" && parsed.command == "run") {
-      char* end = nullptr;
-      parsed.timeout_seconds = std::strtod(value.c_str(), &end);
-      if (end == value.c_str() || *end != '\0' || !(parsed.timeout_seconds > 0)) {
-        return mlscale::InvalidArgument("--timeout needs a positive number of seconds");
+  po::variables_map values;
+  try {
+    auto style = po::command_line_style::default_style & ~po::command_line_style::allow_guessing;
+    std::vector<std::string> rest(args.begin() + 1, args.end());
+    // The parsed options point into the description: it must outlive them.
+    const po::options_description description = CommandOptions(parsed.command);
+    auto options = po::command_line_parser(rest).options(description).style(style).run();
+    for (const auto& option : options.options) {
+      if (option.position_key >= 0 && !option.value.empty()) {
+        return mlscale::InvalidArgument("unexpected argument '" + option.value.front() + "' for " + parsed.command);
       }
-    } else {
-      return mlscale::InvalidArgument("unknown option " + flag + " for " + parsed.command);
+    }
+    po::store(options, values);
+  } catch (const po::unknown_option& e) {
+    return mlscale::InvalidArgument("unknown option " + e.get_option_name() + " for " + parsed.command);
+  } catch (const po::invalid_option_value& e) {
+    return mlscale::InvalidArgument(std::string(e.what()));
+  } catch (const po::error& e) {
+    return mlscale::InvalidArgument(e.what());
+  }
+  if (values.count("help") != 0) {
+    parsed.help = true;
+    return parsed;
+  }
+  if (values.count("file") != 0) parsed.file = values["file"].as<std::string>();
+  if (values.count("dir") != 0) parsed.directory = values["dir"].as<std::string>();
+  if (values.count("trainer") != 0) parsed.trainer = values["trainer"].as<std::string>();
+  if (values.count("timeout") != 0) {
+    parsed.timeout_seconds = values["timeout"].as<double>();
+    if (!(parsed.timeout_seconds > 0) || parsed.timeout_seconds > 86400) {
+      return mlscale::InvalidArgument("--timeout needs a positive number of seconds (at most 86400)");
     }
   }
   if (parsed.file.empty()) return mlscale::InvalidArgument(parsed.command + " needs -f FILE");
@@ -112,13 +146,18 @@ StatusOr<mlscale::api::TrainingJob> LoadJob(const std::string& file) {
 int main(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
   if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
-    std::fputs(kUsage, args.empty() ? stderr : stdout);
+    std::fputs(Usage().c_str(), args.empty() ? stderr : stdout);
     return args.empty() ? 1 : 0;
   }
   auto arguments = ParseArguments(args);
   if (!arguments.ok()) {
-    std::fprintf(stderr, "mlscale: %s\n\n%s", arguments.status().message().c_str(), kUsage);
+    std::fprintf(stderr, "mlscale: %s\n\n%s", arguments.status().message().c_str(), Usage().c_str());
     return 1;
+  }
+  if (arguments->help) {
+    std::cout << "usage: mlscale " << arguments->command << " -f FILE [options]\n\n"
+              << CommandOptions(arguments->command);
+    return 0;
   }
   auto job = LoadJob(arguments->file);
   if (!job.ok()) {

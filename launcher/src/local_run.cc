@@ -10,6 +10,7 @@
 #include <sstream>
 #include <thread>
 
+#include "mlscale/common/run_token.h"
 #include "mlscale/launcher/process.h"
 #include "mlscale/launcher/progress.h"
 #include "mlscale/launcher/socket.h"
@@ -164,6 +165,10 @@ class LocalRun {
 
  private:
   Status Prepare() {
+    // A fresh secret per run: other local users cannot join or feed our ranks.
+    auto token = GenerateRunToken();
+    if (!token.ok()) return token.status().WithContext("making the run token");
+    run_token_ = std::move(*token);
     std::error_code error;
     for (const auto& folder : {layout_.root, layout_.checkpoints, layout_.model, layout_.logs}) {
       fs::create_directories(folder, error);
@@ -202,8 +207,12 @@ class LocalRun {
 
   std::map<std::string, std::string> CommonEnvironment() const {
     return {{"MLSCALE_RUN_ID", job_.name + "-" + std::to_string(::getpid())},
-            {"MLSCALE_TERMINATION_LOG", layout_.result.string()},
-            {"MLSCALE_PROGRESS_FILE", layout_.progress.string()}};
+            {kRunTokenVariable, run_token_},
+            {"MLSCALE_RESULT_FILE", layout_.result.string()},
+            {"MLSCALE_PROGRESS_FILE", layout_.progress.string()},
+            // Rank 0's launcher serves the progress (this CLI reads the file): any free
+            // port, so that runs side by side do not collide.
+            {"MLSCALE_PROGRESS_PORT", "0"}};
   }
 
   std::string TimeoutSeconds() const {
@@ -396,6 +405,7 @@ class LocalRun {
   const LocalRunOptions& options_;
   RunLayout layout_;
   ProgressView progress_;
+  std::string run_token_;
   std::vector<Worker> workers_;
   pid_t process_group_ = 0;  // 0 until the first worker starts and leads it
   bool interrupted_ = false;

@@ -5,12 +5,14 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <memory>
 #include <optional>
 #include <random>
 #include <thread>
 
+#include "mlscale/common/run_token.h"
 #include "mlscale/launcher/wire.h"
 
 namespace mlscale::launcher {
@@ -25,6 +27,8 @@ constexpr milliseconds kConnectAttemptTimeout{5000};
 constexpr milliseconds kFirstBackoff{100};
 constexpr milliseconds kMaxBackoff{2000};
 constexpr std::size_t kMaxRememberedRejections = 5;
+// Refusals logged as they happen; beyond this a flood of strays is not logged further.
+constexpr std::size_t kMaxLoggedRejections = 20;
 // How much longer than rank 0's own timeout a joined rank waits for rank 0's verdict.
 constexpr milliseconds kVerdictGrace{3000};
 // Connections that have not joined yet; more are closed as they arrive.
@@ -125,10 +129,15 @@ class RendezvousServer {
     return status;
   }
 
+  // Refuses a connection, telling it why. `why` never holds the run token.
   void Reject(Connection& connection, const std::string& why) {
     (void)SendMessage(connection.fd.get(), ErrorMessage(why), Clock::now() + kRejectSendTimeout);
     connection.closed = true;
     if (rejections_.size() < kMaxRememberedRejections) rejections_.push_back(connection.address + ": " + why);
+    if (++rejection_count_ <= kMaxLoggedRejections) {
+      std::fprintf(stderr, "mlscale-launch: rank 0 refused a join from %s: %s%s\n", connection.address.c_str(),
+                   why.c_str(), rejection_count_ == kMaxLoggedRejections ? " (further refusals are not logged)" : "");
+    }
   }
 
   std::vector<std::int64_t> MissingRanks() const {
@@ -157,6 +166,11 @@ class RendezvousServer {
     Connection& connection = *slot;
     auto join = ParseJoin(message);
     if (!join.ok()) return Reject(connection, join.status().message());
+    // The token first: a peer without it learns nothing about this run.
+    if (!ConstantTimeEquals(join->token, options_.token)) {
+      return Reject(connection, "a join that claims rank " + std::to_string(join->rank) + " has " +
+                                    (join->token.empty() ? "no" : "a wrong") + " run token (MLSCALE_RUN_TOKEN)");
+    }
     if (join->run_id != options_.run_id) {
       return Reject(connection, "rank " + std::to_string(join->rank) + " belongs to run '" + join->run_id +
                                     "', rank 0 to run '" + options_.run_id + "'");
@@ -252,6 +266,7 @@ class RendezvousServer {
   std::vector<std::unique_ptr<Connection>> pending_;
   std::vector<std::unique_ptr<Connection>> joined_;  // by rank; [0] stays empty (this rank)
   std::vector<std::string> rejections_;
+  std::size_t rejection_count_ = 0;
 };
 
 // A rank other than 0: joins rank 0, retrying until the deadline.
@@ -295,7 +310,7 @@ class RendezvousClient {
   StatusOr<std::vector<Endpoint>> Join(int fd) {
     auto host = AdvertisedHost(options_, fd);
     if (!host.ok()) return host.status();
-    JoinRequest join{options_.run_id, options_.rank, options_.world_size, Endpoint{*host, data_port_}};
+    JoinRequest join{options_.run_id, options_.rank, options_.world_size, Endpoint{*host, data_port_}, options_.token};
     MLSCALE_RETURN_IF_ERROR(SendMessage(fd, ToJson(join), deadline_));
     // Rank 0 started before this connection and owns the timeout: once joined, wait
     // long enough to hear its verdict (which names the missing ranks) rather than

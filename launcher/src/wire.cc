@@ -8,6 +8,8 @@
 #include <cerrno>
 #include <cstring>
 
+#include "mlscale/common/run_token.h"
+
 namespace mlscale::launcher {
 namespace {
 
@@ -109,8 +111,10 @@ StatusOr<json> ReceiveMessage(int fd, FrameReader& reader, Clock::time_point dea
 }
 
 json ToJson(const JoinRequest& join) {
-  return {{"type", "join"},          {"protocol", kProtocolVersion},    {"runId", join.run_id},
-          {"rank", join.rank},       {"worldSize", join.world_size}, {"endpoint", join.endpoint.ToString()}};
+  json message{{"type", "join"},    {"protocol", kProtocolVersion},  {"runId", join.run_id},
+               {"rank", join.rank}, {"worldSize", join.world_size}, {"endpoint", join.endpoint.ToString()}};
+  if (!join.token.empty()) message["token"] = join.token;
+  return message;
 }
 
 StatusOr<std::string> MessageType(const json& message) {
@@ -123,7 +127,7 @@ StatusOr<JoinRequest> ParseJoin(const json& message) {
   auto fail = [](const Status& status) { return status.WithContext("malformed join message"); };
   if (!message.is_object()) return fail(InvalidArgument("not a JSON object"));
   for (const auto& [key, value] : message.items()) {
-    static constexpr const char* kFields[] = {"type", "protocol", "runId", "rank", "worldSize", "endpoint"};
+    static constexpr const char* kFields[] = {"type", "protocol", "runId", "rank", "worldSize", "endpoint", "token"};
     if (std::none_of(std::begin(kFields), std::end(kFields), [&](const char* f) { return key == f; })) {
       return fail(InvalidArgument("unknown field '" + key + "'"));
     }
@@ -161,6 +165,14 @@ StatusOr<JoinRequest> ParseJoin(const json& message) {
   auto endpoint = ParseEndpoint(*endpoint_text);
   if (!endpoint.ok()) return fail(endpoint.status());
   join.endpoint = std::move(*endpoint);
+  if (message.contains("token")) {
+    auto token = StringField(message, "token");
+    if (!token.ok()) return fail(token.status());
+    if (token->empty() || token->size() > kMaxRunTokenBytes) {
+      return fail(InvalidArgument("token must have 1 to " + std::to_string(kMaxRunTokenBytes) + " characters"));
+    }
+    join.token = std::move(*token);
+  }
   return join;
 }
 
@@ -185,3 +197,4 @@ StatusOr<std::vector<Endpoint>> ParsePeers(const json& message, std::string_view
 }
 
 }  // namespace mlscale::launcher
+#include "mlscale/common/run_token.h"

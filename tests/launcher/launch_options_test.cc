@@ -76,10 +76,21 @@ TEST(ParseLaunchOptions, RejectsBadInputNamingTheCulprit) {
       {{"--timeout"}, Torchrun("2", "0"), "--timeout needs a value"},
       {{"--timeout", "0", "--", "true"}, Torchrun("2", "0"), "--timeout must be a number of seconds"},
       {{"--timeout", "soon", "--", "true"}, Torchrun("2", "0"), "--timeout must be a number of seconds"},
-      {{"--mode", "ssh", "--", "true"}, Torchrun("2", "0"), "--mode must be rendezvous, mpi or env"},
+      {{"--mode", "ssh", "--", "true"}, Torchrun("2", "0"), "--mode must be rendezvous, mpi, mpi-worker or env"},
       {{"--mode", "mpi", "--", "true"}, {}, "--mode mpi needs --hostfile"},
       {{"--hostfile", "h", "--", "true"}, Torchrun("2", "0"), "--hostfile is only for --mode mpi"},
       {{"--run-id", "", "--", "true"}, Torchrun("2", "0"), "run id must have 1 to 256"},
+      {{"--time", "3", "--", "true"}, Torchrun("2", "0"), "unknown option --time"},  // no abbreviations
+      {{"--timeout", "2", "train.py"}, Torchrun("2", "0"), "unexpected argument 'train.py'"},
+      {{"--progress-port", "65536", "--", "true"}, Torchrun("2", "0"), "--progress-port must be an integer in 0..65535"},
+      {{"--", "true"}, [] { auto e = Torchrun("2", "0"); e["MLSCALE_PROGRESS_PORT"] = "x"; return e; }(),
+       "--progress-port must be an integer"},
+      {{"--", "true"}, [] { auto e = Torchrun("2", "0"); e["MLSCALE_RUN_TOKEN"] = std::string(257, 't'); return e; }(),
+       "MLSCALE_RUN_TOKEN must have at most 256 characters"},
+      {{"--state-dir", "", "--", "true"}, Torchrun("2", "0"), "--state-dir is empty"},
+      {{"--mode", "mpi-worker", "--", "true"}, {}, "--mode mpi-worker takes no command"},
+      {{"--ssh-dir", "/x", "--", "true"}, Torchrun("2", "0"), "--ssh-dir is only for the mpi modes"},
+      {{"--mode", "mpi", "--hostfile", "h", "--sshd", "s", "--", "true"}, {}, "--sshd is only for --mode mpi-worker"},
   };
   for (const auto& c : cases) {
     auto options = ParseLaunchOptions(c.arguments, c.env);
@@ -87,6 +98,59 @@ TEST(ParseLaunchOptions, RejectsBadInputNamingTheCulprit) {
     EXPECT_NE(options.status().message().find(c.error), std::string::npos)
         << "expected '" << c.error << "', got: " << options.status().message();
   }
+}
+
+TEST(ParseLaunchOptions, ProgressStateAndTokenSettings) {
+  auto defaults = ParseLaunchOptions({"--", "true"}, Torchrun("2", "0"));
+  ASSERT_TRUE(defaults.ok()) << defaults.status().ToString();
+  EXPECT_EQ(defaults->progress_port, 29501);
+  EXPECT_EQ(defaults->state_dir, "/tmp/mlscale");
+  EXPECT_EQ(defaults->progress_file, "/tmp/mlscale/progress.json");
+  EXPECT_EQ(defaults->result_file, "/tmp/mlscale/result.json");
+  EXPECT_EQ(defaults->run_token, "");
+  Env env = Torchrun("2", "0");
+  env["MLSCALE_STATE_DIR"] = "/state";
+  env["MLSCALE_RESULT_FILE"] = "/out/result.json";
+  env["MLSCALE_PROGRESS_PORT"] = "9000";
+  env["MLSCALE_RUN_TOKEN"] = "secret";
+  env["MLSCALE_TERMINATION_LOG"] = "/out/termination";
+  auto set = ParseLaunchOptions({"--progress-port=0", "--", "true"}, env);
+  ASSERT_TRUE(set.ok()) << set.status().ToString();
+  EXPECT_EQ(set->progress_port, 0);  // the flag wins
+  EXPECT_EQ(set->progress_file, "/state/progress.json");
+  EXPECT_EQ(set->result_file, "/out/result.json");
+  EXPECT_EQ(set->run_token, "secret");
+  EXPECT_EQ(set->termination_log, "/out/termination");
+  auto worker = ParseLaunchOptions({"--mode", "mpi-worker", "--ssh-port", "2222", "--ssh-dir", "/keys"}, {});
+  ASSERT_TRUE(worker.ok()) << worker.status().ToString();
+  EXPECT_EQ(worker->mode, LaunchMode::kMpiWorker);
+  EXPECT_EQ(worker->ssh_port, 2222);
+  EXPECT_EQ(worker->ssh_dir, "/keys");
+  EXPECT_TRUE(worker->command.empty());
+}
+
+TEST(ParseLaunchOptions, HelpIsGeneratedFromTheFlags) {
+  auto help = ParseLaunchOptions({"--timeout", "3", "--help"}, {});
+  ASSERT_TRUE(help.ok()) << help.status().ToString();
+  EXPECT_TRUE(help->help);
+  std::string usage = LaunchUsage();
+  for (const char* flag : {"--mode", "--timeout", "--run-id", "--bind-address", "--advertise-address", "--data-port",
+                           "--progress-port", "--state-dir", "--hostfile", "--np", "--ssh-port", "--ssh-dir",
+                           "--mpirun", "--sshd", "--help"}) {
+    EXPECT_NE(usage.find(flag), std::string::npos) << flag;
+  }
+}
+
+TEST(TerminationMessage, FitsTheLimit) {
+  nlohmann::json result{{"metrics", {{"testAccuracy", 0.98}}}, {"modelPath", "/model"}, {"steps", 10}};
+  EXPECT_EQ(TerminationMessage(result), result.dump());
+  result["big"] = std::string(5000, 'x');
+  std::string brief = TerminationMessage(result);
+  EXPECT_LE(brief.size(), 4096u);
+  EXPECT_EQ(nlohmann::json::parse(brief),
+            nlohmann::json::parse(R"({"metrics": {"testAccuracy": 0.98}, "modelPath": "/model", "truncated": true})"));
+  result["metrics"]["huge"] = std::string(5000, 'y');
+  EXPECT_EQ(TerminationMessage(result), R"({"truncated":true})");
 }
 
 TEST(ParseLaunchOptions, ASingleRankNeedsNoMaster) {

@@ -6,6 +6,7 @@
 
 #include <csignal>
 #include <fstream>
+#include <set>
 
 #include "mlscale/launcher/socket.h"
 #include "support.h"
@@ -48,19 +49,32 @@ TEST_F(LocalRunTest, RunsEveryRankThroughTheLauncherAndSummarizes) {
   EXPECT_NE(output.find("model          " + (run_dir_ / "model").string()), std::string::npos) << output;
 
   EXPECT_EQ(ReadJson(run_dir_ / "trainer.json"), nlohmann::json::parse(R"({"epochs":2,"model":{"hiddenLayers":[16]}})"));
+  std::set<std::string> tokens;
   for (int rank = 0; rank < 3; ++rank) {
     auto report = ReadJson(scratch_.path() / ("rank-" + std::to_string(rank) + ".json"));
     ASSERT_TRUE(report.is_object()) << "rank " << rank;
     EXPECT_EQ(report["env"]["WORLD_SIZE"], "3");
     EXPECT_EQ(report["env"]["LOCAL_RANK"], std::to_string(rank)) << "all ranks share this host";
-    EXPECT_EQ(report["env"]["MLSCALE_TERMINATION_LOG"], (run_dir_ / "result.json").string());
+    EXPECT_EQ(report["env"]["MLSCALE_RESULT_FILE"], (run_dir_ / "result.json").string());
+    EXPECT_EQ(report["env"]["MLSCALE_PROGRESS_FILE"], (run_dir_ / "progress.json").string());
     EXPECT_EQ(report["receivedFrom"].size(), 2u) << report.dump();
+    tokens.insert(report["env"].value("MLSCALE_RUN_TOKEN", ""));
     std::vector<std::string> argv = report["argv"];
     EXPECT_EQ(argv, (std::vector<std::string>{"--config", (run_dir_ / "trainer.json").string(), "--checkpoint-dir",
                                               (run_dir_ / "checkpoints").string(), "--output-dir",
                                               (run_dir_ / "model").string(), "--backend", "cpu"}));
   }
   EXPECT_TRUE(fs::exists(run_dir_ / "logs" / "rank-2.log"));
+  // One random token per run, shared by its ranks, in no log.
+  ASSERT_EQ(tokens.size(), 1u);
+  const std::string token = *tokens.begin();
+  EXPECT_EQ(token.size(), 64u);
+  EXPECT_EQ(token.find_first_not_of("0123456789abcdef"), std::string::npos) << token;
+  EXPECT_EQ(output.find(token), std::string::npos);
+  EXPECT_EQ(ReadText(run_dir_ / "logs" / "rank-0.log").find(token), std::string::npos);
+  Started again = RunCli(manifest, "exchange");
+  ASSERT_EQ(WaitFor(again.process, 60s), 0) << ReadText(again.output);
+  EXPECT_NE(ReadJson(scratch_.path() / "rank-0.json")["env"].value("MLSCALE_RUN_TOKEN", ""), token);
 }
 
 TEST_F(LocalRunTest, AKilledRankIsNamedAndTheRunStopsInsteadOfHanging) {
@@ -124,6 +138,33 @@ TEST_F(LocalRunTest, TheTrainerSectionIsCheckedByTheTrainersParser) {
   EXPECT_NE(ReadText(cli.output).find("spec.trainer.optimizer.learningRate: "), std::string::npos)
       << ReadText(cli.output);
   EXPECT_FALSE(fs::exists(run_dir_));
+}
+
+TEST_F(LocalRunTest, FlagsAreCheckedAndHelpIsGenerated) {
+  Started help = StartProgram({kCliProgram, "run", "--help"}, {}, scratch_.path() / "help.log");
+  EXPECT_EQ(WaitFor(help.process, 10s), 0);
+  for (const char* flag : {"--file", "--dir", "--timeout", "--trainer"}) {
+    EXPECT_NE(ReadText(help.output).find(flag), std::string::npos) << flag << ReadText(help.output);
+  }
+  const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
+      {{"run", "-f", "x.yaml", "--bogus", "1"}, "unknown option --bogus for run"},
+      {{"run", "-f", "x.yaml", "--dirs", "d"}, "unknown option --dirs for run"},
+      {{"validate", "-f", "x.yaml", "--dir", "d"}, "unknown option --dir for validate"},
+      {{"run", "-f", "x.yaml", "extra"}, "unexpected argument 'extra' for run"},
+      {{"run", "-f", "x.yaml", "--timeout", "soon"}, "'--timeout' is invalid"},
+      {{"run", "-f", "x.yaml", "--timeout", "0"}, "--timeout needs a positive number of seconds"},
+      {{"run"}, "run needs -f FILE"},
+      {{"launch"}, "unknown command 'launch'"},
+  };
+  for (const auto& [arguments, error] : cases) {
+    std::vector<std::string> argv{kCliProgram};
+    argv.insert(argv.end(), arguments.begin(), arguments.end());
+    Started cli = StartProgram(argv, {}, scratch_.path() / "cli.log");
+    EXPECT_EQ(WaitFor(cli.process, 10s), 1) << error;
+    std::string output = ReadText(cli.output);
+    EXPECT_NE(output.find(error), std::string::npos) << "expected '" << error << "' in:\n" << output;
+    std::filesystem::remove(cli.output);
+  }
 }
 
 }  // namespace

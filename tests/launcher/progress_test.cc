@@ -1,7 +1,14 @@
 // Reading the trainer's progress file and showing it.
 #include "mlscale/launcher/progress.h"
+#include "mlscale/launcher/progress_server.h"
+
+#include <unistd.h>
 
 #include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <limits>
 
 namespace mlscale::launcher {
 namespace {
@@ -46,6 +53,47 @@ TEST(FormatDuration, WritesMinutesAndHours) {
   EXPECT_EQ(FormatDuration(3723), "1:02:03");
   EXPECT_EQ(FormatDuration(-1), "--:--");
   EXPECT_EQ(FormatDuration(std::numeric_limits<double>::infinity()), "--:--");
+}
+
+TEST(SanitizeProgress, KeepsTheContractsFieldsOfTheRightType) {
+  using nlohmann::json;
+  EXPECT_TRUE(SanitizeProgress(json::array()).is_null());
+  EXPECT_TRUE(SanitizeProgress("text").is_null());
+  EXPECT_EQ(SanitizeProgress(json::object()), json::object());
+  json written = json::parse(R"({"step": 3, "totalSteps": 9, "loss": 0.5, "phase": "training",
+                                 "extra": 1, "epoch": "2", "epochs": null, "etaSeconds": true})");
+  EXPECT_EQ(SanitizeProgress(written), json::parse(R"({"step": 3, "totalSteps": 9, "loss": 0.5, "phase": "training"})"));
+  json long_phase{{"phase", std::string(65, 'p')}, {"loss", std::numeric_limits<double>::infinity()}};
+  EXPECT_EQ(SanitizeProgress(long_phase), json::object());
+}
+
+TEST(ProgressDocument, HasProgressResultAndTime) {
+  using nlohmann::json;
+  auto when = std::chrono::system_clock::from_time_t(1796135495);  // 2026-12-01T14:31:35Z
+  EXPECT_EQ(FormatRfc3339(when), "2026-12-01T14:31:35Z");
+  EXPECT_EQ(ProgressDocument(std::nullopt, std::nullopt, when),
+            json::parse(R"({"progress": null, "result": null, "time": "2026-12-01T14:31:35Z"})"));
+  json result{{"metrics", {{"testAccuracy", 0.98}}}};
+  auto document = ProgressDocument(json{{"step", 1}, {"junk", 2}}, result, when);
+  EXPECT_EQ(document["progress"], json::parse(R"({"step": 1})"));
+  EXPECT_EQ(document["result"], result);
+}
+
+TEST(ReadJsonObjectFile, ReadsOnlySmallJsonObjects) {
+  auto folder = std::filesystem::temp_directory_path() / ("progress-test-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(folder);
+  auto write = [&](const std::string& name, const std::string& text) {
+    std::ofstream(folder / name) << text;
+    return folder / name;
+  };
+  EXPECT_EQ(ReadJsonObjectFile(write("ok.json", R"({"a": 1})"), 100), nlohmann::json::parse(R"({"a": 1})"));
+  EXPECT_FALSE(ReadJsonObjectFile(folder / "missing.json", 100));
+  EXPECT_FALSE(ReadJsonObjectFile(write("array.json", "[1]"), 100));
+  EXPECT_FALSE(ReadJsonObjectFile(write("half.json", R"({"a": )"), 100));
+  EXPECT_FALSE(ReadJsonObjectFile(write("big.json", "{\"a\": \"" + std::string(200, 'x') + "\"}"), 100));
+  EXPECT_TRUE(ReadJsonObjectFile(write("exact.json", "{\"a\":\"" + std::string(92, 'x') + "\"}"), 100));
+  EXPECT_FALSE(ReadJsonObjectFile(write("binary.json", std::string("{\"a\": \"\xff\xfe\"}")), 100));
+  std::filesystem::remove_all(folder);
 }
 
 }  // namespace

@@ -1,14 +1,15 @@
 // rank_probe: the test peer of the launcher tests. A real program run by mlscale-launch
 // (and by `mlscale run --trainer`) in place of mlscale-train, which checks what the
 // launcher promises a trainer and writes what it found to a JSON report:
-//   - the environment (WORLD_SIZE, RANK, LOCAL_RANK, MLSCALE_PEERS, MLSCALE_RUN_ID, ...);
+//   - the environment (WORLD_SIZE, RANK, LOCAL_RANK, MLSCALE_PEERS, MLSCALE_RUN_ID, ...;
+//     MLSCALE_RUN_TOKEN too: the report is a test artifact);
 //   - MLSCALE_LISTEN_FD is an inherited, listening, blocking socket bound to the port
 //     that MLSCALE_PEERS lists for this rank;
 //   - the data plane works: it connects to every other rank's endpoint, sends its rank,
 //     and accepts one connection from every other rank.
 // It is not a trainer: what it does after that is chosen by PROBE_BEHAVIOR:
 //   exchange (default)  exit 0 (rank 0 first writes a result and a progress file when
-//                       MLSCALE_TERMINATION_LOG / MLSCALE_PROGRESS_FILE are set)
+//                       MLSCALE_RESULT_FILE / MLSCALE_PROGRESS_FILE are set)
 //   wait-for-term       write its pid to <report dir>/ready-<rank>, wait for SIGTERM, exit 143
 //   exit=<code>         exit with that code
 //   die-rank=<r>        rank r kills itself with SIGKILL; the others wait for SIGTERM
@@ -113,7 +114,8 @@ int main(int argc, char** argv) {
   json report;
   for (const char* name : {"WORLD_SIZE", "RANK", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "GROUP_RANK", "MASTER_ADDR",
                            "MASTER_PORT", "MLSCALE_PEERS", "MLSCALE_LISTEN_FD", "MLSCALE_RUN_ID",
-                           "MLSCALE_TERMINATION_LOG", "MLSCALE_PROGRESS_FILE"}) {
+                           "MLSCALE_TERMINATION_LOG", "MLSCALE_PROGRESS_FILE", "MLSCALE_RESULT_FILE",
+                           "MLSCALE_RUN_TOKEN"}) {
     if (std::getenv(name) != nullptr) report["env"][name] = Env(name);
   }
   report["argv"] = std::vector<std::string>(argv + 1, argv + argc);
@@ -134,8 +136,9 @@ int main(int argc, char** argv) {
                                                    {"loss", 0.5}, {"samplesPerSecond", 100.0}, {"etaSeconds", 0},
                                                    {"elapsedSeconds", 1}, {"phase", "done"}});
   }
-  if (rank == 0 && !Env("MLSCALE_TERMINATION_LOG").empty()) {
-    WriteAtomically(Env("MLSCALE_TERMINATION_LOG"), {{"accuracy", 0.5}, {"loss", 0.25}, {"steps", 10}});
+  if (rank == 0 && !Env("MLSCALE_RESULT_FILE").empty()) {
+    WriteAtomically(Env("MLSCALE_RESULT_FILE"),
+                    {{"metrics", {{"testAccuracy", 0.5}}}, {"accuracy", 0.5}, {"loss", 0.25}, {"steps", 10}});
   }
   return 0;
 }

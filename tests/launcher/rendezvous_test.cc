@@ -120,7 +120,7 @@ TEST_F(RendezvousTest, RankZeroRejectsMalformedAndConflictingJoinsAndStillComple
     return reply->value("type", "") + ": " + reply->value("message", "");
   };
   auto join = [](std::string run_id, int rank, int world_size) {
-    return EncodeFrame(ToJson(JoinRequest{run_id, rank, world_size, Endpoint{"127.0.0.1", 9}}));
+    return EncodeFrame(ToJson(JoinRequest{run_id, rank, world_size, Endpoint{"127.0.0.1", 9}, ""}));
   };
   const std::vector<std::pair<std::string, std::string>> cases = {
       {std::string("\0\0\0\0", 4), "error: malformed message: empty frame"},
@@ -144,6 +144,35 @@ TEST_F(RendezvousTest, RankZeroRejectsMalformedAndConflictingJoinsAndStillComple
   EXPECT_EQ(WaitFor(rank1.process, 10s), 143);
 }
 
+// MLSCALE_RUN_TOKEN: a rank with another token (or none) is refused at once, both
+// are logged without the token, and the rank with the right one then completes the job.
+TEST_F(RendezvousTest, RankZeroRefusesAWrongTokenAndAdmitsTheRightOne) {
+  const std::string token(64, 'e'), wrong(64, 'f');
+  Started rank0 = StartRank(0, 2, "20", {{"MLSCALE_RUN_TOKEN", token}});
+  for (const std::string& presented : {wrong, std::string()}) {
+    std::map<std::string, std::string> extra{{"MLSCALE_RUN_TOKEN", presented}};
+    Started stranger = StartRank(1, 2, "20", extra);
+    EXPECT_EQ(WaitFor(stranger.process, 15s), 1) << ReadText(stranger.output);
+    std::string output = ReadText(stranger.output);
+    EXPECT_NE(output.find(presented.empty() ? "has no run token" : "has a wrong run token"), std::string::npos)
+        << output;
+    EXPECT_EQ(output.find(token), std::string::npos) << output;
+    if (!presented.empty()) {
+      EXPECT_EQ(output.find(presented), std::string::npos) << output;
+    }
+  }
+  EXPECT_FALSE(fs::exists(scratch_.path() / "rank-1.json")) << "a refused rank must not start its command";
+  Started rank1 = StartRank(1, 2, "20", {{"MLSCALE_RUN_TOKEN", token}});
+  EXPECT_EQ(WaitFor(rank1.process, 30s), 0) << ReadText(rank1.output);
+  EXPECT_EQ(WaitFor(rank0.process, 30s), 0) << ReadText(rank0.output);
+  std::string rank0_output = ReadText(rank0.output);
+  EXPECT_NE(rank0_output.find("refused a join from 127.0.0.1: a join that claims rank 1 has a wrong run token"),
+            std::string::npos) << rank0_output;
+  EXPECT_EQ(rank0_output.find(token), std::string::npos) << rank0_output;
+  EXPECT_EQ(rank0_output.find(wrong), std::string::npos) << rank0_output;
+  EXPECT_EQ(ReadJson(scratch_.path() / "rank-1.json")["receivedFrom"].size(), 1u);
+}
+
 TEST_F(RendezvousTest, ADuplicateRankIsTurnedAway) {
   Started rank0 = StartRank(0, 3, "5");
   // Rank 1 joins by hand (and stays connected) before a launcher for rank 1 starts.
@@ -153,7 +182,7 @@ TEST_F(RendezvousTest, ADuplicateRankIsTurnedAway) {
     std::this_thread::sleep_for(50ms);
   }
   ASSERT_TRUE(first.ok()) << first.status().ToString();
-  ASSERT_TRUE(SendMessage(first->get(), ToJson(JoinRequest{"test-run", 1, 3, Endpoint{"127.0.0.1", 9}}), deadline).ok());
+  ASSERT_TRUE(SendMessage(first->get(), ToJson(JoinRequest{"test-run", 1, 3, Endpoint{"127.0.0.1", 9}, ""}), deadline).ok());
   std::this_thread::sleep_for(300ms);
   Started second = StartRank(1, 3, "5");
   EXPECT_EQ(WaitFor(second.process, 15s), 1);
@@ -180,7 +209,7 @@ TEST_F(RendezvousTest, ARankThatLeavesBeforeTheTableIsSentCanJoinAgain) {
     std::this_thread::sleep_for(50ms);
   }
   ASSERT_TRUE(gone.ok()) << gone.status().ToString();
-  ASSERT_TRUE(SendMessage(gone->get(), ToJson(JoinRequest{"test-run", 1, 3, Endpoint{"127.0.0.1", 9}}), deadline).ok());
+  ASSERT_TRUE(SendMessage(gone->get(), ToJson(JoinRequest{"test-run", 1, 3, Endpoint{"127.0.0.1", 9}, ""}), deadline).ok());
   std::this_thread::sleep_for(200ms);
   gone->Reset();
   std::this_thread::sleep_for(200ms);

@@ -50,4 +50,18 @@ bool WaitForFile(const std::filesystem::path& path, std::chrono::milliseconds li
 // A TCP port on 127.0.0.1 that was free a moment ago.
 std::uint16_t FreePort();
 
+// One HTTP exchange over a plain socket, so that malformed requests can be sent too.
+struct HttpReply {
+  int status = 0;       // 0: no status line came back (e.g. the server closed at once)
+  std::string headers;  // the header block, lower-cased names as sent
+  std::string body;
+  std::string error;    // why nothing came back, when status is 0
+};
+// Connects to host:port (retrying until `limit` while nothing listens), sends `request`
+// as it is, and reads until the server closes the connection or `limit` passes.
+HttpReply HttpExchange(const std::string& host, std::uint16_t port, const std::string& request,
+                       std::chrono::milliseconds limit = std::chrono::seconds(10));
+// A well-formed GET with an optional bearer token and "Connection: close".
+std::string HttpGet(const std::string& path, const std::string& token = "");
+
 }  // namespace mlscale::launcher::testing

@@ -77,7 +77,7 @@ TEST(FrameReader, WaitsForTheRestOfAFrameWithoutError) {
 }
 
 json ValidJoin() {
-  return ToJson(JoinRequest{"run-1", 2, 4, Endpoint{"10.0.0.7", 4000}});
+  return ToJson(JoinRequest{"run-1", 2, 4, Endpoint{"10.0.0.7", 4000}, ""});
 }
 
 TEST(ParseJoin, AcceptsAValidJoinAndRoundTrips) {
@@ -87,6 +87,11 @@ TEST(ParseJoin, AcceptsAValidJoinAndRoundTrips) {
   EXPECT_EQ(join->rank, 2);
   EXPECT_EQ(join->world_size, 4);
   EXPECT_EQ(join->endpoint.ToString(), "10.0.0.7:4000");
+  EXPECT_EQ(join->token, "");
+  EXPECT_FALSE(ValidJoin().contains("token")) << "no token field without a token";
+  auto with_token = ParseJoin(ToJson(JoinRequest{"run-1", 2, 4, Endpoint{"10.0.0.7", 4000}, "s3cret"}));
+  ASSERT_TRUE(with_token.ok()) << with_token.status().ToString();
+  EXPECT_EQ(with_token->token, "s3cret");
 }
 
 TEST(ParseJoin, RejectsMalformedJoinsWithAClearError) {
@@ -122,6 +127,9 @@ TEST(ParseJoin, RejectsMalformedJoinsWithAClearError) {
       {"endpoint", "a b:80", "invalid character"},
       {"endpoint", json::array(), "'endpoint' must be a string"},
       {"extra", 1, "unknown field 'extra'"},
+      {"token", "", "token must have 1 to 256"},
+      {"token", std::string(257, 'x'), "token must have 1 to 256"},
+      {"token", 5, "'token' must be a string"},
   };
   for (const auto& c : cases) {
     json message = ValidJoin();

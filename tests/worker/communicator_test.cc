@@ -116,6 +116,125 @@ TEST(ConnectTcpRing, TurnsAwayPeersOfAnotherRun) {
   EXPECT_FALSE(other.ok());
 }
 
+TEST(ConnectTcpRing, PeersWithTheSameTokenConnect) {
+  auto endpoints = BindLoopback(3);
+  const std::string token(64, 'a');
+  std::vector<Status> results(3);
+  std::vector<std::thread> threads;
+  for (int r = 0; r < 3; ++r) {
+    threads.emplace_back([&, r] {
+      auto options = RingOptions(endpoints, r, "test", 20);
+      options.token = token;
+      auto comm = ConnectTcpRing(options);
+      results[size_t(r)] = comm.status();
+      if (!comm.ok()) return;
+      int32_t one = 1;
+      results[size_t(r)] = (*comm)->AllReduceSum(&one, 1, DataType::kInt32);
+      if (results[size_t(r)].ok() && one != 3) results[size_t(r)] = Internal("sum " + std::to_string(one));
+      (void)(*comm)->Shutdown(Status::Ok());
+    });
+  }
+  for (auto& t : threads) t.join();
+  for (int r = 0; r < 3; ++r) EXPECT_TRUE(results[size_t(r)].ok()) << "rank " << r << ": " << results[size_t(r)].ToString();
+}
+
+// Ranks with different tokens do not connect: the one refused first fails at once with
+// kUnauthenticated; the other, whose peer is then gone, fails by the timeout (or is
+// refused too). Neither token appears in the errors.
+TEST(ConnectTcpRing, RefusesAPeerWithAnotherToken) {
+  auto endpoints = BindLoopback(2);
+  const std::string tokens[2] = {std::string(64, 'a'), std::string(64, 'b')};
+  std::vector<Status> results(2);
+  std::vector<std::thread> threads;
+  for (int r = 0; r < 2; ++r) {
+    threads.emplace_back([&, r] {
+      auto options = RingOptions(endpoints, r, "test", 3);
+      options.token = tokens[r];
+      results[size_t(r)] = ConnectTcpRing(options).status();
+    });
+  }
+  for (auto& t : threads) t.join();
+  int refused = 0;
+  for (int r = 0; r < 2; ++r) {
+    EXPECT_FALSE(results[size_t(r)].ok());
+    if (results[size_t(r)].code() == StatusCode::kUnauthenticated) {
+      ++refused;
+      EXPECT_NE(results[size_t(r)].message().find("refused this rank's run token"), std::string::npos);
+    }
+    for (const auto& token : tokens) EXPECT_EQ(results[size_t(r)].message().find(token), std::string::npos);
+  }
+  EXPECT_GE(refused, 1) << results[0].ToString() << " / " << results[1].ToString();
+}
+
+// A peer without the token (here one that claims rank 1) is turned away, and does not
+// stop the job: the real rank 1 joins after it and the ring forms.
+TEST(ConnectTcpRing, AStrangerWithoutTheTokenIsTurnedAwayAndTheRingStillForms) {
+  auto endpoints = BindLoopback(2);
+  const std::string token(64, 'c');
+  Status rank0;
+  std::thread first([&] {
+    auto options = RingOptions(endpoints, 0, "test", 30);
+    options.token = token;
+    auto comm = ConnectTcpRing(options);
+    rank0 = comm.status();
+    if (comm.ok()) (void)(*comm)->Shutdown(Status::Ok());
+  });
+  // The stranger listens on a socket of its own: it knows rank 0's endpoint, not the token.
+  auto stranger_endpoints = BindLoopback(1);
+  auto stranger = RingOptions(endpoints, 1, "test", 30);
+  stranger.listen_fd = stranger_endpoints.listeners[0].get();
+  stranger.peers[1] = stranger_endpoints.peers[0];
+  for (const std::string& guess : {std::string(), std::string(64, 'd')}) {
+    stranger.token = guess;
+    EXPECT_EQ(ConnectTcpRing(stranger).status().code(), StatusCode::kUnauthenticated) << "token '" << guess << "'";
+  }
+  auto options = RingOptions(endpoints, 1, "test", 30);
+  options.token = token;
+  auto comm = ConnectTcpRing(options);
+  EXPECT_TRUE(comm.ok()) << comm.status().ToString();
+  if (comm.ok()) (void)(*comm)->Shutdown(Status::Ok());
+  first.join();
+  EXPECT_TRUE(rank0.ok()) << rank0.ToString();
+}
+
+// Hand-written hellos that no peer sends (wrong magic, an old version, run id or token
+// lengths over the limits, a connection that closes mid-hello) are turned away, and the
+// real peer still connects. The layout is tcp_ring.cc's Hello: seven native uint32s.
+TEST(ConnectTcpRing, MalformedHellosAreTurnedAway) {
+  auto endpoints = BindLoopback(2);
+  const std::string token(64, 'h');
+  Status rank0;
+  std::thread first([&] {
+    auto options = RingOptions(endpoints, 0, "test", 30);
+    options.token = token;
+    auto comm = ConnectTcpRing(options);
+    rank0 = comm.status();
+    if (comm.ok()) (void)(*comm)->Shutdown(Status::Ok());
+  });
+  auto port = uint16_t(std::stoi(endpoints.peers[0].substr(endpoints.peers[0].rfind(':') + 1)));
+  const std::vector<std::vector<uint32_t>> hellos = {
+      {0xdeadbeef, 2, 2, 1, 0, 4, 64},          // not our magic
+      {0x4d4c5352, 1, 2, 1, 0, 4, 0},           // protocol 1: no token field
+      {0x4d4c5352, 2, 2, 1, 0, 1u << 30, 64},   // a run id of 1 GiB
+      {0x4d4c5352, 2, 2, 1, 0, 4, 1u << 30},    // a token of 1 GiB
+      {0x4d4c5352, 2, 2, 1, 0, 4, 64},          // announces 4 + 64 bytes, then closes
+  };
+  for (const auto& hello : hellos) {
+    auto fd = ConnectTcp("127.0.0.1", port, Clock::now() + std::chrono::seconds(5));
+    ASSERT_TRUE(fd.ok()) << fd.status().ToString();
+    ASSERT_TRUE(SendAll(fd->get(), hello.data(), hello.size() * sizeof(uint32_t), Clock::now() + std::chrono::seconds(5)).ok());
+    char answer = 0;
+    EXPECT_FALSE(ReceiveAll(fd->get(), &answer, 1, Clock::now() + std::chrono::seconds(2)).ok() && answer == 'A');
+  }
+  auto options = RingOptions(endpoints, 1, "test", 30);
+  options.token = token;
+  auto comm = ConnectTcpRing(options);
+  EXPECT_TRUE(comm.ok()) << comm.status().ToString();
+  if (comm.ok()) (void)(*comm)->Shutdown(Status::Ok());
+  first.join();
+  EXPECT_TRUE(rank0.ok()) << rank0.ToString();
+}
+
 TEST(ConnectTcpRing, RejectsBadPeerTables) {
   TcpRingOptions options;
   options.world_size = 2;

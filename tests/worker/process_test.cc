@@ -96,8 +96,10 @@ class ProcessTest : public ::testing::Test {
     return path;
   }
   // Starts n ranks on listening sockets they inherit (MLSCALE_LISTEN_FD), as the launcher does.
+  // `per_rank_env[r]`, when given, is added to rank r's environment.
   std::vector<std::unique_ptr<Process>> StartRanks(int n, const std::vector<std::string>& args,
-                                                   std::map<std::string, std::string> extra_env = {}) {
+                                                   std::map<std::string, std::string> extra_env = {},
+                                                   std::vector<std::map<std::string, std::string>> per_rank_env = {}) {
     listeners_.clear();
     std::string peers;
     for (int r = 0; r < n; ++r) {
@@ -119,6 +121,9 @@ class ProcessTest : public ::testing::Test {
       env["MLSCALE_TERMINATION_LOG"] = dir_ + "/termination-" + std::to_string(r);
       env["MLSCALE_PROGRESS_FILE"] = dir_ + "/progress-" + std::to_string(r);
       env["OMP_NUM_THREADS"] = "1";
+      if (size_t(r) < per_rank_env.size()) {
+        for (const auto& [name, value] : per_rank_env[size_t(r)]) env[name] = value;
+      }
       ranks.push_back(std::make_unique<Process>(args, env, dir_, "rank" + std::to_string(r)));
     }
     listeners_.clear();  // the children hold them now
@@ -140,6 +145,37 @@ class ProcessTest : public ::testing::Test {
 
 const char* kLongRun = R"({"dataset": {"synthetic": {"samples": 20000, "features": 32, "classes": 4}},
     "model": {"hiddenLayers": [64]}, "epochs": 200, "batchSize": 32})";
+
+// MLSCALE_RUN_TOKEN guards the data plane: ranks with the same token train (and rank 0
+// writes MLSCALE_RESULT_FILE); ranks with different tokens refuse each other at once and
+// exit 1 (a configuration error), without printing either token.
+TEST_F(ProcessTest, TheDataPlaneAdmitsOnlyPeersWithTheRunToken) {
+  const std::string config = WriteConfig(R"({"epochs": 1})");
+  const std::string same(64, 'a');
+  {
+    auto ranks = StartRanks(2, {"--config", config}, {{"MLSCALE_RUN_TOKEN", same}, {"MLSCALE_RESULT_FILE", dir_ + "/result.json"}});
+    for (auto& rank : ranks) EXPECT_EQ(rank->Wait(seconds(120)), 0) << rank->err();
+    auto result = nlohmann::json::parse(ReadFile(dir_ + "/result.json"), nullptr, false);
+    ASSERT_TRUE(result.is_object()) << ranks[0]->err();
+    EXPECT_TRUE(result["metrics"]["testAccuracy"].is_number()) << result.dump();
+  }
+  const std::string tokens[2] = {std::string(64, 'b'), std::string(64, 'c')};
+  fs::remove(dir_ + "/result.json");
+  // The rank refused first exits 1 at once; the other, whose peer is then gone, gives up
+  // after the connect timeout.
+  auto ranks = StartRanks(2, {"--config", config},
+                          {{"MLSCALE_CONNECT_TIMEOUT_SECONDS", "10"}, {"MLSCALE_RESULT_FILE", dir_ + "/result.json"}},
+                          {{{"MLSCALE_RUN_TOKEN", tokens[0]}}, {{"MLSCALE_RUN_TOKEN", tokens[1]}}});
+  std::string logs;
+  for (auto& rank : ranks) {
+    EXPECT_GT(rank->Wait(seconds(60)), 0) << rank->err();
+    logs += rank->err();
+  }
+  EXPECT_NE(logs.find("refused this rank's run token"), std::string::npos) << logs;
+  EXPECT_NE(logs.find("turned away a connection from 127.0.0.1: wrong run token"), std::string::npos) << logs;
+  for (const auto& token : tokens) EXPECT_EQ(logs.find(token), std::string::npos) << logs;
+  EXPECT_FALSE(fs::exists(dir_ + "/result.json")) << "nothing may train";
+}
 
 TEST_F(ProcessTest, KillingOneRankMakesTheOthersExitNamingIt) {
   auto ranks = StartRanks(3, {"--config", WriteConfig(kLongRun)});

@@ -5,6 +5,8 @@
 #include <cstring>
 #include <sstream>
 
+#include "mlscale/common/run_token.h"
+
 namespace mlscale::worker {
 
 size_t DataTypeSize(DataType type) {
@@ -152,6 +154,11 @@ StatusOr<ProcessEnvironment> ReadProcessEnvironment() {
   if (!listen_fd.ok()) return listen_fd.status();
   env.tcp.listen_fd = *listen_fd;
   if (const char* run_id = std::getenv("MLSCALE_RUN_ID")) env.tcp.run_id = run_id;
+  if (const char* token = std::getenv(kRunTokenVariable)) env.tcp.token = token;
+  if (env.tcp.token.size() > kMaxRunTokenBytes) {
+    return InvalidArgument(std::string(kRunTokenVariable) + " is longer than " + std::to_string(kMaxRunTokenBytes) +
+                           " characters");
+  }
   auto timeout = IntegerVariable("MLSCALE_CONNECT_TIMEOUT_SECONDS", 120);
   if (!timeout.ok()) return timeout.status();
   env.tcp.connect_timeout_seconds = *timeout;

@@ -4,7 +4,8 @@
 //
 // Environment (set by the launcher; see communicator.h for the peer variables):
 //   WORLD_SIZE, RANK, LOCAL_RANK, MLSCALE_PEERS, MLSCALE_LISTEN_FD, MLSCALE_RUN_ID
-//   MLSCALE_TERMINATION_LOG  final JSON result (default /dev/termination-log when writable)
+//   MLSCALE_RESULT_FILE      rank 0's final JSON result, written atomically (the launcher serves it)
+//   MLSCALE_TERMINATION_LOG  final JSON result or error (default /dev/termination-log when writable)
 //   MLSCALE_PROGRESS_FILE    live progress JSON, rewritten about once a second by rank 0
 //   MLSCALE_DATA_DIR         where bundled data sets are
 //   OMP_NUM_THREADS          compute threads per rank (default: see TrainOptions::threads)
@@ -136,10 +137,15 @@ int main(int argc, char** argv) {
   auto result = Train(*config, **communicator, options);
   if (!result.ok()) return Fail(result.status(), communicator->get(), rank);
   if (rank == 0) {
-    const nlohmann::json summary = result->ToJson();
+    nlohmann::json summary = result->ToJson();
+    if (!args->output_dir.empty()) summary["modelPath"] = args->output_dir;
     std::printf("%s\n", summary.dump().c_str());
     std::fflush(stdout);
     WriteTerminationLog(summary);
+    if (const char* path = std::getenv("MLSCALE_RESULT_FILE"); path != nullptr && *path != '\0' && !result->stopped) {
+      Status written = WriteFileAtomically(path, summary.dump() + "\n");
+      if (!written.ok()) std::fprintf(stderr, "mlscale-train: warning: %s\n", written.message().c_str());
+    }
   }
   (void)(*communicator)->Shutdown(Status::Ok());
   return result->stopped ? kExitStopped : 0;

@@ -3,6 +3,8 @@
 // AllReduce runs as reduce-scatter then all-gather (2 (n-1)/n of the data per rank).
 #include <poll.h>
 #include <sys/eventfd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -16,6 +18,7 @@
 #include <set>
 #include <thread>
 
+#include "mlscale/common/run_token.h"
 #include "mlscale/worker/communicator.h"
 #include "socket.h"
 
@@ -23,7 +26,7 @@ namespace mlscale::worker {
 namespace {
 
 constexpr uint32_t kMagic = 0x4d4c5352;  // "MLSR"
-constexpr uint32_t kVersion = 1;
+constexpr uint32_t kVersion = 2;  // 2: the hello carries the run token
 enum Channel : uint32_t { kControl = 0, kData = 1 };
 // Control messages: one type byte, a 4-byte length, text.
 constexpr char kBye = 'B';      // clean exit: closing the connection next is not a failure
@@ -33,9 +36,13 @@ constexpr char kFailure = 'F';  // this rank is failing; the text says why
 constexpr auto kFailureGrace = std::chrono::seconds(30);
 constexpr size_t kSegmentBytes = 1 << 20;
 
+// The first bytes of every connection, followed by the run id and the run token.
 struct Hello {
-  uint32_t magic, version, world_size, rank, channel, run_id_length;
+  uint32_t magic, version, world_size, rank, channel, run_id_length, token_length;
 };
+// The acceptor's one-byte answer to a hello.
+constexpr char kAccepted = 'A';
+constexpr char kTokenRefused = 'T';  // wrong or missing run token: retrying will not help
 
 std::string RankName(int rank) { return "rank " + std::to_string(rank); }
 
@@ -295,6 +302,8 @@ class Acceptor {
     thread_.join();
     return status_;
   }
+  // Makes Run stop waiting within a fraction of a second (the connect already failed).
+  void Cancel() { cancelled_.store(true); }
   std::vector<FileDescriptor>& control() { return control_; }
   FileDescriptor& data() { return data_; }
   std::set<int> missing() const {
@@ -306,18 +315,34 @@ class Acceptor {
  private:
   Status Run() {
     while (!missing_control_.empty() || !data_.valid()) {
-      auto connection = AcceptTcp(listen_fd_, deadline_);
+      auto connection = AcceptTcp(listen_fd_, std::min(deadline_, Clock::now() + std::chrono::milliseconds(200)));
+      if (cancelled_.load()) return Status(StatusCode::kAborted, "stopped waiting for peers");
+      if (!connection.ok() && connection.status().code() == StatusCode::kDeadlineExceeded && Clock::now() < deadline_) {
+        continue;
+      }
       if (!connection.ok()) return connection.status();
       Hello hello{};
       auto handshake_deadline = std::min(deadline_, Clock::now() + std::chrono::seconds(10));
       if (!ReceiveAll(connection->get(), &hello, sizeof(hello), handshake_deadline).ok()) continue;
-      std::string run_id(std::min<uint32_t>(hello.run_id_length, 4096), '\0');
-      if (hello.magic != kMagic || hello.version != kVersion ||
-          !ReceiveAll(connection->get(), run_id.data(), run_id.size(), handshake_deadline).ok()) {
-        std::fprintf(stderr, "mlscale-train: warning: turned away a connection that is not an mlscale peer\n");
+      if (hello.magic != kMagic || hello.version != kVersion || hello.run_id_length > 4096 ||
+          hello.token_length > kMaxRunTokenBytes) {
+        std::fprintf(stderr, "mlscale-train: warning: turned away a connection from %s that is not an mlscale peer "
+                     "of this version\n", Peer(connection->get()).c_str());
+        continue;
+      }
+      std::string run_id(hello.run_id_length, '\0'), token(hello.token_length, '\0');
+      if (!ReceiveAll(connection->get(), run_id.data(), run_id.size(), handshake_deadline).ok() ||
+          !ReceiveAll(connection->get(), token.data(), token.size(), handshake_deadline).ok()) {
         continue;
       }
       const int peer = int(hello.rank);
+      // The token first, and the log never shows it (nor what a stranger claims to be).
+      if (!ConstantTimeEquals(token, options_.token)) {
+        std::fprintf(stderr, "mlscale-train: warning: turned away a connection from %s: %s run token "
+                     "(MLSCALE_RUN_TOKEN)\n", Peer(connection->get()).c_str(), token.empty() ? "no" : "wrong");
+        (void)SendAll(connection->get(), &kTokenRefused, 1, handshake_deadline);
+        continue;
+      }
       if (run_id != options_.run_id || int(hello.world_size) != options_.world_size || peer < 0 ||
           peer >= options_.world_size) {
         std::fprintf(stderr,
@@ -330,15 +355,29 @@ class Acceptor {
       if (hello.channel == kControl && missing_control_.contains(peer)) {
         missing_control_.erase(peer);
         control_[size_t(peer)] = std::move(*connection);
-        MLSCALE_RETURN_IF_ERROR(SendAll(control_[size_t(peer)].get(), "A", 1, handshake_deadline));
+        MLSCALE_RETURN_IF_ERROR(SendAll(control_[size_t(peer)].get(), &kAccepted, 1, handshake_deadline));
       } else if (hello.channel == kData && is_left && !data_.valid()) {
         data_ = std::move(*connection);
-        MLSCALE_RETURN_IF_ERROR(SendAll(data_.get(), "A", 1, handshake_deadline));
+        MLSCALE_RETURN_IF_ERROR(SendAll(data_.get(), &kAccepted, 1, handshake_deadline));
       } else {
         std::fprintf(stderr, "mlscale-train: warning: turned away an unexpected connection from rank %d\n", peer);
       }
     }
     return Status::Ok();
+  }
+
+  // The numeric address of a connection's other end, for warnings.
+  static std::string Peer(int fd) {
+    sockaddr_storage address{};
+    socklen_t length = sizeof address;
+    char host[INET6_ADDRSTRLEN] = "unknown";
+    if (::getpeername(fd, reinterpret_cast<sockaddr*>(&address), &length) == 0) {
+      const void* raw = address.ss_family == AF_INET6
+                            ? static_cast<const void*>(&reinterpret_cast<sockaddr_in6*>(&address)->sin6_addr)
+                            : static_cast<const void*>(&reinterpret_cast<sockaddr_in*>(&address)->sin_addr);
+      ::inet_ntop(address.ss_family, raw, host, sizeof host);
+    }
+    return host;
   }
 
   const TcpRingOptions& options_;
@@ -348,6 +387,7 @@ class Acceptor {
   std::vector<FileDescriptor> control_;
   FileDescriptor data_;
   Status status_;
+  std::atomic<bool> cancelled_{false};
   std::thread thread_;
 };
 
@@ -360,12 +400,17 @@ StatusOr<FileDescriptor> ConnectPeer(const TcpRingOptions& options, int peer, Ch
     auto fd = ConnectTcp(endpoint->first, endpoint->second, deadline);
     if (!fd.ok()) return fd.status();
     Hello hello{kMagic, kVersion, uint32_t(options.world_size), uint32_t(options.rank), channel,
-                uint32_t(options.run_id.size())};
+                uint32_t(options.run_id.size()), uint32_t(options.token.size())};
     char answer = 0;
     if (SendAll(fd->get(), &hello, sizeof(hello), deadline).ok() &&
         SendAll(fd->get(), options.run_id.data(), options.run_id.size(), deadline).ok() &&
-        ReceiveAll(fd->get(), &answer, 1, deadline).ok() && answer == 'A') {
-      return fd;
+        SendAll(fd->get(), options.token.data(), options.token.size(), deadline).ok() &&
+        ReceiveAll(fd->get(), &answer, 1, deadline).ok()) {
+      if (answer == kAccepted) return fd;
+      if (answer == kTokenRefused) {
+        return Status(StatusCode::kUnauthenticated, "rank " + std::to_string(peer) + " at " + options.peers[size_t(peer)] +
+                                " refused this rank's run token (MLSCALE_RUN_TOKEN differs)");
+      }
     }
     if (Clock::now() >= deadline) {
       return DeadlineExceeded("rank " + std::to_string(peer) + " at " + options.peers[size_t(peer)] +
@@ -408,25 +453,32 @@ StatusOr<std::unique_ptr<Communicator>> ConnectTcpRing(const TcpRingOptions& opt
   std::vector<FileDescriptor> control(static_cast<size_t>(n));
   std::set<int> unreachable;
   Status connect_status;
-  for (int peer = 0; peer < options.rank; ++peer) {
+  // A refused token will not be accepted later: stop waiting for anyone.
+  auto refused = [&] { return connect_status.code() == StatusCode::kUnauthenticated; };
+  for (int peer = 0; peer < options.rank && !refused(); ++peer) {
     auto fd = ConnectPeer(options, peer, kControl, deadline);
     if (fd.ok()) {
       control[size_t(peer)] = std::move(*fd);
     } else {
       unreachable.insert(peer);
-      if (connect_status.ok()) connect_status = fd.status();
+      if (connect_status.ok() || fd.status().code() == StatusCode::kUnauthenticated) connect_status = fd.status();
     }
   }
   FileDescriptor send_fd;
   const int right = (options.rank + 1) % n;
-  if (!unreachable.contains(right)) {
+  if (!unreachable.contains(right) && !refused()) {
     auto fd = ConnectPeer(options, right, kData, deadline);
     if (fd.ok()) {
       send_fd = std::move(*fd);
     } else {
       unreachable.insert(right);
-      if (connect_status.ok()) connect_status = fd.status();
+      if (connect_status.ok() || fd.status().code() == StatusCode::kUnauthenticated) connect_status = fd.status();
     }
+  }
+  if (refused()) {
+    acceptor.Cancel();
+    (void)acceptor.Finish();
+    return connect_status;
   }
   Status accept_status = acceptor.Finish();
   std::set<int> missing = acceptor.missing();

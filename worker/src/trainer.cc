@@ -23,7 +23,8 @@ StatusOr<BackendChoice> ParseBackendChoice(std::string_view text) {
 }
 
 nlohmann::json TrainResult::ToJson() const {
-  return {{"loss", loss},
+  return {{"metrics", {{"testAccuracy", accuracy}, {"testLoss", test_loss}, {"loss", loss}}},
+          {"loss", loss},
           {"testLoss", test_loss},
           {"accuracy", accuracy},
           {"steps", steps},

@@ -3,6 +3,7 @@
 #include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
 #include <cctype>
 #include <cerrno>
 #include <charconv>
@@ -187,17 +188,35 @@ std::pair<int, int> LineAndColumn(std::string_view text, std::size_t offset) {
   return {line, static_cast<int>(offset - line_start)};
 }
 
-// Thrown by DepthCheck, caught in ParseYamlDocument.
-struct TooDeep {
+// Thrown by StructureCheck, caught in ParseYamlDocument.
+struct StructureError {
   YAML::Mark mark;
+  std::string message;
 };
 
-// A first pass over the YAML events that stops at the first collection nested deeper
-// than kMaxDepth, with its position. yaml-cpp's own guard (at a few hundred levels)
-// reports "bad file" at line 1, column 1 instead.
-class DepthCheck : public YAML::EventHandler {
+// A first pass over the YAML events, before yaml-cpp builds nodes, that stops
+//  - at the first collection nested deeper than kMaxDepth, with its position (yaml-cpp's
+//    own guard, at a few hundred levels, reports "bad file" at line 1, column 1);
+//  - at a second document. yaml-cpp 0.7 starts a new, empty document at a token it
+//    cannot place (a ',' outside brackets) without consuming it, forever: LoadAll of
+//    "," never returns. So a document starting where the last one did is an error.
+class StructureCheck : public YAML::EventHandler {
  public:
-  void OnDocumentStart(const YAML::Mark&) override {}
+  explicit StructureCheck(std::string_view text) : text_(text) {}
+
+  int documents() const { return documents_; }
+
+  void OnDocumentStart(const YAML::Mark& mark) override {
+    if (++documents_ == 1) {
+      first_ = mark;
+      return;
+    }
+    std::string_view rest = text_.substr(std::min(text_.size(), static_cast<std::size_t>(mark.pos)));
+    if (mark.pos == first_.pos || !rest.starts_with("---")) {
+      throw StructureError{mark, rest.empty() ? "unexpected end" : "unexpected " + Quote(rest.substr(0, 1))};
+    }
+    throw StructureError{mark, "expected one YAML document, found more"};
+  }
   void OnDocumentEnd() override {}
   void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
   void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
@@ -213,9 +232,12 @@ class DepthCheck : public YAML::EventHandler {
 
  private:
   void Enter(const YAML::Mark& mark) {
-    if (++depth_ > kMaxDepth) throw TooDeep{mark};
+    if (++depth_ > kMaxDepth) throw StructureError{mark, "nesting deeper than " + std::to_string(kMaxDepth) + " levels"};
   }
+  std::string_view text_;
   int depth_ = 0;
+  int documents_ = 0;
+  YAML::Mark first_;
 };
 
 class Converter {
@@ -289,25 +311,24 @@ StatusOr<json> ParseYamlDocument(std::string_view text) {
   // scalar, where yaml-cpp reports it. (A comment changes no value.)
   std::string input(text);
   input += input.empty() || input.back() == '\n' ? "#" : "\n#";
-  std::vector<YAML::Node> documents;
+  YAML::Node document;
   try {
     std::istringstream stream(input);
     YAML::Parser parser(stream);
-    DepthCheck depth_check;
-    while (parser.HandleNextDocument(depth_check)) {
+    StructureCheck check(input);
+    while (parser.HandleNextDocument(check)) {
     }
-    documents = YAML::LoadAll(input);
-  } catch (const TooDeep& e) {
-    return InvalidArgument("invalid YAML at " + Where(e.mark) + ": nesting deeper than " + std::to_string(kMaxDepth) +
-                           " levels");
+    if (check.documents() == 0) return InvalidArgument("the document is empty");
+    document = YAML::Load(input);
+  } catch (const StructureError& e) {
+    return InvalidArgument("invalid YAML at " + Where(e.mark) + ": " + e.message);
   } catch (const YAML::Exception& e) {
     return InvalidArgument("invalid YAML at " + Where(e.mark) + ": " + e.msg);
   } catch (const std::exception& e) {
     return InvalidArgument(std::string("invalid YAML: ") + e.what());
   }
-  if (documents.empty() || documents.front().IsNull()) return InvalidArgument("the document is empty");
-  if (documents.size() > 1) return InvalidArgument("expected one YAML document, found " + std::to_string(documents.size()));
-  return Converter().Convert(documents.front(), 0);
+  if (document.IsNull()) return InvalidArgument("the document is empty");
+  return Converter().Convert(document, 0);
 }
 
 StatusOr<std::string> ReadManifestFile(const std::string& path) {

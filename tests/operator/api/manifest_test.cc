@@ -91,7 +91,11 @@ TEST(ParseYamlDocument, RejectsMalformedDocuments) {
   const std::vector<Case> cases = {
       {"", "the document is empty"},
       {"# nothing\n", "the document is empty"},
-      {"a: 1\n---\nb: 2\n", "expected one YAML document, found 2"},
+      {"a: 1\n---\nb: 2\n", "invalid YAML at line 2, column 1: expected one YAML document, found more"},
+      // Inputs on which yaml-cpp 0.7 alone never returns.
+      {",", "invalid YAML at line 1, column 1: unexpected \",\""},
+      {", a\n", "invalid YAML at line 1, column 1: unexpected \",\""},
+      {"{a: b},\n", "invalid YAML at line 1, column 7: unexpected \",\""},
       {"a: [1, 2\n", "invalid YAML at line"},
       {"a: b: c\n", "invalid YAML at line 1"},
       {"a: 1\na: 2\n", "line 2, column 1: duplicate key \"a\""},

@@ -22,6 +22,10 @@ namespace mlscale::launcher {
 
 struct RendezvousOptions {
   std::string run_id;           // every rank must give the same one
+  // MLSCALE_RUN_TOKEN: every join must present rank 0's (compared in constant time;
+  // empty on rank 0: joins must present none). A wrong one is refused at once and
+  // logged without the token.
+  std::string token;
   std::int64_t rank = 0;
   std::int64_t world_size = 1;
   std::string master_host;      // rank 0's launcher (MASTER_ADDR)

@@ -1,6 +1,7 @@
 // The rendezvous wire format: every message is a 4-byte big-endian length followed by
 // that many bytes of JSON (an object), at most kMaxMessageBytes. Messages:
-//   join   rank -> rank 0  {"type":"join","protocol":1,"runId","rank","worldSize","endpoint"}
+//   join   rank -> rank 0  {"type":"join","protocol":1,"runId","rank","worldSize","endpoint"[,"token"]}
+//          ("token": MLSCALE_RUN_TOKEN, present when the job has one)
 //   peers  rank 0 -> rank  {"type":"peers","runId","endpoints":["host:port", ... in rank order]}
 //   ready  rank -> rank 0  {"type":"ready","rank"}        (barrier: "I have the table")
 //   go     rank 0 -> rank  {"type":"go"}                  (every rank has the table)
@@ -53,10 +54,12 @@ struct JoinRequest {
   std::int64_t rank = 0;
   std::int64_t world_size = 0;
   Endpoint endpoint;  // the rank's data-plane endpoint
+  std::string token;  // the run token; empty: none given
 };
 nlohmann::json ToJson(const JoinRequest& join);
 // Checks every field: type, protocol, non-empty runId (<= 256 bytes), 0 <= rank <
-// worldSize <= kMaxWorldSize, a valid endpoint, and no other fields.
+// worldSize <= kMaxWorldSize, a valid endpoint, an optional non-empty token of at most
+// kMaxRunTokenBytes, and no other fields. Error messages never quote the token.
 StatusOr<JoinRequest> ParseJoin(const nlohmann::json& message);
 
 // The message's "type" field, or an error when it is missing or not a string.

@@ -7,7 +7,8 @@
 //     ("host:port,host:port,...", one per rank in rank order). MLSCALE_LISTEN_FD is an
 //     inherited socket, already bound and listening, that is this rank's endpoint (when
 //     absent the rank binds MLSCALE_PEERS[RANK] itself). Peers must present the same
-//     MLSCALE_RUN_ID or they are turned away. All peers must connect within
+//     MLSCALE_RUN_TOKEN (compared in constant time; refusals are logged without it)
+//     and MLSCALE_RUN_ID or they are turned away. All peers must connect within
 //     MLSCALE_CONNECT_TIMEOUT_SECONDS (default 120) or the error names the missing ranks.
 // A rank that dies (or fails and exits) makes every other rank's next collective fail with
 // StatusCode::kAborted and a message that starts "rank N", within a second or two, never
@@ -61,11 +62,14 @@ struct TcpRingOptions {
   std::vector<std::string> peers;  // "host:port" per rank
   int listen_fd = -1;              // bound and listening; -1: bind peers[rank]
   std::string run_id;
+  std::string token;  // every peer must present the same (empty: none)
   double connect_timeout_seconds = 120;  // for all peers to connect
 };
 
 // Connects to every peer (a control connection per pair, a data connection to each ring
-// neighbour). Fails naming the ranks that did not arrive before the timeout.
+// neighbour). Fails naming the ranks that did not arrive before the timeout, or at once
+// with kUnauthenticated when a peer refuses this rank's token. A connection with a
+// wrong token is turned away without failing the job (a stray must not stop it).
 StatusOr<std::unique_ptr<Communicator>> ConnectTcpRing(const TcpRingOptions& options);
 
 // MPI_COMM_WORLD (MPI_Init_thread at MPI_THREAD_SERIALIZED on first use; finalized when

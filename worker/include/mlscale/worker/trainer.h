@@ -61,8 +61,9 @@ struct TrainResult {
   std::string backend, communicator, dataset;
   int world_size = 1;
   std::vector<double> step_losses;  // global mean loss of each step of this run
-  // The final JSON result (termination message): loss, accuracy, steps, samplesPerSecond,
-  // wallSeconds, ...
+  // The final JSON result (MLSCALE_RESULT_FILE, termination message): "metrics"
+  // {testAccuracy, testLoss, loss} (what an operator or a sweep reads), and loss,
+  // accuracy, steps, samplesPerSecond, wallSeconds, ...
   nlohmann::json ToJson() const;
 };
 

@@ -107,6 +107,8 @@ struct UserContainer {
   std::vector<std::string> command;   // empty: the image's ENTRYPOINT
   std::vector<std::string> args;      // empty: the image's CMD
   std::string working_dir;            // empty: the image's
+
+  bool operator==(const UserContainer&) const = default;
 };
 
 // spec.resources: a Kubernetes ResourceRequirements. Values are quantities as written
@@ -116,6 +118,8 @@ struct Resources {
   std::map<std::string, std::string> requests;
   // The whole-number GPUs asked per worker: limits["nvidia.com/gpu"], else 0.
   std::int64_t Gpus() const;
+
+  bool operator==(const Resources&) const = default;
 };
 
 // spec.template: what is added to every worker pod. The Kubernetes-typed lists are kept
@@ -135,6 +139,8 @@ struct PodTemplateOverlay {
   std::string scheduler_name;        // empty: the default scheduler (or the gang scheduler's)
 
   bool Empty() const;
+
+  bool operator==(const PodTemplateOverlay&) const = default;
 };
 
 // spec.runPolicy, as in Kubeflow's RunPolicy.
@@ -146,12 +152,16 @@ struct RunPolicy {
   std::optional<std::int64_t> ttl_seconds_after_finished;  // then the job is deleted
   bool suspend = false;  // true: no pods (deleted if running); status kept; resume from checkpoint
   CleanPodPolicy clean_pod_policy = CleanPodPolicy::kRunning;
+
+  bool operator==(const RunPolicy&) const = default;
 };
 
 // One rule of spec.failurePolicy: these exit codes lead to `action`.
 struct ExitCodeRule {
   std::vector<int> exit_codes;  // each in [1, 255], no duplicates
   FailureAction action = FailureAction::kRetry;
+
+  bool operator==(const ExitCodeRule&) const = default;
 };
 
 // spec.failurePolicy: the user's rules are tried first (first match wins), then the
@@ -165,6 +175,8 @@ struct FailurePolicy {
   std::vector<ExitCodeRule> rules;
   // The action for a worker that exited with `exit_code` (non-zero).
   FailureAction Classify(int exit_code) const;
+
+  bool operator==(const FailurePolicy&) const = default;
 };
 
 // spec.gang: all workers start together or none holds resources.
@@ -173,12 +185,16 @@ struct GangPolicy {
   // every pod is released and the group retried with backoff.
   std::int64_t timeout_seconds = 300;
   std::string queue_name;  // Kueue LocalQueue (label kKueueQueueLabel); empty: none
+
+  bool operator==(const GangPolicy&) const = default;
 };
 
 // A volume of spec.template.volumes mounted at `path` in every worker.
 struct VolumeLocation {
   std::string volume;  // a name in template.volumes; empty: the pod's own emptyDir
   std::string path;    // absolute mount path
+
+  bool operator==(const VolumeLocation&) const = default;
 };
 
 // spec.checkpoint: where checkpoints go; a group restarted after a failure resumes
@@ -187,11 +203,15 @@ struct CheckpointPolicy {
   VolumeLocation location{"", std::string(kDefaultCheckpointPath)};
   // Steps between checkpoints; absent: the trainer's own (trainer.checkpoint.everySteps).
   std::optional<std::int64_t> interval_steps;
+
+  bool operator==(const CheckpointPolicy&) const = default;
 };
 
 // spec.output: where the trained model goes.
 struct OutputLocation {
   VolumeLocation location{"", std::string(kDefaultOutputPath)};
+
+  bool operator==(const OutputLocation&) const = default;
 };
 
 struct TrainingJobSpec {
@@ -220,6 +240,8 @@ struct TrainingJobSpec {
   std::vector<std::string> ClusterOnlyFields() const;
   // The image of the worker container: container->image, else `image`.
   const std::string& WorkerImage() const;
+
+  bool operator==(const TrainingJobSpec&) const = default;
 };
 
 struct TrainingJob {
