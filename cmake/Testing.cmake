@@ -1,13 +1,14 @@
 # mlscale_add_test(<name> SOURCES <files...> [LIBRARIES <targets...>]
-#                  LABEL unit|integration|e2e [CLUSTER] [TIMEOUT <seconds>])
+#                  LABEL unit|integration|e2e [CLUSTER] [SERIAL] [TIMEOUT <seconds>])
 # Builds one GoogleTest binary and registers each of its tests with ctest under the
 # label. CLUSTER makes the tests require the shared control-plane fixture (started once
 # per ctest run by tests/cluster/testcluster.py) and tells them where it is through
-# MLSCALE_TEST_CLUSTER_DIR; tests/common/cluster_environment.h reads it.
+# MLSCALE_TEST_CLUSTER_DIR; tests/common/cluster_environment.h reads it. SERIAL runs each
+# of its tests alone (ctest RUN_SERIAL), for tests that change something cluster-wide.
 set(MLSCALE_TEST_CLUSTER_DIR ${CMAKE_BINARY_DIR}/testcluster)
 
 function(mlscale_add_test name)
-  cmake_parse_arguments(T "CLUSTER" "LABEL;TIMEOUT" "SOURCES;LIBRARIES" ${ARGN})
+  cmake_parse_arguments(T "CLUSTER;SERIAL" "LABEL;TIMEOUT" "SOURCES;LIBRARIES" ${ARGN})
   if(NOT T_LABEL MATCHES "^(unit|integration|e2e)$")
     message(FATAL_ERROR "mlscale_add_test(${name}): LABEL must be unit, integration or e2e")
   endif()
@@ -22,6 +23,9 @@ function(mlscale_add_test name)
     target_link_libraries(${name} PRIVATE mlscale_test_common)
     list(APPEND properties FIXTURES_REQUIRED cluster
          ENVIRONMENT "MLSCALE_TEST_CLUSTER_DIR=${MLSCALE_TEST_CLUSTER_DIR}")
+  endif()
+  if(T_SERIAL)
+    list(APPEND properties RUN_SERIAL TRUE)
   endif()
   gtest_discover_tests(${name} DISCOVERY_MODE PRE_TEST TEST_PREFIX "${name}."
                        PROPERTIES ${properties})

@@ -28,7 +28,7 @@ int main(int argc, char** argv) {
     return 1;
   }
   Controller& controller = (*manager)->AddController(
-      {"noop", 1, {}}, [](const std::string&) -> mlscale::StatusOr<ReconcileResult> { return ReconcileResult{}; });
+      {"noop", 1, {}}, [](const std::string&, std::stop_token) -> mlscale::StatusOr<ReconcileResult> { return ReconcileResult{}; });
   (*manager)->informers().Informer(resources::ConfigMaps(), argv[2]).AddHandler(EnqueueObject(controller.queue()));
   std::jthread announce([&](std::stop_token stop) {
     while (!stop.stop_requested() && (*manager)->health_port() == 0) {

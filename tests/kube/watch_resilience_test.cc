@@ -46,7 +46,7 @@ class HandlerView {
  public:
   EventHandler Handler() {
     return {[this](const ObjectPtr& o) { Put(o); }, [this](const ObjectPtr&, const ObjectPtr& o) { Put(o); },
-            [this](const ObjectPtr& o) {
+            [this](const ObjectPtr& o, bool) {
               std::lock_guard lock(mutex_);
               state_.erase(KeyOf(*o));
             }};

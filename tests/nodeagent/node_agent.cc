@@ -160,11 +160,11 @@ Status NodeAgent::Run(std::stop_token stop) {
                        if (OnNode(old_pod, config_.node_name)) MarkDirty(kube::KeyOf(*old_pod), false);
                        pod_changed(new_pod);
                      },
-                     .on_delete = pod_changed});
+                     .on_delete = [pod_changed](const kube::ObjectPtr& pod, bool) { pod_changed(pod); }});
   auto service_changed = [this](const kube::ObjectPtr&) { MarkDirty("", true); };
   services_->AddHandler({.on_add = service_changed,
                          .on_update = [service_changed](const kube::ObjectPtr&, const kube::ObjectPtr& s) { service_changed(s); },
-                         .on_delete = service_changed});
+                         .on_delete = [service_changed](const kube::ObjectPtr& s, bool) { service_changed(s); }});
   pods_->Start();
   services_->Start();
   if (!pods_->WaitForSync(std::chrono::seconds(60), stop) ||

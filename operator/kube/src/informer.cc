@@ -3,17 +3,36 @@
 #include <spdlog/spdlog.h>
 
 #include <condition_variable>
+#include <mutex>
 #include <thread>
 
 #include "mlscale/kube/workqueue.h"
 
 namespace mlscale::kube {
 
+namespace {
+
+// The informer's transform: managedFields dropped (unless kept), then the user's.
+WatcherOptions CachingOptions(const InformerOptions& options) {
+  WatcherOptions watch = options.watch;
+  if (options.keep_managed_fields) return watch;
+  watch.transform = [user = std::move(watch.transform)](Object& object) {
+    if (object.is_object()) {
+      auto metadata = object.find("metadata");
+      if (metadata != object.end() && metadata->is_object()) metadata->erase("managedFields");
+    }
+    if (user) user(object);
+  };
+  return watch;
+}
+
+}  // namespace
+
 SharedInformer::SharedInformer(Client& client, Resource resource, std::string namespace_name,
                                InformerOptions options, Metrics* metrics)
     : resource_(resource),
       options_(std::move(options)),
-      watcher_(client, std::move(resource), std::move(namespace_name), options_.watch,
+      watcher_(client, std::move(resource), std::move(namespace_name), CachingOptions(options_),
                Watcher::Handlers{
                    [this](std::vector<Object>&& items, const std::string&) { OnList(std::move(items)); },
                    [this](WatchEvent&& event) { OnEvent(std::move(event)); }},
@@ -21,8 +40,21 @@ SharedInformer::SharedInformer(Client& client, Resource resource, std::string na
 
 SharedInformer::~SharedInformer() { Stop(); }
 
-void SharedInformer::Start() { watcher_.Start(); }
-void SharedInformer::Stop() { watcher_.Stop(); }
+void SharedInformer::Start() {
+  watcher_.Start();
+  if (options_.resync_period.count() > 0 && !resync_.joinable()) {
+    resync_ = std::jthread([this](std::stop_token stop) { ResyncLoop(stop); });
+  }
+}
+
+void SharedInformer::Stop() {
+  if (resync_.joinable()) {
+    resync_.request_stop();
+    resync_.join();
+  }
+  watcher_.Stop();
+}
+
 bool SharedInformer::HasSynced() const { return watcher_.HasSynced(); }
 
 bool SharedInformer::WaitForSync(std::chrono::milliseconds timeout, std::stop_token stop) const {
@@ -36,7 +68,10 @@ bool SharedInformer::WaitForSync(std::chrono::milliseconds timeout, std::stop_to
 
 void SharedInformer::AddHandler(EventHandler handler) {
   std::lock_guard lock(handlers_mutex_);
-  if (HasSynced() && handler.on_add) {
+  // listed_ (not the watcher's synced flag, which is set after the list was delivered)
+  // decides, under the delivery lock: a handler added while the first list is being
+  // delivered either is in handlers_ for it or gets this replay, never neither.
+  if (listed_ && handler.on_add) {
     for (const ObjectPtr& object : cache_.List()) handler.on_add(object);
   }
   handlers_.push_back(std::move(handler));
@@ -54,15 +89,17 @@ void SharedInformer::OnList(std::vector<Object>&& items) {
     if (!old || ResourceVersionOf(*old) != ResourceVersionOf(*object)) changes.emplace_back(old, object);
   }
   std::vector<ObjectPtr> removed = cache_.Replace(std::move(fresh));
+  listed_ = true;
   for (const auto& [old, now] : changes) {
     for (const EventHandler& handler : handlers_) {
       if (old && handler.on_update) handler.on_update(old, now);
       if (!old && handler.on_add) handler.on_add(now);
     }
   }
+  // Deleted while the watch was down: the final state is unknown.
   for (const ObjectPtr& object : removed) {
     for (const EventHandler& handler : handlers_) {
-      if (handler.on_delete) handler.on_delete(object);
+      if (handler.on_delete) handler.on_delete(object, /*final_state_unknown=*/true);
     }
   }
 }
@@ -70,10 +107,12 @@ void SharedInformer::OnList(std::vector<Object>&& items) {
 void SharedInformer::OnEvent(WatchEvent&& event) {
   std::lock_guard lock(handlers_mutex_);
   if (event.type == WatchEvent::Type::kDeleted) {
-    ObjectPtr old = cache_.Remove(KeyOf(event.object));
-    ObjectPtr last = old ? old : std::make_shared<const Object>(std::move(event.object));
+    // The event carries the object's final state (e.g. a pod's last status), which is
+    // newer than what we cached.
+    ObjectPtr last = std::make_shared<const Object>(std::move(event.object));
+    cache_.Remove(KeyOf(*last));
     for (const EventHandler& handler : handlers_) {
-      if (handler.on_delete) handler.on_delete(last);
+      if (handler.on_delete) handler.on_delete(last, /*final_state_unknown=*/false);
     }
     return;
   }
@@ -82,6 +121,24 @@ void SharedInformer::OnEvent(WatchEvent&& event) {
   for (const EventHandler& handler : handlers_) {
     if (old && handler.on_update) handler.on_update(old, now);
     if (!old && handler.on_add) handler.on_add(now);
+  }
+}
+
+void SharedInformer::ResyncLoop(std::stop_token stop) {
+  std::mutex mutex;
+  std::condition_variable_any wake;
+  while (true) {
+    {
+      std::unique_lock lock(mutex);
+      if (wake.wait_for(lock, stop, options_.resync_period, [] { return false; }) || stop.stop_requested()) return;
+    }
+    std::lock_guard lock(handlers_mutex_);
+    if (!listed_) continue;
+    for (const ObjectPtr& object : cache_.List()) {
+      for (const EventHandler& handler : handlers_) {
+        if (handler.on_resync) handler.on_resync(object);
+      }
+    }
   }
 }
 
@@ -124,7 +181,8 @@ bool InformerFactory::WaitForSync(std::chrono::milliseconds timeout, std::stop_t
 
 EventHandler EnqueueObject(WorkQueue& queue) {
   auto enqueue = [&queue](const ObjectPtr& object) { queue.Add(KeyOf(*object)); };
-  return {enqueue, [enqueue](const ObjectPtr&, const ObjectPtr& now) { enqueue(now); }, enqueue};
+  return {enqueue, [enqueue](const ObjectPtr&, const ObjectPtr& now) { enqueue(now); },
+          [enqueue](const ObjectPtr& object, bool) { enqueue(object); }, enqueue};
 }
 
 namespace {
@@ -135,19 +193,38 @@ const Object* OwnerReferences(const Object& object) {
   if (!metadata.contains("ownerReferences") || !metadata["ownerReferences"].is_array()) return nullptr;
   return &metadata["ownerReferences"];
 }
+
+// metadata.<field> or null.
+const Object& MetadataValue(const Object& object, const char* field) {
+  static const Object kNull;
+  if (!object.is_object()) return kNull;
+  auto metadata = object.find("metadata");
+  if (metadata == object.end() || !metadata->is_object()) return kNull;
+  auto value = metadata->find(field);
+  return value == metadata->end() ? kNull : *value;
+}
 }  // namespace
+
+std::optional<std::string> ControllerOwnerKey(const Object& object, const std::string& owner_group,
+                                              const std::string& owner_kind) {
+  const Object* owners = OwnerReferences(object);
+  if (owners == nullptr) return std::nullopt;
+  for (const Object& owner : *owners) {
+    if (!owner.is_object() || !owner.value("controller", false) || owner.value("kind", "") != owner_kind) continue;
+    std::string api_version = owner.value("apiVersion", "");
+    size_t slash = api_version.find('/');
+    std::string group = slash == std::string::npos ? "" : api_version.substr(0, slash);
+    if (group != owner_group) continue;
+    std::string name = owner.value("name", "");
+    if (name.empty()) continue;
+    return MakeKey(NamespaceOf(object), name);
+  }
+  return std::nullopt;
+}
 
 EventHandler EnqueueControllerOwner(WorkQueue& queue, std::string owner_group, std::string owner_kind) {
   auto enqueue = [&queue, group = std::move(owner_group), kind = std::move(owner_kind)](const ObjectPtr& object) {
-    const Object* owners = OwnerReferences(*object);
-    if (owners == nullptr) return;
-    for (const Object& owner : *owners) {
-      if (!owner.is_object() || !owner.value("controller", false) || owner.value("kind", "") != kind) continue;
-      std::string api_version = owner.value("apiVersion", "");
-      std::string owner_api_group = api_version.find('/') == std::string::npos ? "" : api_version.substr(0, api_version.find('/'));
-      if (owner_api_group != group) continue;
-      queue.Add(MakeKey(NamespaceOf(*object), owner.value("name", "")));
-    }
+    if (std::optional<std::string> owner = ControllerOwnerKey(*object, group, kind)) queue.Add(*owner);
   };
   return {enqueue,
           [enqueue](const ObjectPtr& old, const ObjectPtr& now) {
@@ -157,7 +234,48 @@ EventHandler EnqueueControllerOwner(WorkQueue& queue, std::string owner_group, s
             const Object* after = OwnerReferences(*now);
             if (before != nullptr && (after == nullptr || *before != *after)) enqueue(old);
           },
-          enqueue};
+          [enqueue](const ObjectPtr& object, bool) { enqueue(object); }, enqueue};
+}
+
+EventHandler EnqueueMapped(WorkQueue& queue, std::function<std::vector<std::string>(const Object&)> map) {
+  auto enqueue = [&queue, map = std::move(map)](const ObjectPtr& object) {
+    for (const std::string& key : map(*object)) queue.Add(key);
+  };
+  return {enqueue,
+          [enqueue](const ObjectPtr& old, const ObjectPtr& now) {
+            enqueue(old);
+            enqueue(now);
+          },
+          [enqueue](const ObjectPtr& object, bool) { enqueue(object); }, enqueue};
+}
+
+bool GenerationChanged(const Object& old_object, const Object& new_object) {
+  return GenerationOf(old_object) != GenerationOf(new_object) ||
+         MetadataValue(old_object, "deletionTimestamp") != MetadataValue(new_object, "deletionTimestamp");
+}
+
+bool ChangedBeyondStatus(const Object& old_object, const Object& new_object) {
+  auto without_status = [](const Object& object) {
+    Object copy = object;
+    if (!copy.is_object()) return copy;
+    copy.erase("status");
+    if (auto metadata = copy.find("metadata"); metadata != copy.end() && metadata->is_object()) {
+      metadata->erase("resourceVersion");
+      metadata->erase("managedFields");
+    }
+    return copy;
+  };
+  return without_status(old_object) != without_status(new_object);
+}
+
+EventHandler WithPredicate(EventHandler handler, UpdatePredicate predicate) {
+  if (handler.on_update) {
+    handler.on_update = [update = std::move(handler.on_update), predicate = std::move(predicate)](
+                            const ObjectPtr& old, const ObjectPtr& now) {
+      if (predicate(*old, *now)) update(old, now);
+    };
+  }
+  return handler;
 }
 
 void TrimPod(Object& pod, const std::string& keep_annotation_prefix) {

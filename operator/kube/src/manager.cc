@@ -46,7 +46,7 @@ void Manager::RunControllers(std::stop_token stop) {
     if (stop.stop_requested()) return;
     spdlog::warn("manager: caches not synced after 30 s; still waiting");
   }
-  for (auto& controller : controllers_) controller->Start();
+  for (auto& controller : controllers_) controller->Start(stop);
   spdlog::info("manager: {} controller(s) running", controllers_.size());
   std::mutex mutex;
   std::condition_variable_any cv;

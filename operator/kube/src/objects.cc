@@ -19,9 +19,23 @@ Object& MetadataList(Object& object, const char* field) {
 
 std::string NowRfc3339() { return TimeNow(); }
 
-void SetOwnerReference(Object& child, const Object& owner, bool controller) {
-  Object reference = {{"apiVersion", owner.value("apiVersion", "")},
-                      {"kind", owner.value("kind", "")},
+Status SetOwnerReference(Object& child, const Object& owner, bool controller) {
+  for (const char* field : {"apiVersion", "kind"}) {
+    if (!owner.is_object() || !owner.contains(field) || !owner[field].is_string() ||
+        owner[field].get<std::string>().empty()) {
+      return InvalidArgument(std::string("owner reference to ") + MakeKey(NamespaceOf(owner), NameOf(owner)) +
+                             ": the owner has no " + field);
+    }
+  }
+  if (NameOf(owner).empty() || UidOf(owner).empty()) {
+    return InvalidArgument("owner reference: the owner has no metadata.name or metadata.uid (read it from the server first)");
+  }
+  if (!NamespaceOf(owner).empty() && !NamespaceOf(child).empty() && NamespaceOf(child) != NamespaceOf(owner)) {
+    return InvalidArgument("owner reference to " + KeyOf(owner) + ": a namespaced owner must be in the child's namespace ('" +
+                           NamespaceOf(child) + "')");
+  }
+  Object reference = {{"apiVersion", owner["apiVersion"]},
+                      {"kind", owner["kind"]},
                       {"name", NameOf(owner)},
                       {"uid", UidOf(owner)},
                       {"controller", controller},
@@ -30,10 +44,11 @@ void SetOwnerReference(Object& child, const Object& owner, bool controller) {
   for (Object& existing : references) {
     if (existing.value("uid", "") == UidOf(owner)) {
       existing = std::move(reference);
-      return;
+      return Status::Ok();
     }
   }
   references.push_back(std::move(reference));
+  return Status::Ok();
 }
 
 std::optional<Object> ControllerOf(const Object& object) {
@@ -79,73 +94,29 @@ bool IsBeingDeleted(const Object& object) {
          object["metadata"]["deletionTimestamp"].is_string();
 }
 
-bool SetCondition(Object& object, const Condition& condition) {
+StatusOr<bool> SetCondition(Object& object, const Condition& condition) {
+  StatusOr<Conditions> conditions = Conditions::Of(object);
+  if (!conditions.ok()) return conditions.status();
+  if (!conditions->Set(condition, GenerationOf(object))) return false;
   Object& status = object["status"];
   if (!status.is_object()) status = Object::object();
-  Object& conditions = status["conditions"];
-  if (!conditions.is_array()) conditions = Object::array();
-  const int64_t generation = GenerationOf(object);
-  for (Object& existing : conditions) {
-    if (existing.value("type", "") != condition.type) continue;
-    bool changed = false;
-    if (existing.value("status", "") != condition.status) {
-      existing["status"] = condition.status;
-      existing["lastTransitionTime"] = NowRfc3339();
-      changed = true;
-    }
-    for (const auto& [field, value] : {std::pair<const char*, const std::string*>{"reason", &condition.reason},
-                                       {"message", &condition.message}}) {
-      if (existing.value(field, "") != *value) {
-        existing[field] = *value;
-        changed = true;
-      }
-    }
-    if (existing.value("observedGeneration", int64_t{0}) != generation) {
-      existing["observedGeneration"] = generation;
-      changed = true;
-    }
-    return changed;
-  }
-  conditions.push_back({{"type", condition.type},
-                        {"status", condition.status},
-                        {"reason", condition.reason},
-                        {"message", condition.message},
-                        {"observedGeneration", generation},
-                        {"lastTransitionTime", NowRfc3339()}});
+  status["conditions"] = conditions->ToJson();
   return true;
 }
 
 std::optional<Condition> FindCondition(const Object& object, const std::string& type) {
-  if (!object.contains("status") || !object["status"].is_object() || !object["status"].contains("conditions")) {
-    return std::nullopt;
-  }
-  const Object& conditions = object["status"]["conditions"];
-  if (!conditions.is_array()) return std::nullopt;
-  for (const Object& condition : conditions) {
-    if (condition.is_object() && condition.value("type", "") == type) {
-      return Condition{type, condition.value("status", ""), condition.value("reason", ""),
-                       condition.value("message", "")};
-    }
-  }
-  return std::nullopt;
+  StatusOr<Conditions> conditions = Conditions::Of(object);
+  if (!conditions.ok()) return std::nullopt;
+  const Condition* found = conditions->Find(type);
+  if (found == nullptr) return std::nullopt;
+  return *found;
 }
 
 StatusOr<Object> UpdateStatus(Client& client, const Resource& resource, Object object) {
-  Object status = object.value("status", Object::object());
-  const std::string namespace_name = NamespaceOf(object);
-  const std::string name = NameOf(object);
-  object["status"] = status;
+  if (!object.contains("status") || !object["status"].is_object()) object["status"] = Object::object();
   object["status"]["observedGeneration"] = GenerationOf(object);
-  StatusOr<Object> written = client.UpdateStatus(resource, object);
-  if (written.ok() || !IsConflict(written.status())) return written;
-  // Someone else wrote meanwhile: put our status on the fresh object.
-  return client.UpdateWithRetry(resource, namespace_name, name, [&status](Object& fresh) {
-    Object desired = status;
-    desired["observedGeneration"] = GenerationOf(fresh);
-    if (fresh.value("status", Object()) == desired) return false;
-    fresh["status"] = std::move(desired);
-    return true;
-  }, "status");
+  // A conflict is returned as is: the caller recomputes from the fresh object.
+  return client.UpdateStatus(resource, object);
 }
 
 }  // namespace mlscale::kube

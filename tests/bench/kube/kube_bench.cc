@@ -86,7 +86,7 @@ double ReplayWithInformerPath(Client& client, const std::string& ns, const std::
   ObjectCache cache;
   std::atomic<int> handled{0};
   EventHandler handler{[&](const ObjectPtr&) { ++handled; }, [&](const ObjectPtr&, const ObjectPtr&) { ++handled; },
-                       [&](const ObjectPtr&) { ++handled; }};
+                       [&](const ObjectPtr&, bool) { ++handled; }};
   WatchOptions options;
   options.resource_version = version;
   options.allow_bookmarks = false;
@@ -196,7 +196,7 @@ void BenchReconcile(const std::string& kubeconfig, int count) {
   auto run = [&](const char* name, const std::function<StatusOr<ReconcileResult>(const std::string&)>& reconcile) {
     std::mutex mutex;
     std::set<std::string> done;
-    Controller controller({name, 2, {}}, [&](const std::string& key) -> StatusOr<ReconcileResult> {
+    Controller controller({name, 2, {}}, [&](const std::string& key, std::stop_token) -> StatusOr<ReconcileResult> {
       StatusOr<ReconcileResult> result = reconcile(key);
       std::lock_guard lock(mutex);
       done.insert(key);

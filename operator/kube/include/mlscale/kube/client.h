@@ -23,17 +23,17 @@ namespace mlscale::kube {
 class Metrics;
 
 struct ListOptions {
-  std::string label_selector;   // "app=x,tier!=db"
-  std::string field_selector;   // "spec.nodeName=n1"
+  std::string label_selector{};   // "app=x,tier!=db"
+  std::string field_selector{};   // "spec.nodeName=n1"
   int64_t limit = 0;            // page size; 0 = no paging
-  std::string continue_token;   // from the previous page
-  std::string resource_version; // "" = most recent (quorum read); "0" = any cached
+  std::string continue_token{};   // from the previous page
+  std::string resource_version{}; // "" = most recent (quorum read); "0" = any cached
 };
 
 struct ObjectList {
   std::vector<Object> items;
-  std::string resource_version;  // of the list: start a watch here
-  std::string continue_token;    // "" on the last page
+  std::string resource_version{};  // of the list: start a watch here
+  std::string continue_token{};    // "" on the last page
 };
 
 enum class PatchType {
@@ -44,24 +44,24 @@ enum class PatchType {
 };
 
 struct PatchOptions {
-  std::string field_manager;  // required for kApply
+  std::string field_manager{};  // required for kApply
   bool force = false;         // kApply: take ownership of conflicting fields
-  std::string subresource;    // "status", "scale" or ""
+  std::string subresource{};    // "status", "scale" or ""
 };
 
 enum class PropagationPolicy { kDefault, kForeground, kBackground, kOrphan };
 
 struct DeleteOptions {
   PropagationPolicy propagation = PropagationPolicy::kDefault;
-  std::optional<int64_t> grace_period_seconds;
-  std::string precondition_uid;               // delete only this incarnation
-  std::string precondition_resource_version;  // delete only this version
+  std::optional<int64_t> grace_period_seconds{};
+  std::string precondition_uid{};               // delete only this incarnation
+  std::string precondition_resource_version{};  // delete only this version
 };
 
 struct WatchOptions {
-  std::string label_selector;
-  std::string field_selector;
-  std::string resource_version;      // start after this version ("" = now)
+  std::string label_selector{};
+  std::string field_selector{};
+  std::string resource_version{};      // start after this version ("" = now)
   bool allow_bookmarks = true;       // server sends BOOKMARK events with fresh versions
   int timeout_seconds = 300;         // server ends the stream after this; 0 = server default
 };

@@ -1,12 +1,16 @@
 // A controller: a work queue and N workers calling a level-triggered reconcile function
 // for each key. Errors requeue the key with backoff; a requested requeue_after
-// schedules the next look. Records per-controller metrics (reconciles by result,
-// latency histogram, queue depth and wait).
+// schedules the next look. An exception escaping the reconcile is caught: logged with
+// the key, counted (mlscale_kube_reconcile_panics_total) and requeued with backoff, so
+// one bad object cannot crash the process. Records per-controller metrics (reconciles
+// by result, latency histogram, queue depth and wait).
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <functional>
 #include <optional>
+#include <stop_token>
 #include <string>
 #include <thread>
 #include <vector>
@@ -22,7 +26,11 @@ struct ReconcileResult {
 
 // Reconciles the object named by `key` ("namespace/name"). Must be safe to call again
 // for the same key: it reads the world, compares, and makes one step of progress.
-using ReconcileFunction = std::function<StatusOr<ReconcileResult>(const std::string& key)>;
+// `stop` is requested when the controller stops (shutdown, or leadership lost): pass it
+// to everything that waits (client calls, sleeps) and return soon after; writes must
+// not be started once it is requested.
+using ReconcileFunction =
+    std::function<StatusOr<ReconcileResult>(const std::string& key, std::stop_token stop)>;
 
 struct ControllerOptions {
   std::string name;  // metrics label and log prefix
@@ -39,9 +47,12 @@ class Controller {
 
   WorkQueue& queue() { return queue_; }
   const std::string& name() const { return options_.name; }
-  // Starts the workers. Wait for the informers to sync before calling.
-  void Start();
-  // Shuts the queue down and joins the workers (each finishes its current reconcile).
+  // Starts the workers. Wait for the informers to sync before calling. When `stop` is
+  // requested the reconciles' stop token is too (Stop() must still be called to join).
+  // A controller runs once: after Stop() it cannot be started again.
+  void Start(std::stop_token stop = {});
+  // Requests the reconciles' stop token, shuts the queue down and joins the workers
+  // (each returns from its current reconcile).
   void Stop();
   int64_t Reconciles() const { return reconciles_.load(); }
 
@@ -53,6 +64,8 @@ class Controller {
   Metrics* metrics_;
   WorkQueue queue_;
   std::atomic<int64_t> reconciles_{0};
+  std::stop_source stopping_;
+  std::optional<std::stop_callback<std::function<void()>>> forward_stop_;
   std::vector<std::jthread> workers_;
 };
 

@@ -7,6 +7,8 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
+#include <thread>
 #include <mutex>
 #include <stop_token>
 #include <string>
@@ -20,17 +22,28 @@ namespace mlscale::kube {
 class WorkQueue;
 
 struct EventHandler {
-  std::function<void(const ObjectPtr& object)> on_add;
-  std::function<void(const ObjectPtr& old_object, const ObjectPtr& new_object)> on_update;
-  // `object` is the last state known (after a relist it may be older than the deletion).
-  std::function<void(const ObjectPtr& object)> on_delete;
+  std::function<void(const ObjectPtr& object)> on_add{};
+  std::function<void(const ObjectPtr& old_object, const ObjectPtr& new_object)> on_update{};
+  // `object` is the final state the watch delivered with the deletion. When the
+  // deletion was only noticed by a relist (the watch missed it), `final_state_unknown`
+  // is true and `object` is the last state cached, like client-go's
+  // DeletedFinalStateUnknown tombstone.
+  std::function<void(const ObjectPtr& object, bool final_state_unknown)> on_delete{};
+  // Every cached object again, each InformerOptions::resync_period (unset: ignored).
+  std::function<void(const ObjectPtr& object)> on_resync{};
 };
 
 struct InformerOptions {
   // Selectors, paging, backoff, and `watch.transform`: applied to every object before it
   // is cached, e.g. TrimPod to drop fields no controller reads. A transform must keep
   // metadata.name/namespace/uid/resourceVersion/ownerReferences/labels.
-  WatcherOptions watch;
+  WatcherOptions watch{};
+  // metadata.managedFields is dropped before caching (no controller reads it and it is
+  // often the largest part of an object) unless this is set.
+  bool keep_managed_fields = false;
+  // When > 0, handlers' on_resync gets every cached object this often (a periodic
+  // level-triggered look at everything, like controller-runtime's SyncPeriod).
+  std::chrono::milliseconds resync_period{0};
 };
 
 class SharedInformer {
@@ -42,8 +55,9 @@ class SharedInformer {
   SharedInformer(const SharedInformer&) = delete;
   SharedInformer& operator=(const SharedInformer&) = delete;
 
-  // Adds a handler. When the informer has synced already, the handler first gets an
-  // on_add for every cached object.
+  // Adds a handler. When the informer has delivered its first list already, the handler
+  // first gets an on_add for every cached object (under the same lock as deliveries,
+  // so it misses nothing and sees nothing twice).
   void AddHandler(EventHandler handler);
   void Start();
   void Stop();
@@ -58,13 +72,16 @@ class SharedInformer {
  private:
   void OnList(std::vector<Object>&& items);
   void OnEvent(WatchEvent&& event);
+  void ResyncLoop(std::stop_token stop);
 
   Resource resource_;
   InformerOptions options_;
   ObjectCache cache_;
   std::mutex handlers_mutex_;  // held while delivering, so AddHandler sees a consistent state
   std::vector<EventHandler> handlers_;
+  bool listed_ = false;        // guarded by handlers_mutex_: the first list was delivered
   Watcher watcher_;
+  std::jthread resync_;
 };
 
 // One informer per (resource, namespace, selectors), shared by every controller of a process.
@@ -87,12 +104,32 @@ class InformerFactory {
   std::map<std::string, std::unique_ptr<SharedInformer>> informers_;
 };
 
-// A handler that enqueues the key of each object that changed.
+// A handler that enqueues the key of each object that changed (and on resync).
 EventHandler EnqueueObject(WorkQueue& queue);
-// A handler that enqueues the key of the controlling owner (ownerReference with
-// controller: true) when its apiVersion group and kind match; events on objects
-// owned by something else are ignored. For children (pods, services) of a custom resource.
+// The key of `object`'s controlling owner (the ownerReference with controller: true)
+// when its apiVersion group and kind match; the owner is in the object's namespace.
+std::optional<std::string> ControllerOwnerKey(const Object& object, const std::string& owner_group,
+                                              const std::string& owner_kind);
+// A handler that enqueues the key of the controlling owner (ControllerOwnerKey); events
+// on objects owned by something else are ignored. For children (pods, services, a
+// sweep's TrainingJobs) of a custom resource. On an update that changes the owner
+// references, the old owner is enqueued too.
 EventHandler EnqueueControllerOwner(WorkQueue& queue, std::string owner_group, std::string owner_kind);
+// A handler that enqueues the keys `map` returns for each object (for relations that
+// are not owner references, e.g. a label naming another object).
+EventHandler EnqueueMapped(WorkQueue& queue, std::function<std::vector<std::string>(const Object&)> map);
+
+// Update predicates: whether an update is worth a reconcile.
+using UpdatePredicate = std::function<bool(const Object& old_object, const Object& new_object)>;
+// metadata.generation changed (the API server bumps it on spec changes only, for
+// resources with a status subresource), or the object started being deleted.
+bool GenerationChanged(const Object& old_object, const Object& new_object);
+// Anything changed besides status and bookkeeping (resourceVersion, managedFields):
+// our own status writes come back from the watch as such updates and are ignored.
+bool ChangedBeyondStatus(const Object& old_object, const Object& new_object);
+// `handler` with its on_update called only when `predicate` holds; adds, deletes and
+// resyncs pass unchanged.
+EventHandler WithPredicate(EventHandler handler, UpdatePredicate predicate);
 
 // Drops what controllers do not read from a Pod (managedFields, annotations except
 // those prefixed with `keep_annotation_prefix`, most of the spec, volumes...), keeping

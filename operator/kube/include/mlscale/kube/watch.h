@@ -18,13 +18,13 @@
 namespace mlscale::kube {
 
 struct WatcherOptions {
-  std::string label_selector;
-  std::string field_selector;
+  std::string label_selector{};
+  std::string field_selector{};
   int64_t list_page_size = 500;
   int timeout_seconds = 300;  // server-side timeout of each watch request
   // Applied to every listed or watched object before it is delivered, page by page, so
   // that a large list never exists untransformed all at once (see TrimPod).
-  std::function<void(Object&)> transform;
+  std::function<void(Object&)> transform{};
   std::chrono::milliseconds initial_backoff{200};
   std::chrono::milliseconds max_backoff{10'000};
 };
@@ -64,12 +64,12 @@ class Watcher {
 
   Client& client_;
   Resource resource_;
-  std::string namespace_;
+  std::string namespace_{};
   WatcherOptions options_;
   Handlers handlers_;
   Metrics* metrics_;
   mutable std::mutex mutex_;
-  std::string last_resource_version_;
+  std::string last_resource_version_{};
   std::atomic<bool> synced_{false};
   std::atomic<int64_t> restarts_{0};
   std::atomic<int64_t> relists_{0};

@@ -1,0 +1,45 @@
+// The flags of mlscale-operator, parsed with Boost.Program_options (pure: arguments in,
+// typed options or an error naming the flag out), and the controllers it can host.
+#pragma once
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+#include "mlscale/common/status.h"
+
+namespace mlscale::operator_cmd {
+
+struct OperatorFlags {
+  std::string kubeconfig;  // "": $KUBECONFIG, in-cluster, ~/.kube/config
+  std::string context;
+  std::vector<std::string> namespaces;  // watched; empty: all
+  std::vector<std::string> controllers;  // kinds to run; empty: every known kind
+  bool leader_elect = false;
+  std::string leader_election_namespace = "default";
+  std::string leader_election_id = "mlscale-operator";  // the Lease's name
+  std::string health_address = "0.0.0.0:8081";  // /metrics, /healthz, /readyz
+  double kube_api_qps = 50;
+  int kube_api_burst = 100;
+  int workers = 4;  // concurrent reconciles per controller
+  std::string log_level = "info";
+  std::string log_format = "text";
+  double status_write_qps = 20;  // progress polls (and the writes they cause), all jobs together
+  std::chrono::milliseconds progress_interval{1000};
+  std::chrono::milliseconds restart_backoff{10'000};
+  std::chrono::milliseconds max_restart_backoff{360'000};
+  std::chrono::milliseconds start_timeout{120'000};
+  std::string trainer_command = "mlscale-train";
+  std::string gang_scheduler_name = "scheduler-plugins-scheduler";
+  bool help = false;
+  std::string usage;  // the --help text
+};
+
+// The kinds this binary hosts (one manager, one controller per kind).
+std::vector<std::string> KnownControllers();
+
+// Parses the arguments (without the program name). Errors name the flag and the
+// accepted values; unknown flags are errors.
+StatusOr<OperatorFlags> ParseOperatorFlags(const std::vector<std::string>& arguments);
+
+}  // namespace mlscale::operator_cmd

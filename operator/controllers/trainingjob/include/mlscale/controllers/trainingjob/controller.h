@@ -1,0 +1,78 @@
+// The TrainingJob controller: a level-triggered reconcile over the informer caches.
+// Each reconcile reads the job and its children from the caches, asks the pure state
+// machine (job_state.h) what to do, writes the status through the status subresource
+// (conflict: requeue and compute again), then creates or deletes children (children.h)
+// with expectations so a lagging cache never makes it create a pod twice. Pod names are
+// deterministic and creation is create-if-absent, so an operator restarted midway
+// finishes the same group instead of starting another.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <stop_token>
+#include <string>
+#include <vector>
+
+#include "mlscale/common/status.h"
+#include "mlscale/controllers/trainingjob/children.h"
+#include "mlscale/controllers/trainingjob/job_state.h"
+#include "mlscale/kube/controller.h"
+#include "mlscale/kube/events.h"
+#include "mlscale/kube/expectations.h"
+#include "mlscale/kube/manager.h"
+#include "mlscale/kube/resource.h"
+
+namespace mlscale::controllers::trainingjob {
+
+class ProgressPoller;
+
+// mlscale.io/v1alpha1 trainingjobs.
+kube::Resource TrainingJobs();
+
+struct ControllerConfig {
+  std::vector<std::string> namespaces;  // watched namespaces; empty: all
+  int workers = 2;                      // concurrent reconciles
+  ChildOptions children;
+  DecideOptions decide;
+  // The budget of progress polls (each may cause one status write), across all jobs.
+  double status_writes_per_second = 20;
+  std::chrono::milliseconds progress_interval{1000};  // per job, at most this often
+  // When the PodGroup CRD of scheduler-plugins' coscheduling is installed (checked at
+  // Register), jobs get a PodGroup and their pods this scheduler; "" never.
+  std::string gang_scheduler_name = "scheduler-plugins-scheduler";
+};
+
+class TrainingJobController {
+ public:
+  // Creates the informers (jobs; pods, Services, ConfigMaps and Secrets labelled as ours;
+  // Nodes), the handlers and the controller in `manager`, which must outlive the result.
+  static StatusOr<std::unique_ptr<TrainingJobController>> Register(kube::Manager& manager, ControllerConfig config);
+  ~TrainingJobController();
+
+  // One reconcile of the job `key` ("namespace/name"); what the manager's workers call.
+  StatusOr<kube::ReconcileResult> Reconcile(const std::string& key, std::stop_token stop);
+
+ private:
+  struct Scope;  // the informers of one watched namespace ("" = all)
+  TrainingJobController(kube::Manager& manager, ControllerConfig config);
+  const Scope& ScopeFor(const std::string& namespace_name) const;
+  // Creates the token Secret, trainer ConfigMap, Service (and hostfile) when absent.
+  Status EnsureSupportingChildren(const Scope& scope, const JobRef& job);
+  Status CreateIfAbsent(const kube::Resource& resource, const Object& object);
+  Status WriteStatus(const Object& job, const Decision& decision);
+  void Act(const std::string& key, const JobRef& job, const Decision& decision, const Object& original, Status& error);
+  void RecordOutcome(const Object& job, const JobStatus& before, const Decision& decision);
+  void TrackProgress(const std::string& key, const Scope& scope, const JobRef& job, const JobStatus& status,
+                     const std::vector<kube::ObjectPtr>& pods);
+
+  kube::Manager& manager_;
+  ControllerConfig config_;
+  std::vector<std::unique_ptr<Scope>> scopes_;
+  const kube::SharedInformer* nodes_ = nullptr;
+  kube::Controller* controller_ = nullptr;
+  kube::Expectations expectations_;
+  kube::EventRecorder events_;
+  std::unique_ptr<ProgressPoller> poller_;
+};
+
+}  // namespace mlscale::controllers::trainingjob

@@ -1,0 +1,384 @@
+#include "mlscale/controllers/trainingjob/controller.h"
+
+#include <spdlog/spdlog.h>
+
+#include <map>
+
+#include "mlscale/controllers/trainingjob/progress.h"
+#include "mlscale/kube/base64.h"
+#include "mlscale/kube/errors.h"
+#include "mlscale/kube/informer.h"
+#include "mlscale/kube/objects.h"
+#include "mlscale/kube/reader.h"
+#include "mlscale/worker/config.h"
+
+namespace mlscale::controllers::trainingjob {
+namespace {
+
+using Clock = std::chrono::system_clock;
+constexpr const char* kOwnerGroup = "mlscale.io";
+constexpr const char* kOwnerKind = "TrainingJob";
+
+// Children are watched through one selector, so the caches hold only what we made.
+std::string ChildSelector() { return std::string(kManagedByLabel) + "=" + kManagedByValue; }
+
+// The string at `path` in a cached object; "" when any step is missing or not what it should be.
+std::string StringAt(const Object& object, std::initializer_list<const char*> path) {
+  const Object* at = &object;
+  for (const char* key : path) {
+    if (!at->is_object() || !at->contains(key)) return "";
+    at = &(*at)[key];
+  }
+  return at->is_string() ? at->get<std::string>() : "";
+}
+
+// Nodes are only looked up by name (does a pod's node still exist?): keep their identity.
+void TrimNode(Object& node) {
+  node = {{"apiVersion", "v1"},
+          {"kind", "Node"},
+          {"metadata",
+           {{"name", StringAt(node, {"metadata", "name"})},
+            {"uid", StringAt(node, {"metadata", "uid"})},
+            {"resourceVersion", StringAt(node, {"metadata", "resourceVersion"})}}}};
+}
+
+Status ValidateTrainer(const nlohmann::json& trainer) { return worker::ParseTrainerConfig(trainer).status(); }
+
+double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
+
+kube::Resource PodGroups() { return {kPodGroupGroup, "v1alpha1", "podgroups", true}; }
+
+}  // namespace
+
+struct TrainingJobController::Scope {
+  std::string namespace_name;  // "" = every namespace
+  kube::SharedInformer* jobs = nullptr;
+  kube::SharedInformer* pods = nullptr;
+  kube::SharedInformer* services = nullptr;
+  kube::SharedInformer* config_maps = nullptr;
+  kube::SharedInformer* secrets = nullptr;
+};
+
+kube::Resource TrainingJobs() { return {"mlscale.io", "v1alpha1", "trainingjobs", true}; }
+
+TrainingJobController::TrainingJobController(kube::Manager& manager, ControllerConfig config)
+    : manager_(manager), config_(std::move(config)), events_(manager.client(), "mlscale-operator") {}
+
+TrainingJobController::~TrainingJobController() = default;
+
+StatusOr<std::unique_ptr<TrainingJobController>> TrainingJobController::Register(kube::Manager& manager,
+                                                                                ControllerConfig config) {
+  if (config.workers < 1) return InvalidArgument("trainingjob controller: workers must be >= 1");
+  // Coscheduling only when its PodGroup CRD is served (checked once: restart the operator
+  // after installing it).
+  if (!config.gang_scheduler_name.empty()) {
+    StatusOr<Object> crd = manager.client().Get(
+        {"apiextensions.k8s.io", "v1", "customresourcedefinitions", false}, "", std::string("podgroups.") + kPodGroupGroup);
+    if (crd.ok()) {
+      config.children.gang_scheduler_name = config.gang_scheduler_name;
+      spdlog::info("trainingjob: PodGroup CRD found: jobs get a PodGroup and scheduler {}", config.gang_scheduler_name);
+    } else if (!kube::IsNotFound(crd.status())) {
+      spdlog::warn("trainingjob: cannot tell whether the PodGroup CRD is installed ({}); no PodGroups",
+                   crd.status().ToString());
+    }
+  }
+  std::unique_ptr<TrainingJobController> self(new TrainingJobController(manager, std::move(config)));
+  TrainingJobController* raw = self.get();
+  kube::ControllerOptions options;
+  options.name = "trainingjob";
+  options.workers = raw->config_.workers;
+  kube::Controller& controller = manager.AddController(
+      std::move(options),
+      [raw](const std::string& key, std::stop_token stop) { return raw->Reconcile(key, stop); });
+  raw->controller_ = &controller;
+  kube::InformerFactory& informers = manager.informers();
+  kube::WorkQueue& queue = controller.queue();
+
+  std::vector<std::string> namespaces = raw->config_.namespaces;
+  if (namespaces.empty()) namespaces.push_back("");
+  for (const std::string& namespace_name : namespaces) {
+    auto scope = std::make_unique<Scope>();
+    scope->namespace_name = namespace_name;
+    scope->jobs = &informers.Informer(TrainingJobs(), namespace_name);
+    // Our own status writes come back as updates: only spec/metadata changes wake us.
+    scope->jobs->AddHandler(kube::WithPredicate(kube::EnqueueObject(queue), kube::ChangedBeyondStatus));
+
+    kube::InformerOptions children;
+    children.watch.label_selector = ChildSelector();
+    kube::InformerOptions pods = children;
+    pods.watch.transform = [](Object& pod) { kube::TrimPod(pod); };
+    scope->pods = &informers.Informer(kube::resources::Pods(), namespace_name, pods);
+    // Expectations first, so the owner's reconcile sees its creation observed.
+    scope->pods->AddHandler(kube::ObserveChildren(raw->expectations_, kOwnerGroup, kOwnerKind));
+    scope->pods->AddHandler(kube::EnqueueControllerOwner(queue, kOwnerGroup, kOwnerKind));
+    scope->services = &informers.Informer(kube::resources::Services(), namespace_name, children);
+    scope->config_maps = &informers.Informer(kube::resources::ConfigMaps(), namespace_name, children);
+    scope->secrets = &informers.Informer(kube::resources::Secrets(), namespace_name, children);
+    for (kube::SharedInformer* informer : {scope->services, scope->config_maps, scope->secrets}) {
+      informer->AddHandler(kube::EnqueueControllerOwner(queue, kOwnerGroup, kOwnerKind));
+    }
+    raw->scopes_.push_back(std::move(scope));
+  }
+  kube::InformerOptions nodes;
+  nodes.watch.transform = TrimNode;
+  raw->nodes_ = &informers.Informer(kube::resources::Nodes(), "", nodes);
+
+  ProgressPoller::Options poller;
+  poller.writes_per_second = raw->config_.status_writes_per_second;
+  poller.min_interval = raw->config_.progress_interval;
+  raw->poller_ = std::make_unique<ProgressPoller>(poller, [&queue](const std::string& key) { queue.Add(key); });
+
+  kube::Metrics& metrics = manager.metrics();
+  metrics.Describe("mlscale_trainingjob_outcomes_total", "TrainingJobs that finished, by outcome and reason.");
+  metrics.Describe("mlscale_trainingjob_restarts_total", "Group restarts, by reason (WorkerFailed, WorkerDisrupted, GangTimeout).");
+  metrics.Describe("mlscale_trainingjob_all_pods_created_seconds",
+                   "From the job's creation (or a restart's start) to every worker pod created.");
+  metrics.Describe("mlscale_trainingjob_time_to_running_seconds", "From the group's creation to all workers running.");
+  metrics.Describe("mlscale_trainingjob_reconcile_errors_total", "Reconciles of TrainingJobs that failed, by step.");
+  return self;
+}
+
+const TrainingJobController::Scope& TrainingJobController::ScopeFor(const std::string& namespace_name) const {
+  for (const auto& scope : scopes_) {
+    if (scope->namespace_name == namespace_name || scope->namespace_name.empty()) return *scope;
+  }
+  return *scopes_.front();  // unreachable: keys only come from the scopes' informers
+}
+
+Status TrainingJobController::CreateIfAbsent(const kube::Resource& resource, const Object& object) {
+  StatusOr<Object> created = manager_.client().Create(resource, kube::NamespaceOf(object), object);
+  if (created.ok() || kube::IsAlreadyExists(created.status())) return Status::Ok();
+  return created.status().WithContext("creating " + resource.plural + " " + kube::KeyOf(object));
+}
+
+Status TrainingJobController::EnsureSupportingChildren(const Scope& scope, const JobRef& job) {
+  const std::string& ns = job.job.namespace_;
+  if (!scope.secrets->cache().Get(kube::MakeKey(ns, TokenSecretName(job)))) {
+    StatusOr<std::string> token = NewToken();
+    if (!token.ok()) return token.status();
+    if (Status s = CreateIfAbsent(kube::resources::Secrets(), BuildTokenSecret(job, *token)); !s.ok()) return s;
+  }
+  if (!scope.config_maps->cache().Get(kube::MakeKey(ns, TrainerConfigMapName(job))) && !job.job.spec.container) {
+    if (Status s = CreateIfAbsent(kube::resources::ConfigMaps(), BuildTrainerConfigMap(job)); !s.ok()) return s;
+  }
+  if (job.job.spec.launcher == api::LauncherKind::kMpi && !job.job.spec.container) {
+    if (!scope.config_maps->cache().Get(kube::MakeKey(ns, HostfileConfigMapName(job)))) {
+      if (Status s = CreateIfAbsent(kube::resources::ConfigMaps(), BuildHostfileConfigMap(job)); !s.ok()) return s;
+    }
+    if (!scope.secrets->cache().Get(kube::MakeKey(ns, SshSecretName(job)))) {
+      StatusOr<std::string> key = NewSshPrivateKey();
+      if (!key.ok()) return key.status();
+      if (Status s = CreateIfAbsent(kube::resources::Secrets(), BuildSshSecret(job, *key)); !s.ok()) return s;
+    }
+  }
+  if (!config_.children.gang_scheduler_name.empty()) {
+    // Not cached (few jobs change it): create-if-absent costs one request per group.
+    if (Status s = CreateIfAbsent(PodGroups(), BuildPodGroup(job)); !s.ok()) return s;
+  }
+  if (!scope.services->cache().Get(kube::MakeKey(ns, ServiceName(job)))) {
+    if (Status s = CreateIfAbsent(kube::resources::Services(), BuildService(job)); !s.ok()) return s;
+  }
+  return Status::Ok();
+}
+
+Status TrainingJobController::WriteStatus(const Object& job, const Decision& decision) {
+  Object updated = job;
+  Object& status = updated["status"];
+  trainingjob::WriteStatus(decision.status, status);
+  for (const kube::Condition& condition : decision.conditions) {
+    // A condition that never held is not written as False: the list says what happened.
+    if (condition.status == kube::ConditionStatus::kFalse && !kube::FindCondition(updated, condition.type)) continue;
+    StatusOr<bool> changed = kube::SetCondition(updated, condition);
+    if (!changed.ok()) return changed.status();
+  }
+  updated["status"]["observedGeneration"] = kube::GenerationOf(updated);
+  if (updated["status"] == job.value("status", Object())) return Status::Ok();
+  StatusOr<Object> written = kube::UpdateStatus(manager_.client(), TrainingJobs(), std::move(updated));
+  return written.status();
+}
+
+void TrainingJobController::Act(const std::string& key, const JobRef& job, const Decision& decision,
+                                const Object& original, Status& error) {
+  kube::Client& client = manager_.client();
+  const std::string& ns = job.job.namespace_;
+  kube::DeleteOptions background;
+  background.propagation = kube::PropagationPolicy::kBackground;
+  if (!decision.delete_pods.empty()) {
+    std::vector<std::string> keys;
+    for (const std::string& name : decision.delete_pods) keys.push_back(kube::MakeKey(ns, name));
+    expectations_.ExpectDeletions(key, keys);
+    for (const std::string& name : decision.delete_pods) {
+      Status deleted = client.Delete(kube::resources::Pods(), ns, name, background);
+      if (!deleted.ok()) {
+        expectations_.DeletionObserved(key, kube::MakeKey(ns, name));  // it will never be seen
+        if (!kube::IsNotFound(deleted) && error.ok()) error = deleted.WithContext("deleting pod " + name);
+      }
+    }
+  }
+  if (!decision.create_ranks.empty()) {
+    std::vector<Object> pods;
+    std::vector<std::string> keys;
+    for (std::int64_t rank : decision.create_ranks) {
+      pods.push_back(BuildWorkerPod(job, rank, config_.children));
+      keys.push_back(kube::MakeKey(ns, PodName(job, rank)));
+    }
+    expectations_.ExpectCreations(key, keys);
+    bool all_created = true;
+    for (size_t i = 0; i < pods.size(); ++i) {
+      StatusOr<Object> created = client.Create(kube::resources::Pods(), ns, pods[i]);
+      if (created.ok()) continue;
+      // AlreadyExists: made before (e.g. by a previous process); the cache will show it.
+      expectations_.CreationObserved(key, keys[i]);
+      if (kube::IsAlreadyExists(created.status())) continue;
+      all_created = false;
+      if (error.ok()) error = created.status().WithContext("creating pod " + kube::NameOf(pods[i]));
+    }
+    if (all_created) {
+      const JobStatus& status = decision.status;
+      const bool first_group = status.restarts + status.disruptions == 0;
+      std::optional<TimePoint> since = first_group ? ParseTime(StringAt(original, {"metadata", "creationTimestamp"}))
+                                                   : status.restart_time;
+      if (since) {
+        manager_.metrics().Observe("mlscale_trainingjob_all_pods_created_seconds", {}, Seconds(Clock::now() - *since));
+      }
+    }
+  }
+  if (decision.delete_job) {
+    kube::DeleteOptions this_job = background;
+    this_job.precondition_uid = job.uid;  // never a job of the same name made since
+    Status deleted = client.Delete(TrainingJobs(), ns, job.job.name, this_job);
+    if (!deleted.ok() && !kube::IsNotFound(deleted) && error.ok()) error = deleted.WithContext("deleting the finished job (TTL)");
+  }
+}
+
+void TrainingJobController::RecordOutcome(const Object& job, const JobStatus& before, const Decision& decision) {
+  for (const Event& event : decision.events) events_.Record(job, event.type, event.reason, event.message);
+  const JobStatus& after = decision.status;
+  kube::Metrics& metrics = manager_.metrics();
+  if (after.state != before.state && (after.state == kSucceeded || after.state == kFailed)) {
+    metrics.Add("mlscale_trainingjob_outcomes_total", {{"outcome", after.state}, {"reason", after.reason}});
+  }
+  if (after.restarts + after.disruptions > before.restarts + before.disruptions) {
+    metrics.Add("mlscale_trainingjob_restarts_total", {{"reason", after.reason}});
+  }
+  if (after.state == kRunning && before.state != kRunning && after.group_created_time) {
+    metrics.Observe("mlscale_trainingjob_time_to_running_seconds", {}, Seconds(Clock::now() - *after.group_created_time));
+  }
+}
+
+void TrainingJobController::TrackProgress(const std::string& key, const Scope& scope, const JobRef& job,
+                                          const JobStatus& status, const std::vector<kube::ObjectPtr>& pods) {
+  if (status.state != kRunning) {
+    poller_->Untrack(key);
+    return;
+  }
+  const std::string rank0 = PodName(job, 0);
+  std::string address;
+  for (const kube::ObjectPtr& pod : pods) {
+    if (kube::NameOf(*pod) == rank0) address = StringAt(*pod, {"status", "podIP"});
+  }
+  kube::ObjectPtr secret = scope.secrets->cache().Get(kube::MakeKey(job.job.namespace_, TokenSecretName(job)));
+  std::optional<std::string> token;
+  if (secret) token = kube::Base64Decode(StringAt(*secret, {"data", kTokenKey}));
+  if (token && token->empty()) token.reset();
+  if (address.empty() || !token) {
+    poller_->Untrack(key);
+    return;
+  }
+  poller_->Track(key, address, kProgressPort, *token);
+}
+
+StatusOr<kube::ReconcileResult> TrainingJobController::Reconcile(const std::string& key, std::stop_token stop) {
+  auto [namespace_name, name] = kube::SplitKey(key);
+  const Scope& scope = ScopeFor(namespace_name);
+  kube::ObjectPtr cached = scope.jobs->cache().Get(key);
+  if (!cached) {
+    expectations_.Forget(key);
+    poller_->Untrack(key);
+    return kube::ReconcileResult{};
+  }
+  const Object& object = *cached;
+  if (kube::IsBeingDeleted(object)) {
+    poller_->Untrack(key);
+    return kube::ReconcileResult{};  // the garbage collector deletes the children
+  }
+  const JobStatus before = ReadStatus(object.value("status", Object::object()));
+
+  StatusOr<api::TrainingJob> parsed = api::TrainingJobFromJson(object, ValidateTrainer);
+  if (!parsed.ok()) {
+    // The CRD's schema refuses almost everything the parser does; what is left (a trainer
+    // config the schema cannot judge) fails the job once, with the parser's words.
+    if (before.state == kFailed) return kube::ReconcileResult{};
+    Decision failed;
+    failed.status = before;
+    failed.status.state = kFailed;
+    failed.status.reason = "InvalidSpec";
+    failed.status.message = parsed.status().message();
+    failed.status.completion_time = Clock::now();
+    failed.conditions.push_back({kFailed, kube::ConditionStatus::kTrue, "InvalidSpec", parsed.status().message()});
+    failed.events.push_back({"Warning", "InvalidSpec", parsed.status().message()});
+    if (Status s = WriteStatus(object, failed); !s.ok()) return s;
+    RecordOutcome(object, before, failed);
+    return kube::ReconcileResult{};
+  }
+  JobRef job{std::move(*parsed), kube::UidOf(object)};
+  job.job.namespace_ = namespace_name;
+
+  // Until the cache has seen our last creations and deletions, counting pods would be wrong.
+  if (!expectations_.Satisfied(key)) return kube::ReconcileResult{std::chrono::milliseconds(1000)};
+
+  kube::CacheQuery query;
+  query.namespace_name = namespace_name;
+  query.owner_uid = job.uid;
+  query.controlled_only = true;
+  const std::vector<kube::ObjectPtr> pods = kube::CacheReader(scope.pods->cache()).List(query);
+  std::vector<WorkerObservation> workers;
+  workers.reserve(pods.size());
+  const bool nodes_known = nodes_->HasSynced();
+  for (const kube::ObjectPtr& pod : pods) {
+    const std::string node = StringAt(*pod, {"spec", "nodeName"});
+    const bool node_exists = !nodes_known || node.empty() || nodes_->cache().Get(node) != nullptr;
+    workers.push_back(ObserveWorker(*pod, node_exists));
+  }
+
+  Decision decision = Decide(job.job.spec, before, workers, Clock::now(), config_.decide);
+  if (decision.status.state == kRunning) {
+    if (std::optional<ProgressReading> reading = poller_->Latest(key); reading && reading->progress.is_object()) {
+      Object progress = reading->progress;
+      if (!reading->time.empty()) progress["time"] = reading->time;
+      // The printer column's percent of the steps done.
+      if (progress.contains("step") && progress.contains("totalSteps") && progress["step"].is_number_integer() &&
+          progress["totalSteps"].is_number_integer() && progress["totalSteps"].get<std::int64_t>() > 0) {
+        progress["percent"] = progress["step"].get<std::int64_t>() * 100 / progress["totalSteps"].get<std::int64_t>();
+      }
+      decision.status.progress = std::move(progress);
+    }
+  }
+  if (stop.stop_requested()) return kube::ReconcileResult{};
+
+  const bool active = decision.status.state != kSucceeded && decision.status.state != kFailed &&
+                      decision.status.state != kSuspended;
+  if (active && !decision.create_ranks.empty()) {
+    if (Status s = EnsureSupportingChildren(scope, job); !s.ok()) {
+      manager_.metrics().Add("mlscale_trainingjob_reconcile_errors_total", {{"step", "children"}});
+      return s;
+    }
+  }
+  // The status is written before acting, so a decision (a restart counted, a failure) is
+  // recorded once; a conflict means the job changed: compute again from the fresh object.
+  if (Status s = WriteStatus(object, decision); !s.ok()) {
+    if (!kube::IsConflict(s)) manager_.metrics().Add("mlscale_trainingjob_reconcile_errors_total", {{"step", "status"}});
+    return s;
+  }
+  RecordOutcome(object, before, decision);
+  Status error;
+  Act(key, job, decision, object, error);
+  if (!error.ok()) {
+    manager_.metrics().Add("mlscale_trainingjob_reconcile_errors_total", {{"step", "children"}});
+    return error;
+  }
+  TrackProgress(key, scope, job, decision.status, pods);
+  return kube::ReconcileResult{decision.requeue_after};
+}
+
+}  // namespace mlscale::controllers::trainingjob

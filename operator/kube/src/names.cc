@@ -1,0 +1,68 @@
+#include "mlscale/kube/names.h"
+
+#include <algorithm>
+#include <cctype>
+#include <cstdint>
+#include <cstdio>
+
+namespace mlscale::kube {
+namespace {
+
+// FNV-1a, 32 bits: stable across builds and platforms (std::hash is not).
+uint32_t Fnv1a(std::string_view text) {
+  uint32_t hash = 2166136261u;
+  for (unsigned char c : text) {
+    hash ^= c;
+    hash *= 16777619u;
+  }
+  return hash;
+}
+
+std::string Sanitized(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (unsigned char c : text) {
+    if (std::isalnum(c)) out.push_back(static_cast<char>(std::tolower(c)));
+    else out.push_back('-');
+  }
+  return out;
+}
+
+void TrimDashes(std::string& text) {
+  while (!text.empty() && text.back() == '-') text.pop_back();
+  size_t first = text.find_first_not_of('-');
+  text.erase(0, first == std::string::npos ? text.size() : first);
+}
+
+}  // namespace
+
+bool IsDnsLabel(std::string_view name) {
+  if (name.empty() || name.size() > kMaxLabelLength) return false;
+  auto alnum_lower = [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); };
+  if (!alnum_lower(name.front()) || !alnum_lower(name.back())) return false;
+  return std::all_of(name.begin(), name.end(), [&](char c) { return alnum_lower(c) || c == '-'; });
+}
+
+std::string ChildName(std::string_view base, std::string_view suffix) {
+  std::string clean_suffix = Sanitized(suffix.substr(0, 40));
+  TrimDashes(clean_suffix);
+  std::string full = Sanitized(base);
+  TrimDashes(full);
+  std::string name = clean_suffix.empty() ? full : full.empty() ? clean_suffix : full + "-" + clean_suffix;
+  if (name.size() <= kMaxLabelLength && !name.empty() && Sanitized(base) == std::string(base) &&
+      Sanitized(suffix) == std::string(suffix)) {
+    return name;
+  }
+  // Too long or changed by sanitizing: hash the caller's original text so that two
+  // bases that sanitize alike ("a.b", "a-b") still get different names.
+  char hash[9];
+  std::snprintf(hash, sizeof hash, "%08x", Fnv1a(std::string(base) + '\0' + std::string(suffix)));
+  const size_t tail = 1 + 8 + (clean_suffix.empty() ? 0 : 1 + clean_suffix.size());
+  std::string prefix = full.substr(0, kMaxLabelLength - tail);
+  TrimDashes(prefix);
+  std::string out = prefix.empty() ? std::string(hash) : prefix + "-" + hash;
+  if (!clean_suffix.empty()) out += "-" + clean_suffix;
+  return out;
+}
+
+}  // namespace mlscale::kube

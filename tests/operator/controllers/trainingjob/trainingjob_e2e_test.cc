@@ -1,0 +1,321 @@
+// TrainingJobs end to end: the real control plane, mlscale-operator as a process, and a
+// test node agent running every worker pod as real processes (our launcher and trainer,
+// or a user's command). Each test has its own namespace, node and operator.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <optional>
+#include <set>
+#include <thread>
+
+#include "e2e_fixture.h"
+#include "mlscale/kube/resource.h"
+
+namespace mlscale::testing {
+namespace {
+
+using namespace std::chrono_literals;
+
+kube::Resource TrainingJobs() { return {"mlscale.io", "v1alpha1", "trainingjobs", true}; }
+
+// status of an object as seen (an empty object before the first status write).
+json StatusOf(const json& object) {
+  if (!object.is_object() || !object.contains("status") || !object["status"].is_object()) return json::object();
+  return object["status"];
+}
+
+std::optional<json> FindCondition(const json& job, const std::string& type) {
+  for (const json& condition : StatusOf(job).value("conditions", json::array())) {
+    if (condition.value("type", "") == type) return condition;
+  }
+  return std::nullopt;
+}
+
+// A metric of the result, wherever the result keeps it ({"metrics": {...}} or flat).
+double ResultMetric(const json& job, const std::string& name) {
+  const json result = StatusOf(job).value("result", json::object());
+  if (result.contains("metrics") && result["metrics"].contains(name)) return result["metrics"][name].get<double>();
+  if (result.contains(name) && result[name].is_number()) return result[name].get<double>();
+  return -1;
+}
+
+std::set<std::string> StatesSeen(const EventLog& log, const std::string& job) {
+  std::set<std::string> states;
+  for (const json& state : log.States()) {
+    if (kube::NameOf(state) == job) states.insert(StatusOf(state).value("state", ""));
+  }
+  return states;
+}
+
+TEST_F(TrainingJobE2E, DigitsJobSucceedsWithAccuracyAndLiveProgress) {
+  StartNode();
+  StartOperator();
+  EventLog jobs(*client_, TrainingJobs(), namespace_);
+  Apply(DigitsJob("digits", 4, 100));
+  json job = WaitForCondition("digits", "Succeeded", 150);
+  EXPECT_EQ(job["status"]["state"], "Succeeded");
+  EXPECT_GE(ResultMetric(job, "testAccuracy") >= 0 ? ResultMetric(job, "testAccuracy") : ResultMetric(job, "accuracy"), 0.95)
+      << job["status"].dump();
+  EXPECT_EQ(job["status"]["restarts"], 0);
+  EXPECT_EQ(job["status"]["observedGeneration"], job["metadata"]["generation"]);
+  EXPECT_TRUE(job["status"].contains("startTime"));
+  EXPECT_TRUE(job["status"].contains("completionTime"));
+  for (const char* type : {"Created", "Running", "Succeeded"}) {
+    std::optional<json> condition = FindCondition(job, type);
+    ASSERT_TRUE(condition.has_value()) << type;
+    EXPECT_EQ((*condition)["status"], type == std::string("Running") ? "False" : "True") << type;
+  }
+  // The watch saw the progress move while the job ran.
+  std::set<std::int64_t> steps;
+  for (const json& state : jobs.States()) {
+    const json progress = StatusOf(state).value("progress", json());
+    if (progress.is_object() && progress.contains("step")) steps.insert(progress["step"].get<std::int64_t>());
+  }
+  EXPECT_GE(steps.size(), 3u) << "distinct progress steps seen: " << steps.size();
+  // kubectl get tj shows the columns.
+  CommandResult table = Kubectl({"-n", namespace_, "get", "tj", "digits"});
+  ASSERT_EQ(table.exit_code, 0) << table.output;
+  for (const char* column : {"NAME", "STATE", "RESTARTS", "AGE"}) {
+    EXPECT_NE(table.output.find(column), std::string::npos) << column << " in\n" << table.output;
+  }
+  EXPECT_NE(table.output.find("Succeeded"), std::string::npos) << table.output;
+  // cleanPodPolicy Running (the default): the finished pods are kept, with their logs.
+  EXPECT_EQ(Pods("digits").size(), 4u);
+}
+
+TEST_F(TrainingJobE2E, KilledWorkerRestartsTheGroupWhichResumesFromTheCheckpoint) {
+  StartNode();
+  StartOperator();
+  EventLog jobs(*client_, TrainingJobs(), namespace_);
+  Apply(WithCheckpointVolume(DigitsJob("resume", 3, 150), "resume-ckpt"));
+  // Mid-training: once rank 0 has written a checkpoint, kill rank 1's trainer.
+  const std::string checkpoints = dir_ + "/resume-ckpt";
+  auto newest_checkpoint = [&] {
+    std::int64_t newest = -1;
+    std::error_code error;
+    for (const auto& entry : std::filesystem::directory_iterator(checkpoints, error)) {
+      const std::string name = entry.path().filename().string();
+      if (!name.starts_with("checkpoint-") || !name.ends_with(".mlsckpt")) continue;
+      const std::string digits = name.substr(11, name.size() - 11 - 8);
+      if (!digits.empty() && digits.find_first_not_of("0123456789") == std::string::npos) {
+        newest = std::max<std::int64_t>(newest, std::stoll(digits));
+      }
+    }
+    return newest;
+  };
+  ASSERT_TRUE(WaitFor([&] { return newest_checkpoint() > 0; }, 120s)) << Diagnostics("resume");
+  const std::int64_t checkpoint_at_kill = newest_checkpoint();
+  ASSERT_TRUE(KillPodProcess("resume-worker-1", "mlscale-train")) << Diagnostics("resume");
+
+  json job = WaitForCondition("resume", "Succeeded", 180);
+  EXPECT_EQ(job["status"]["restarts"], 1) << job["status"].dump();
+  EXPECT_TRUE(StatesSeen(jobs, "resume").contains("Restarting"));
+  std::optional<json> restarting = FindCondition(job, "Restarting");
+  ASSERT_TRUE(restarting.has_value());
+  EXPECT_EQ((*restarting)["status"], "False");
+  // The new group started from the checkpoint that existed when the worker died (or a later one).
+  const double resumed = ResultMetric(job, "resumedFromStep");
+  EXPECT_GE(resumed, double(checkpoint_at_kill)) << job["status"].dump();
+}
+
+TEST_F(TrainingJobE2E, PermanentExitCodeFailsAtOnce) {
+  StartNode();
+  StartOperator();
+  json job = DigitsJob("bad-data", 2, 1);
+  job["spec"]["trainer"]["dataset"] = {{"path", "/nonexistent/data.csv"}, {"labelColumn", -1}};
+  Apply(job);
+  job = WaitForCondition("bad-data", "Failed", 60);
+  EXPECT_EQ(job["status"]["reason"], "PermanentFailure") << job["status"].dump();
+  EXPECT_EQ(job["status"]["restarts"], 0);
+  EXPECT_NE(StatusOf(job).value("message", "").find("exited with code 1"), std::string::npos) << job["status"].dump();
+}
+
+TEST_F(TrainingJobE2E, RetryableFailuresBeyondBackoffLimitFail) {
+  StartNode();
+  StartOperator();
+  // Every rank dies of SIGKILL (137: retryable) after a moment ("$$$$" is the shell's
+  // "$$" once Kubernetes has expanded "$$" to "$").
+  Apply(ShellJob("flaky", 2, "sleep 1; kill -9 $$$$", {{"runPolicy", {{"backoffLimit", 2}}}}));
+  json job = WaitForCondition("flaky", "Failed", 90);
+  EXPECT_EQ(job["status"]["reason"], "BackoffLimitExceeded") << job["status"].dump();
+  EXPECT_EQ(job["status"]["restarts"], 2);
+  EXPECT_NE(StatusOf(job).value("message", "").find("exited with code 137"), std::string::npos) << job["status"].dump();
+}
+
+TEST_F(TrainingJobE2E, EvictionRestartsWithoutCountingAgainstBackoffLimit) {
+  StartNode();
+  StartOperator();
+  EventLog jobs(*client_, TrainingJobs(), namespace_);
+  // backoffLimit 0: any counted restart would fail the job. Rank 0 ends it after 12 s.
+  Apply(ShellJob("evicted", 2, "if [ \"$RANK\" = 0 ]; then sleep 12; else sleep 600; fi",
+                 {{"runPolicy", {{"backoffLimit", 0}}}}));
+  ASSERT_TRUE(WaitFor([&] { return StatusOf(Get("trainingjob", "evicted")).value("state", "") == "Running"; }, 60s))
+      << Diagnostics("evicted");
+  json eviction = {{"apiVersion", "policy/v1"},
+                   {"kind", "Eviction"},
+                   {"metadata", {{"name", "evicted-worker-1"}, {"namespace", namespace_}}}};
+  CommandResult evicted = Kubectl({"create", "--raw", "/api/v1/namespaces/" + namespace_ + "/pods/evicted-worker-1/eviction",
+                                   "-f", "-"},
+                                  eviction.dump());
+  ASSERT_EQ(evicted.exit_code, 0) << evicted.output;
+  json job = WaitForCondition("evicted", "Succeeded", 120);
+  EXPECT_EQ(job["status"]["restarts"], 0) << job["status"].dump();
+  EXPECT_EQ(job["status"]["disruptions"], 1) << job["status"].dump();
+  EXPECT_TRUE(StatesSeen(jobs, "evicted").contains("Restarting"));
+}
+
+TEST_F(TrainingJobE2E, OperatorKilledDuringCreationNeverCreatesAPodTwice) {
+  StartNode();
+  // A slow client (4 requests/s) so the kill lands while the 16 pods are being created.
+  StartOperator({"--kube-api-qps", "4", "--kube-api-burst", "1"});
+  EventLog pods(*client_, kube::resources::Pods(), namespace_);
+  Apply(ShellJob("wide", 16, "sleep 8"));
+  auto created = [&] {
+    size_t count = 0;
+    for (const auto& [name, uids] : pods.UidsByName()) count += name.starts_with("wide-worker-") ? 1 : 0;
+    return count;
+  };
+  ASSERT_TRUE(WaitFor([&] { return created() >= 1; }, 60s)) << Diagnostics("wide");
+  operator_->Kill();
+  const size_t at_kill = created();
+  EXPECT_LT(at_kill, 16u) << "the kill was meant to land mid-creation";
+  ASSERT_TRUE(operator_->Restart().ok()) << operator_->LogTail();
+  ASSERT_TRUE(WaitFor([&] { return StatusOf(Get("trainingjob", "wide")).value("state", "") == "Running"; }, 90s))
+      << Diagnostics("wide");
+  // And again while it runs.
+  operator_->Kill();
+  ASSERT_TRUE(operator_->Restart().ok()) << operator_->LogTail();
+  json job = WaitForCondition("wide", "Succeeded", 90);
+  EXPECT_EQ(job["status"]["restarts"], 0);
+  std::map<std::string, std::set<std::string>> uids = pods.UidsByName();
+  size_t workers = 0;
+  for (const auto& [name, incarnations] : uids) {
+    if (!name.starts_with("wide-worker-")) continue;
+    ++workers;
+    EXPECT_EQ(incarnations.size(), 1u) << name << " was created " << incarnations.size() << " times";
+  }
+  EXPECT_EQ(workers, 16u);
+}
+
+TEST_F(TrainingJobE2E, ActiveDeadlineFailsTheJob) {
+  StartNode();
+  StartOperator();
+  Apply(ShellJob("slow", 2, "sleep 600", {{"runPolicy", {{"activeDeadlineSeconds", 4}}}}));
+  json job = WaitForCondition("slow", "Failed", 60);
+  EXPECT_EQ(job["status"]["reason"], "DeadlineExceeded") << job["status"].dump();
+  EXPECT_TRUE(WaitFor([&] { return Pods("slow").empty(); }, 30s)) << Diagnostics("slow");
+}
+
+TEST_F(TrainingJobE2E, SuspendDeletesThePodsAndResumeRunsToSuccess) {
+  StartNode();
+  StartOperator();
+  Apply(ShellJob("paused", 2, "sleep 3", {{"runPolicy", {{"suspend", true}}}}));
+  json job = WaitForCondition("paused", "Suspended", 30);
+  EXPECT_EQ(job["status"]["state"], "Suspended");
+  std::this_thread::sleep_for(2s);
+  EXPECT_TRUE(Pods("paused").empty());
+  CommandResult resumed = Kubectl({"-n", namespace_, "patch", "trainingjob", "paused", "--type=merge", "-p",
+                                   R"({"spec":{"runPolicy":{"suspend":false}}})"});
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.output;
+  job = WaitForCondition("paused", "Succeeded", 60);
+  std::optional<json> suspended = FindCondition(job, "Suspended");
+  ASSERT_TRUE(suspended.has_value());
+  EXPECT_EQ((*suspended)["status"], "False");
+  EXPECT_EQ((*suspended)["reason"], "Resumed");
+}
+
+TEST_F(TrainingJobE2E, TtlDeletesTheFinishedJob) {
+  StartNode();
+  StartOperator();
+  Apply(ShellJob("short", 1, "true", {{"runPolicy", {{"ttlSecondsAfterFinished", 2}}}}));
+  WaitForCondition("short", "Succeeded", 60);
+  EXPECT_TRUE(WaitFor([&] { return Kubectl({"-n", namespace_, "get", "trainingjob", "short"}).exit_code != 0; }, 30s));
+}
+
+TEST_F(TrainingJobE2E, CleanPodPolicyDecidesWhichPodsStay) {
+  StartNode();
+  StartOperator();
+  // Rank 0 finishes at once; the others would run for 10 minutes.
+  const std::string script = "if [ \"$RANK\" = 0 ]; then sleep 2; else sleep 600; fi";
+  for (const char* policy : {"None", "Running", "All"}) {
+    std::string name = std::string("clean-") + (policy[0] == 'N' ? "none" : policy[0] == 'R' ? "running" : "all");
+    Apply(ShellJob(name, 2, script, {{"runPolicy", {{"cleanPodPolicy", policy}}}}));
+  }
+  for (const char* name : {"clean-none", "clean-running", "clean-all"}) WaitForCondition(name, "Succeeded", 60);
+  auto phases = [&](const std::string& job) {
+    std::multiset<std::string> result;
+    for (const json& pod : Pods(job)) {
+      if (!pod["metadata"].contains("deletionTimestamp")) result.insert(pod["status"].value("phase", ""));
+    }
+    return result;
+  };
+  EXPECT_TRUE(WaitFor([&] { return phases("clean-running") == std::multiset<std::string>{"Succeeded"}; }, 30s))
+      << Diagnostics("clean-running");
+  EXPECT_TRUE(WaitFor([&] { return phases("clean-all").empty(); }, 30s)) << Diagnostics("clean-all");
+  EXPECT_EQ(phases("clean-none"), (std::multiset<std::string>{"Running", "Succeeded"})) << Diagnostics("clean-none");
+}
+
+TEST_F(TrainingJobE2E, GangTimeoutReleasesEveryPodAndSaysWhy) {
+  StartNode(/*gpus=*/2);
+  StartOperator();
+  EventLog jobs(*client_, TrainingJobs(), namespace_);
+  // 3 GPUs per worker on a node with 2: never schedulable.
+  Apply(ShellJob("greedy", 2, "sleep 60",
+                 {{"resources", {{"limits", {{"nvidia.com/gpu", 3}}}}},
+                  {"gang", {{"timeoutSeconds", 3}}},
+                  {"runPolicy", {{"backoffLimit", 1}}}}));
+  json job = WaitForCondition("greedy", "Failed", 90);
+  EXPECT_EQ(job["status"]["reason"], "BackoffLimitExceeded") << job["status"].dump();
+  EXPECT_NE(StatusOf(job).value("message", "").find("only 0 of 2 workers were running"), std::string::npos)
+      << job["status"].dump();
+  bool said_why = false;
+  for (const json& state : jobs.States()) {
+    for (const json& condition : StatusOf(state).value("conditions", json::array())) {
+      said_why |= condition.value("type", "") == "Restarting" && condition.value("reason", "") == "GangTimeout";
+    }
+  }
+  EXPECT_TRUE(said_why);
+  EXPECT_TRUE(WaitFor([&] { return Pods("greedy").empty(); }, 30s)) << Diagnostics("greedy");
+}
+
+TEST_F(TrainingJobE2E, WhatOnlyTheControllerSeesFailsWithAReason) {
+  StartNode();
+  StartOperator({"--start-timeout", "4"});
+  // A Secret the template names that does not exist, and an image that never starts.
+  json missing = ShellJob("no-secret", 1, "true");
+  missing["spec"]["template"]["env"].push_back(
+      {{"name", "API_KEY"}, {"valueFrom", {{"secretKeyRef", {{"name", "does-not-exist"}, {"key", "k"}}}}}});
+  Apply(missing);
+  Apply(Job("no-image", {{"replicas", 1}, {"container", {{"image", "registry.invalid/none:1"}}}}));
+  for (const char* name : {"no-secret", "no-image"}) {
+    json job = WaitForCondition(name, "Failed", 60);
+    EXPECT_EQ(job["status"]["reason"], "WorkerCannotStart") << job["status"].dump();
+  }
+  EXPECT_NE(StatusOf(Get("trainingjob", "no-secret")).value("message", "").find("does-not-exist"), std::string::npos)
+      << Get("trainingjob", "no-secret")["status"].dump();
+  EXPECT_TRUE(operator_->Running());  // never a crash
+}
+
+TEST_F(TrainingJobE2E, TwoReplicasWithLeaderElectionHandOver) {
+  StartNode();
+  const std::vector<std::string> election = {"--leader-elect", "--leader-election-namespace", namespace_,
+                                             "--leader-election-id", "mlscale-operator"};
+  StartOperator(election);
+  std::vector<std::string> flags = {"--namespace", namespace_, "--restart-backoff", "1"};
+  flags.insert(flags.end(), election.begin(), election.end());
+  StatusOr<std::unique_ptr<OperatorProcess>> standby =
+      OperatorProcess::Start(flags, dir_ + "/standby.log", /*wait_for_controllers=*/false);
+  ASSERT_TRUE(standby.ok()) << standby.status().ToString();
+  Apply(ShellJob("handover", 2, "sleep 25"));
+  ASSERT_TRUE(WaitFor([&] { return StatusOf(Get("trainingjob", "handover")).value("state", "") == "Running"; }, 60s))
+      << Diagnostics("handover");
+  EXPECT_FALSE((*standby)->WaitForLog("controller(s) running", 100ms)) << "the standby acted while not leading";
+  operator_->Kill();  // the leader dies without releasing the lease
+  EXPECT_TRUE((*standby)->WaitForLog("controller(s) running", 40s)) << (*standby)->LogTail();
+  json job = WaitForCondition("handover", "Succeeded", 90);
+  EXPECT_EQ(job["status"]["restarts"], 0);
+}
+
+}  // namespace
+}  // namespace mlscale::testing
