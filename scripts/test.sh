@@ -23,6 +23,10 @@ phase "dependencies"
 if [ "$ci" = 1 ]; then scripts/deps.sh --gpu-toolchain; else scripts/deps.sh; fi
 phase_done
 
+phase "PyTorch for the user-image tests (a venv outside the tree, installed once per machine)"
+tests/launcher/setup-torch-venv.sh >/dev/null
+phase_done
+
 phase "control-plane binaries (built once per machine; the first build takes a while)"
 python3 tests/cluster/testcluster.py binaries
 phase_done
