@@ -136,6 +136,20 @@ TEST_F(ModelRepositoryTest, NewVersionIsSwappedInAndARefusedOneKeepsTheOld) {
   EXPECT_EQ(statuses[0].versions_found, (std::vector<int64_t>{1, 2, 3}));
 }
 
+TEST_F(ModelRepositoryTest, AVersionStillBeingWrittenIsServedOnceComplete) {
+  Write("digits/1", 4);
+  auto repository = Open();
+  repository->Refresh();
+  Write("staging", 4, 3);
+  fs::create_directories(root_ + "/digits/2");
+  fs::copy_file(root_ + "/staging/weights.bin", root_ + "/digits/2/weights.bin");  // model.json not yet there
+  repository->Refresh();
+  EXPECT_EQ(Serving(*repository, "digits"), 1);
+  fs::copy_file(root_ + "/staging/model.json", root_ + "/digits/2/model.json");
+  repository->Refresh();
+  EXPECT_EQ(Serving(*repository, "digits"), 2) << log_;
+}
+
 TEST_F(ModelRepositoryTest, ModelsByPathAndVanishedModels) {
   Write("single", 4);  // an artifact folder itself: version 1
   Write("repo/m/5", 4);

@@ -299,10 +299,14 @@ TEST_F(ServeProcessTest, NewVersionIsServedUnderLoadWithoutAFailedRequest) {
   Model("digits/1", 64, 10);
   ServeProcess serve(root_ + "/serve.log", {"--model-repository", root_ + "/models", "--poll-seconds", "0.2"});
   ASSERT_NE(serve.port(), 0);
+  // Version 2 is published as deployers do: written beside the repository first (writing
+  // fsyncs, which can take seconds on a busy disk), renamed into it under load. (A version
+  // written in place: ModelRepositoryTest.AVersionStillBeingWrittenIsServedOnceComplete.)
+  testing::WriteArtifact(root_ + "/staging", testing::MakeArtifact(64, {16}, 10, 5));
   const std::string body = BodyFile(testing::InferBody(1, 64));
   auto load = std::async(std::launch::async, [&] { return RunWrk(serve.url() + "/v2/models/digits/infer", body, 8, 3); });
   std::this_thread::sleep_for(1s);
-  Model("digits/2", 64, 10, 5);  // written in place, as the trainer writes it
+  fs::rename(root_ + "/staging", root_ + "/models/digits/2");
   LoadResult result = load.get();
   EXPECT_GT(result.requests, 100) << result.output;
   EXPECT_EQ(result.non_2xx, 0) << result.output;

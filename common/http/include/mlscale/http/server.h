@@ -16,6 +16,19 @@
 //     "Connection: close"), closes idle connections, and returns when none is left.
 //
 // Built on Boost.Beast (measured against cpprestsdk's listener: tests/bench/results/serve.md).
+//
+//   http::ServerOptions options;
+//   options.port = 8081;
+//   auto server = http::Server::Start(options, http::SyncHandler([](const http::Request& request) {
+//     http::Response response;
+//     if (request.path != "/healthz") response.status = 404;
+//     response.content_type = "text/plain";
+//     response.body = response.status == 200 ? "ok" : "not found";
+//     return response;
+//   }));
+//   if (!server.ok()) return server.status();
+//   ...
+//   (*server)->Drain(std::chrono::seconds(10));  // on shutdown; the destructor stops the rest
 #pragma once
 
 #include <chrono>
