@@ -11,6 +11,8 @@ Subcommands:
   restart --dir D --component C   stop and start one component (e.g. kube-apiserver)
   compact --dir D                 compact etcd at its current revision (watchers then get 410)
   run --dir D -- CMD ...          up, run CMD with KUBECONFIG set, down
+  go-binary --module-dir M        build the binary of the Go module in folder M (once, cached
+                                  like the control plane's); print its path
 
 Binaries come from TEST_ASSET_<NAME> (e.g. TEST_ASSET_KUBE_APISERVER), then KUBEBUILDER_ASSETS,
 then PATH (when the version there is the pinned one), then a cache (~/.cache/mlscale/bin, or $MLSCALE_CACHE/bin) where they are built
@@ -76,11 +78,16 @@ class ClusterError(Exception):
 
 # ---------------------------------------------------------------------------- binaries
 
-def module_key(module):
-    """The cache key of a module: its pinned versions (go.mod + go.sum) and the Go version."""
+def module_key(module, with_sources=False):
+    """The cache key of a module (a folder under modules/, or any Go module folder): its pinned
+    versions (go.mod + go.sum) and, with_sources, its own .go files too."""
     digest = hashlib.sha256()
-    for name in ("go.mod", "go.sum"):
-        with open(os.path.join(MODULES, module, name), "rb") as f:
+    folder = os.path.join(MODULES, module)
+    names = ["go.mod", "go.sum"]
+    if with_sources:
+        names += sorted(n for n in os.listdir(folder) if n.endswith(".go"))
+    for name in names:
+        with open(os.path.join(folder, name), "rb") as f:
             digest.update(f.read())
     return digest.hexdigest()[:12]
 
@@ -97,8 +104,10 @@ def pinned_version(module, path):
     raise ClusterError(f"modules/{module}/go.mod does not require {path}")
 
 
-def build_module(module, names, out_dir):
-    """Builds the named binaries of one module into out_dir (atomically, under a lock)."""
+def build_module(module, names, out_dir, packages=None):
+    """Builds the named binaries of one module into out_dir (atomically, under a lock).
+    `packages` maps each name to its Go package (default: BINARIES)."""
+    packages = packages or {name: BINARIES[name][1] for name in names}
     os.makedirs(os.path.dirname(out_dir), exist_ok=True)
     lock_path = out_dir + ".lock"
     with open(lock_path, "w") as lock:
@@ -116,11 +125,11 @@ def build_module(module, names, out_dir):
                 ldflags += [f"-X={package}.gitVersion={version}", f"-X={package}.gitMajor={major}",
                             f"-X={package}.gitMinor={minor}", f"-X={package}.gitTreeState=clean"]
         started = time.time()
-        log(f"building {', '.join(names)} from pinned Go modules (modules/{module}); "
+        log(f"building {', '.join(names)} from pinned Go modules ({os.path.join('modules', module)}); "
             "this happens once per machine")
         env = dict(os.environ, CGO_ENABLED="0", GOFLAGS="-mod=readonly -buildvcs=false")
         for name in names:
-            package = BINARIES[name][1]
+            package = packages[name]
             command = ["go", "build", "-trimpath", "-ldflags", " ".join(ldflags),
                        "-o", os.path.join(staging, name), package]
             result = subprocess.run(command, cwd=os.path.join(MODULES, module), env=env)
@@ -569,6 +578,16 @@ def command_binaries(args):
         print(f"{name}\t{path}")
 
 
+def command_go_binary(args):
+    """Builds (once, cached by go.mod + go.sum) the binary of a Go module outside modules/, e.g. a
+    test's own replay program, and prints its path."""
+    module_dir = os.path.abspath(args.module_dir)
+    name = args.name or os.path.basename(module_dir)
+    out_dir = os.path.join(CACHE, f"{name}-{module_key(module_dir, with_sources=True)}")
+    build_module(module_dir, [name], out_dir, packages={name: args.package})
+    print(os.path.join(out_dir, name))
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="subcommand", required=True)
@@ -591,6 +610,11 @@ def main():
         p.add_argument("--dir", required=True)
         p.add_argument("--component", required=True, choices=COMPONENTS)
         p.set_defaults(func=command_restart, verb=verb)
+    p = sub.add_parser("go-binary", help="build a Go module's binary into the cache; print its path")
+    p.add_argument("--module-dir", required=True, help="the folder holding go.mod and go.sum")
+    p.add_argument("--package", default=".", help="the package to build, relative to the module")
+    p.add_argument("--name", help="the binary's name (default: the folder's name)")
+    p.set_defaults(func=command_go_binary)
     p = sub.add_parser("run")
     p.add_argument("--dir", required=True)
     p.add_argument("command", nargs=argparse.REMAINDER)

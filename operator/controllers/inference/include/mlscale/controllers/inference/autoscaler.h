@@ -6,9 +6,9 @@
 // Time is an input: every call takes `now` (seconds since any fixed epoch the caller keeps), so
 // the same trace always gives the same decisions. No clocks, threads or I/O inside.
 //
-// The algorithm is Knative's (knative.dev/serving/pkg/autoscaler/scaling, v0.51.0), and
-// tests/operator/controllers/inference/ replays the same traces through Knative's own decider and
-// compares every tick (results: tests/bench/results/autoscaler.md):
+// The algorithm is Knative's (knative.dev/serving/pkg/autoscaler/scaling, the same in v0.42 and
+// v0.51), and tests/operator/controllers/inference/ replays the same traces through Knative's own
+// decider and compares every tick (results: tests/bench/results/autoscaler.md):
 //   stable demand = average observation over the stable window, panic demand = over the panic
 //   window; desired = ceil(demand / target), kept within [floor(ready / maxScaleDownRate),
 //   ceil(ready * maxScaleUpRate)] (ready counts as 1 when it is 0);
@@ -75,7 +75,7 @@ struct AutoscalerDecision {
   // Replicas the revision should have now: the value to write to the Deployment.
   std::int32_t desired_replicas = 0;
   // The decider's value before min/max replicas and the scale-to-zero grace period (what
-  // Knative's decider returns; -1 never: without data it is the ready count, see Decide).
+  // Knative's decider returns; without data, where Knative's says "invalid", the ready count).
   std::int32_t decider_replicas = 0;
   bool panicking = false;
   // The averaged observations the decision used (in the metric's unit).
@@ -108,7 +108,8 @@ class Autoscaler {
   // current size (ready_replicas, bounded), as Knative does.
   AutoscalerDecision Decide(Time now, std::int32_t ready_replicas);
 
-  // Changes the settings (a spec update); the observation history and panic state are kept.
+  // Changes the settings (a spec update; must be valid). The observations still held (those of
+  // the last stable window under the old settings) and the panic state are kept.
   void UpdateSettings(const AutoscalerSettings& settings) { settings_ = settings; }
 
   const AutoscalerSettings& settings() const { return settings_; }
