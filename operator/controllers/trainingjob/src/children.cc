@@ -20,7 +20,6 @@ namespace {
 
 // The launcher's progress and result files (an emptyDir: pods on one host must not share them).
 constexpr const char* kStateDir = "/var/lib/mlscale/state";
-constexpr const char* kHostfileDir = "/etc/mlscale/hostfile";
 
 // The owner reference every child carries (controller: true, blockOwnerDeletion).
 Object OwnedMetadata(const JobRef& job, const std::string& name) {
@@ -104,8 +103,10 @@ Object BuildWorkerPod(const JobRef& job, std::int64_t rank, const ChildOptions& 
     Object args = Object::array();
     if (spec.launcher == api::LauncherKind::kMpi) {
       // Rank 0 is the launcher (and MPI rank 0, on localhost); the others run sshd for it.
-      args = rank == 0 ? Object{"--mode", "mpi", "--hostfile", std::string(kHostfileDir) + "/hostfile"}
-                       : Object{"--mode", "mpi-worker"};
+      const std::string port = std::to_string(kSshPort);
+      args = rank == 0 ? Object{"--mode", "mpi", "--hostfile", std::string(kHostfileDir) + "/hostfile", "--ssh-port", port,
+                                "--np", std::to_string(spec.replicas)}
+                       : Object{"--mode", "mpi-worker", "--ssh-port", port};
     }
     for (const std::string& arg :
          {std::string("--"), options.trainer_command, std::string("--config"),
@@ -167,11 +168,16 @@ Object BuildWorkerPod(const JobRef& job, std::int64_t rank, const ChildOptions& 
     AddVolume(volumes, {{"name", "hostfile"}, {"configMap", {{"name", HostfileConfigMapName(job)}}}});
     AddMount(mounts, "ssh", kSshDir, true);
     AddVolume(volumes, {{"name", "ssh"}, {"secret", {{"secretName", SshSecretName(job)}, {"defaultMode", 0400}}}});
+    AddMount(mounts, "tmp", "/tmp", false);  // ssh and mpirun write there
+    AddVolume(volumes, {{"name", "tmp"}, {"emptyDir", Object::object()}});
   }
   container["volumeMounts"] = std::move(mounts);
   if (rank == 0) {
     container["ports"] = {{{"name", "rendezvous"}, {"containerPort", kMasterPort}},
                           {{"name", "progress"}, {"containerPort", kProgressPort}}};
+  } else if (spec.launcher == api::LauncherKind::kMpi && !spec.container) {
+    container["ports"] = {{{"name", "ssh"}, {"containerPort", kSshPort}}};
+    container["readinessProbe"] = {{"tcpSocket", {{"port", kSshPort}}}, {"periodSeconds", 2}};
   }
 
   Object pod_spec = {{"containers", Object::array({std::move(container)})},
@@ -277,7 +283,7 @@ Object BuildHostfileConfigMap(const JobRef& job) {
   // Rank 0's pod runs mpirun, so its own slot is local; the others are reached over ssh.
   std::string hostfile = "localhost slots=1\n";
   for (std::int64_t rank = 1; rank < job.job.spec.replicas; ++rank) {
-    hostfile += PodName(job, rank) + "." + ServiceName(job) + " slots=1\n";
+    hostfile += PodName(job, rank) + "." + ServiceName(job) + "." + job.job.namespace_ + ".svc slots=1\n";
   }
   return {{"apiVersion", "v1"},
           {"kind", "ConfigMap"},
