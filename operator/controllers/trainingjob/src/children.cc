@@ -140,6 +140,11 @@ Object BuildWorkerPod(const JobRef& job, std::int64_t rank, const ChildOptions& 
                           EnvValue("MLSCALE_STATE_DIR", kStateDir)}) {
     SetEnv(env, std::move(variable));
   }
+  if (spec.launcher == api::LauncherKind::kMpi) {
+    // Open MPI cuts host names at the first dot unless told not to; the hostfile's names
+    // resolve only in full (as the MPI Operator sets it).
+    SetEnv(env, EnvValue("OMPI_MCA_orte_keep_fqdn_hostnames", "true"));
+  }
   SetEnv(env, {{"name", "MLSCALE_ADVERTISE_ADDRESS"},
                {"valueFrom", {{"fieldRef", {{"fieldPath", "status.podIP"}}}}}});
   SetEnv(env, {{"name", "MLSCALE_RUN_TOKEN"},
@@ -168,8 +173,6 @@ Object BuildWorkerPod(const JobRef& job, std::int64_t rank, const ChildOptions& 
     AddVolume(volumes, {{"name", "hostfile"}, {"configMap", {{"name", HostfileConfigMapName(job)}}}});
     AddMount(mounts, "ssh", kSshDir, true);
     AddVolume(volumes, {{"name", "ssh"}, {"secret", {{"secretName", SshSecretName(job)}, {"defaultMode", 0400}}}});
-    AddMount(mounts, "tmp", "/tmp", false);  // ssh and mpirun write there
-    AddVolume(volumes, {{"name", "tmp"}, {"emptyDir", Object::object()}});
   }
   container["volumeMounts"] = std::move(mounts);
   if (rank == 0) {

@@ -195,6 +195,7 @@ TEST(ChildrenTest, MpiModeMountsTheHostfile) {
   Object worker = BuildWorkerPod(job, 2, ChildOptions{});
   EXPECT_EQ(worker["spec"]["containers"][0]["args"], (Object{"--mode", "mpi-worker", "--ssh-port", "2222"}));
   EXPECT_EQ(worker["spec"]["containers"][0]["readinessProbe"]["tcpSocket"]["port"], 2222);
+  EXPECT_EQ(EnvByName(pod["spec"]["containers"][0])["OMPI_MCA_orte_keep_fqdn_hostnames"]["value"], "true");
   bool ssh_mounted = false;
   for (const Object& mount : worker["spec"]["containers"][0]["volumeMounts"]) ssh_mounted |= mount["mountPath"] == kSshDir;
   EXPECT_TRUE(ssh_mounted);
