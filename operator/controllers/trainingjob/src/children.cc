@@ -100,7 +100,10 @@ Object BuildWorkerPod(const JobRef& job, std::int64_t rank, const ChildOptions& 
   } else {
     // Our image's entrypoint is mlscale-launch: it runs the rendezvous (or mpirun), then
     // the trainer, which resumes from the newest checkpoint in --checkpoint-dir.
-    Object args = Object::array();
+    // Rendezvous and data plane on the pod's own address (expanded by the kubelet from the
+    // downward-API variable below), not 0.0.0.0: the same in a pod network namespace, and
+    // pods that share a host's network (test node agents, hostNetwork) do not collide.
+    Object args = Object{"--bind-address", "$(MLSCALE_ADVERTISE_ADDRESS)"};
     if (spec.launcher == api::LauncherKind::kMpi) {
       // Rank 0 is the launcher (and MPI rank 0, on localhost); the others run sshd for it.
       const std::string port = std::to_string(kSshPort);

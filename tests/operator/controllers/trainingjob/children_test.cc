@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <map>
 #include <set>
@@ -86,7 +87,7 @@ TEST(ChildrenTest, WorkerPodHasTheTorchrunEnvironmentAndIdentity) {
   EXPECT_EQ(container["name"], "worker");
   EXPECT_EQ(container["image"], std::string(api::kDefaultWorkerImage));
   EXPECT_FALSE(container.contains("command"));  // the image's entrypoint: mlscale-launch
-  EXPECT_EQ(container["args"], (Object{"--", "mlscale-train", "--config", "/etc/mlscale/trainer/trainer.json", "--checkpoint-dir",
+  EXPECT_EQ(container["args"], (Object{"--bind-address", "$(MLSCALE_ADVERTISE_ADDRESS)", "--", "mlscale-train", "--config", "/etc/mlscale/trainer/trainer.json", "--checkpoint-dir",
                                        "/var/lib/mlscale/checkpoints", "--output-dir", "/var/lib/mlscale/model",
                                        "--backend", "cpu"}));
   std::map<std::string, Object> env = EnvByName(container);
@@ -149,7 +150,7 @@ TEST(ChildrenTest, TemplateOverlayResourcesAndCheckpointVolume) {
   for (const Object& mount : container["volumeMounts"]) mounts[mount["mountPath"]] = mount["name"];
   EXPECT_EQ(mounts["/data"], "shared");
   EXPECT_EQ(mounts["/data/ckpt"], "shared");
-  EXPECT_EQ(container["args"][5], "/data/ckpt");
+  EXPECT_EQ(container["args"][7], "/data/ckpt");
   for (const Object& volume : pod["spec"]["volumes"]) EXPECT_NE(volume["name"], "checkpoints");  // no emptyDir
   // The interval reaches the trainer through its config.
   Object config = BuildTrainerConfigMap(job);
@@ -186,6 +187,7 @@ TEST(ChildrenTest, MpiModeMountsTheHostfile) {
   EXPECT_EQ(args[6], "--np");
   EXPECT_EQ(args[7], "4");
   EXPECT_EQ(args[9], "/opt/mlscale/bin/mlscale-train");
+  EXPECT_EQ(std::find(args.begin(), args.end(), "--bind-address"), args.end());
   Object hostfile = BuildHostfileConfigMap(job);
   ExpectOwnedBy(hostfile);
   EXPECT_EQ(hostfile["data"]["hostfile"],
