@@ -144,7 +144,7 @@ std::map<std::string, double> RequestsByVerb(int port) {
   testing::CommandResult metrics = testing::RunCommand({"curl", "-s", "http://127.0.0.1:" + std::to_string(port) + "/metrics"});
   std::map<std::string, double> by_verb;
   static const std::regex line("mlscale_kube_api_requests_total\\{([^}]*)\\} ([0-9.e+]+)");
-  static const std::regex verb("verb=\"([A-Z]+)\"");
+  static const std::regex verb("verb=\"([a-z]+)\"");
   for (std::sregex_iterator it(metrics.output.begin(), metrics.output.end(), line), end; it != end; ++it) {
     const std::string labels = (*it)[1];
     std::smatch v;
@@ -277,7 +277,10 @@ int main() {
     StatusOr<kube::ObjectList> jobs = admin->List(TrainingJobs(), ns);
     running = 0;
     if (jobs.ok()) {
-      for (const json& job : jobs->items) running += job["status"].value("state", "") == "Running" ? 1 : 0;
+      for (const json& job : jobs->items) {
+        const bool has_status = job.contains("status") && job["status"].is_object();
+        running += has_status && job["status"].value("state", "") == "Running" ? 1 : 0;
+      }
     }
     if (running >= 100) break;
     std::this_thread::sleep_for(1s);

@@ -20,7 +20,6 @@ namespace {
 
 // The launcher's progress and result files (an emptyDir: pods on one host must not share them).
 constexpr const char* kStateDir = "/var/lib/mlscale/state";
-constexpr const char* kHostfileDir = "/etc/mlscale/hostfile";
 
 // The owner reference every child carries (controller: true, blockOwnerDeletion).
 Object OwnedMetadata(const JobRef& job, const std::string& name) {
@@ -101,11 +100,16 @@ Object BuildWorkerPod(const JobRef& job, std::int64_t rank, const ChildOptions& 
   } else {
     // Our image's entrypoint is mlscale-launch: it runs the rendezvous (or mpirun), then
     // the trainer, which resumes from the newest checkpoint in --checkpoint-dir.
-    Object args = Object::array();
+    // Rendezvous and data plane on the pod's own address (expanded by the kubelet from the
+    // downward-API variable below), not 0.0.0.0: the same in a pod network namespace, and
+    // pods that share a host's network (test node agents, hostNetwork) do not collide.
+    Object args = Object{"--bind-address", "$(MLSCALE_ADVERTISE_ADDRESS)"};
     if (spec.launcher == api::LauncherKind::kMpi) {
       // Rank 0 is the launcher (and MPI rank 0, on localhost); the others run sshd for it.
-      args = rank == 0 ? Object{"--mode", "mpi", "--hostfile", std::string(kHostfileDir) + "/hostfile"}
-                       : Object{"--mode", "mpi-worker"};
+      const std::string port = std::to_string(kSshPort);
+      args = rank == 0 ? Object{"--mode", "mpi", "--hostfile", std::string(kHostfileDir) + "/hostfile", "--ssh-port", port,
+                                "--np", std::to_string(spec.replicas)}
+                       : Object{"--mode", "mpi-worker", "--ssh-port", port};
     }
     for (const std::string& arg :
          {std::string("--"), options.trainer_command, std::string("--config"),
@@ -138,6 +142,11 @@ Object BuildWorkerPod(const JobRef& job, std::int64_t rank, const ChildOptions& 
                           EnvValue("MLSCALE_PROGRESS_PORT", std::to_string(kProgressPort)),
                           EnvValue("MLSCALE_STATE_DIR", kStateDir)}) {
     SetEnv(env, std::move(variable));
+  }
+  if (spec.launcher == api::LauncherKind::kMpi) {
+    // Open MPI cuts host names at the first dot unless told not to; the hostfile's names
+    // resolve only in full (as the MPI Operator sets it).
+    SetEnv(env, EnvValue("OMPI_MCA_orte_keep_fqdn_hostnames", "true"));
   }
   SetEnv(env, {{"name", "MLSCALE_ADVERTISE_ADDRESS"},
                {"valueFrom", {{"fieldRef", {{"fieldPath", "status.podIP"}}}}}});
@@ -172,6 +181,9 @@ Object BuildWorkerPod(const JobRef& job, std::int64_t rank, const ChildOptions& 
   if (rank == 0) {
     container["ports"] = {{{"name", "rendezvous"}, {"containerPort", kMasterPort}},
                           {{"name", "progress"}, {"containerPort", kProgressPort}}};
+  } else if (spec.launcher == api::LauncherKind::kMpi && !spec.container) {
+    container["ports"] = {{{"name", "ssh"}, {"containerPort", kSshPort}}};
+    container["readinessProbe"] = {{"tcpSocket", {{"port", kSshPort}}}, {"periodSeconds", 2}};
   }
 
   Object pod_spec = {{"containers", Object::array({std::move(container)})},
@@ -277,7 +289,7 @@ Object BuildHostfileConfigMap(const JobRef& job) {
   // Rank 0's pod runs mpirun, so its own slot is local; the others are reached over ssh.
   std::string hostfile = "localhost slots=1\n";
   for (std::int64_t rank = 1; rank < job.job.spec.replicas; ++rank) {
-    hostfile += PodName(job, rank) + "." + ServiceName(job) + " slots=1\n";
+    hostfile += PodName(job, rank) + "." + ServiceName(job) + "." + job.job.namespace_ + ".svc slots=1\n";
   }
   return {{"apiVersion", "v1"},
           {"kind", "ConfigMap"},

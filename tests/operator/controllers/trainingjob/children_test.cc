@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <map>
 #include <set>
@@ -86,7 +87,7 @@ TEST(ChildrenTest, WorkerPodHasTheTorchrunEnvironmentAndIdentity) {
   EXPECT_EQ(container["name"], "worker");
   EXPECT_EQ(container["image"], std::string(api::kDefaultWorkerImage));
   EXPECT_FALSE(container.contains("command"));  // the image's entrypoint: mlscale-launch
-  EXPECT_EQ(container["args"], (Object{"--", "mlscale-train", "--config", "/etc/mlscale/trainer.json", "--checkpoint-dir",
+  EXPECT_EQ(container["args"], (Object{"--bind-address", "$(MLSCALE_ADVERTISE_ADDRESS)", "--", "mlscale-train", "--config", "/etc/mlscale/trainer/trainer.json", "--checkpoint-dir",
                                        "/var/lib/mlscale/checkpoints", "--output-dir", "/var/lib/mlscale/model",
                                        "--backend", "cpu"}));
   std::map<std::string, Object> env = EnvByName(container);
@@ -102,7 +103,7 @@ TEST(ChildrenTest, WorkerPodHasTheTorchrunEnvironmentAndIdentity) {
   // The trainer config is mounted from the ConfigMap; checkpoints and model get volumes.
   std::map<std::string, std::string> mounts;
   for (const Object& mount : container["volumeMounts"]) mounts[mount["mountPath"]] = mount["name"];
-  EXPECT_EQ(mounts["/etc/mlscale"], "trainer-config");
+  EXPECT_EQ(mounts["/etc/mlscale/trainer"], "trainer-config");
   EXPECT_EQ(mounts["/var/lib/mlscale/checkpoints"], "checkpoints");
   EXPECT_EQ(mounts["/var/lib/mlscale/model"], "model");
   std::map<std::string, Object> volumes;
@@ -149,7 +150,7 @@ TEST(ChildrenTest, TemplateOverlayResourcesAndCheckpointVolume) {
   for (const Object& mount : container["volumeMounts"]) mounts[mount["mountPath"]] = mount["name"];
   EXPECT_EQ(mounts["/data"], "shared");
   EXPECT_EQ(mounts["/data/ckpt"], "shared");
-  EXPECT_EQ(container["args"][5], "/data/ckpt");
+  EXPECT_EQ(container["args"][7], "/data/ckpt");
   for (const Object& volume : pod["spec"]["volumes"]) EXPECT_NE(volume["name"], "checkpoints");  // no emptyDir
   // The interval reaches the trainer through its config.
   Object config = BuildTrainerConfigMap(job);
@@ -180,16 +181,23 @@ TEST(ChildrenTest, MpiModeMountsTheHostfile) {
   const Object& args = pod["spec"]["containers"][0]["args"];
   EXPECT_EQ(args[0], "--mode");
   EXPECT_EQ(args[1], "mpi");
-  EXPECT_EQ(args[3], "/etc/mlscale/hostfile/hostfile");
-  EXPECT_EQ(args[5], "/opt/mlscale/bin/mlscale-train");
+  EXPECT_EQ(args[3], "/etc/mlscale/mpi/hostfile");
+  EXPECT_EQ(args[4], "--ssh-port");
+  EXPECT_EQ(args[5], "2222");
+  EXPECT_EQ(args[6], "--np");
+  EXPECT_EQ(args[7], "4");
+  EXPECT_EQ(args[9], "/opt/mlscale/bin/mlscale-train");
+  EXPECT_EQ(std::find(args.begin(), args.end(), "--bind-address"), args.end());
   Object hostfile = BuildHostfileConfigMap(job);
   ExpectOwnedBy(hostfile);
   EXPECT_EQ(hostfile["data"]["hostfile"],
-            "localhost slots=1\ndigits-worker-1.digits-worker slots=1\n"
-            "digits-worker-2.digits-worker slots=1\ndigits-worker-3.digits-worker slots=1\n");
+            "localhost slots=1\ndigits-worker-1.digits-worker.team-a.svc slots=1\n"
+            "digits-worker-2.digits-worker.team-a.svc slots=1\ndigits-worker-3.digits-worker.team-a.svc slots=1\n");
   // The other ranks run sshd for the launcher, with the job's key mounted.
   Object worker = BuildWorkerPod(job, 2, ChildOptions{});
-  EXPECT_EQ(worker["spec"]["containers"][0]["args"], (Object{"--mode", "mpi-worker"}));
+  EXPECT_EQ(worker["spec"]["containers"][0]["args"], (Object{"--mode", "mpi-worker", "--ssh-port", "2222"}));
+  EXPECT_EQ(worker["spec"]["containers"][0]["readinessProbe"]["tcpSocket"]["port"], 2222);
+  EXPECT_EQ(EnvByName(pod["spec"]["containers"][0])["OMPI_MCA_orte_keep_fqdn_hostnames"]["value"], "true");
   bool ssh_mounted = false;
   for (const Object& mount : worker["spec"]["containers"][0]["volumeMounts"]) ssh_mounted |= mount["mountPath"] == kSshDir;
   EXPECT_TRUE(ssh_mounted);

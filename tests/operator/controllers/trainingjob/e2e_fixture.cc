@@ -9,6 +9,7 @@
 #include <sstream>
 #include <thread>
 
+#include "mlscale/api/manifest.h"
 #include "mlscale/api/training_job.h"
 #include "mlscale/kube/config.h"
 
@@ -169,6 +170,11 @@ json TrainingJobE2E::WithCheckpointVolume(json job, const std::string& folder) c
   job["spec"]["template"]["volumes"] = {{{"name", "ckpt"}, {"hostPath", {{"path", path}}}}};
   job["spec"]["checkpoint"] = {{"volume", "ckpt"}, {"path", "/ckpt"}};
   return job;
+}
+
+json TrainingJobE2E::ReadExample(const std::string& file) {
+  StatusOr<json> document = api::ParseYamlDocument(ReadFile(std::string(MLSCALE_EXAMPLES_DIR) + "/" + file));
+  return document.ok() ? *document : json();
 }
 
 CommandResult TrainingJobE2E::Kubectl(const std::vector<std::string>& args, const std::string& input) const {

@@ -63,6 +63,9 @@ class TrainingJobE2E : public ::testing::Test {
   // A hostPath volume (a folder of this test) for checkpoints that outlive the pods.
   json WithCheckpointVolume(json job, const std::string& folder) const;
 
+  // examples/<file> as JSON (null when it cannot be read).
+  static json ReadExample(const std::string& file);
+
   CommandResult Kubectl(const std::vector<std::string>& args, const std::string& input = "") const;
   void Apply(const json& object);
   json Get(const std::string& kind, const std::string& name) const;

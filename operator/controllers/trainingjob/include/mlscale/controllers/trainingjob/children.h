@@ -31,10 +31,14 @@ inline constexpr const char* kWorkerContainer = "worker";
 inline constexpr int kMasterPort = 29500;
 inline constexpr int kProgressPort = 29501;
 // Where the trainer config is mounted and what the trainer is given.
-inline constexpr const char* kTrainerConfigDir = "/etc/mlscale";
+// Folders of their own (not nested: a mount inside a ConfigMap volume is fragile).
+inline constexpr const char* kTrainerConfigDir = "/etc/mlscale/trainer";
 inline constexpr const char* kTrainerConfigKey = "trainer.json";
 inline constexpr const char* kTokenKey = "token";
 inline constexpr const char* kSshDir = "/etc/mlscale/ssh";
+inline constexpr const char* kHostfileDir = "/etc/mlscale/mpi";
+// MPI mode: the workers' sshd port (unprivileged: the image runs as uid 65532).
+inline constexpr int kSshPort = 2222;
 
 // What the cluster admin configures for every job (operator flags).
 struct ChildOptions {
@@ -89,7 +93,7 @@ StatusOr<std::string> NewToken();
 Object BuildTrainerConfigMap(const JobRef& job);
 
 // MPI mode: the hostfile under key "hostfile": "localhost slots=1" (rank 0 runs mpirun
-// and MPI rank 0), then "<pod>.<service> slots=1" for every other rank.
+// and MPI rank 0), then "<pod>.<service>.<namespace>.svc slots=1" for every other rank.
 Object BuildHostfileConfigMap(const JobRef& job);
 // MPI mode: the job's SSH key (type kubernetes.io/ssh-auth, key `ssh-privatekey`),
 // mounted at kSshDir in every pod: the launcher's identity and every worker's host key.
