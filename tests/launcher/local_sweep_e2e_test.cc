@@ -2,7 +2,8 @@
 // trials, 2 at a time, interrupted with Ctrl-C (SIGINT) after a trial has finished, then
 // resumed by the same command. Checks from the files the sweep leaves: never more than 2
 // trials ran at once (their run intervals), the best value is that trial's own result,
-// a finished trial is never run again, and the history and plot exist.
+// a finished trial is never run again, and the history and plot exist. And ASHA stopping
+// trials cleanly.
 #include <gtest/gtest.h>
 
 #include <csignal>
@@ -33,6 +34,22 @@ std::string SmallSweep() {
   replace("maxTrials: 8", "maxTrials: 4");
   replace("goal: 0.99", "# goal: none");
   replace("epochs: 4", "epochs: 150");
+  return text;
+}
+
+// The example with ASHA on long trials and a learning rate range reaching far too low.
+std::string AshaSweep() {
+  std::string text = ReadText(MLSCALE_SWEEP_EXAMPLE);
+  for (auto [from, to] : {std::pair<std::string, std::string>{"maxTrials: 8", "maxTrials: 4"},
+                          {"goal: 0.99", "# goal: none"},
+                          {"epochs: 4", "epochs: 500"},
+                          {"min: 0.0003", "min: 0.000001"},
+                          {"rule: median", "rule: asha"},
+                          {"settings: {minTrials: 3, warmupSteps: 30}", "settings: {minResource: 1000, reductionFactor: 2}"}}) {
+    auto at = text.find(from);
+    EXPECT_NE(at, std::string::npos) << from;
+    if (at != std::string::npos) text.replace(at, from.size(), to);
+  }
   return text;
 }
 
@@ -142,6 +159,37 @@ TEST(LocalSweepEndToEnd, ParallelTrialsBestValueAndResumeWithoutRepeating) {
   Started third = StartProgram(command, {}, scratch.path() / "third.log");
   ASSERT_EQ(WaitFor(third.process, 60s), 0) << ReadText(third.output);
   EXPECT_EQ(TrialStates(sweep_dir), after);
+}
+
+// ASHA judges the running trials by their progress (training loss at their step): a stopped
+// trial ended cleanly on SIGTERM (exit 130 from its `mlscale run`), kept its checkpoint and
+// its last progress, and the sweep went on to maxTrials.
+TEST(LocalSweepEndToEnd, AshaStopsTrialsCleanly) {
+  ScratchDirectory scratch;
+  fs::path manifest = scratch.path() / "asha.yaml";
+  std::ofstream(manifest) << AshaSweep();
+  fs::path sweep_dir = scratch.path() / "sweep";
+  Started sweep = StartProgram({kCliProgram, "sweep", "-f", manifest.string(), "--dir", sweep_dir.string()}, {},
+                               scratch.path() / "asha.log");
+  ASSERT_EQ(WaitFor(sweep.process, 400s), 0) << ReadText(sweep.output);
+  std::map<int, json> states = TrialStates(sweep_dir);
+  ASSERT_EQ(states.size(), 4u);
+  int stopped = 0;
+  for (const auto& [index, state] : states) {
+    EXPECT_TRUE(IsFinished(state)) << state.dump();
+    if (state["state"] != "EarlyStopped") continue;
+    ++stopped;
+    EXPECT_EQ(state["exitCode"], 130) << state.dump();
+    EXPECT_NE(state["reason"].get<std::string>().find("asha rule at step"), std::string::npos) << state.dump();
+    EXPECT_GE(state["intermediate"].size(), 2u) << state.dump();
+    fs::path trial_dir = sweep_dir / "trials" / std::to_string(index);
+    EXPECT_FALSE(fs::is_empty(trial_dir / "checkpoints")) << "a stopped trial keeps its checkpoint";
+    json progress = ReadJson(trial_dir / "progress.json");
+    ASSERT_TRUE(progress.is_object());
+    EXPECT_LT(progress["step"].get<int>(), progress["totalSteps"].get<int>());
+  }
+  EXPECT_GE(stopped, 1) << ReadText(sweep.output);
+  EXPECT_NE(ReadText(sweep.output).find("early-stopped"), std::string::npos);
 }
 
 }  // namespace
