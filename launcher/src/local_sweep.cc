@@ -261,6 +261,9 @@ class LocalSweep {
       json parsed = json::parse(*text, nullptr, /*allow_exceptions=*/false);
       auto trial = TrialFromJson(spec_.space, parsed);
       if (!trial.ok()) return DataLoss("cannot resume from " + file.string() + ": " + trial.status().message());
+      if (entry.path().filename() != trial->Id()) {
+        return DataLoss("cannot resume from " + file.string() + ": index " + trial->Id() + " is not its folder's");
+      }
       trials_.push_back(std::move(*trial));
     }
     std::sort(trials_.begin(), trials_.end(), [](const Trial& a, const Trial& b) { return a.index < b.index; });

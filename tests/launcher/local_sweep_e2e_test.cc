@@ -192,5 +192,53 @@ TEST(LocalSweepEndToEnd, AshaStopsTrialsCleanly) {
   EXPECT_NE(ReadText(sweep.output).find("early-stopped"), std::string::npos);
 }
 
+// A sweep folder whose trial files are damaged is refused with the file and the problem,
+// before any trial runs (and nothing is overwritten).
+TEST(LocalSweepEndToEnd, RefusesDamagedTrialFilesNamingThem) {
+  struct Case {
+    std::string name, state, says;
+    std::string folder = "0";
+  };
+  const std::string good_assignment = R"("assignment": {"lr": 0.001, "width": 32, "optimizer": "adam"})";
+  const std::vector<Case> cases = {
+      {"not JSON", "{\"index\": 0,", "not a JSON object"},
+      {"missing state", R"({"index": 0, "name": "t", )" + good_assignment + "}", "needs index, name, assignment and state"},
+      {"unknown state", R"({"index": 0, "name": "t", "state": "Done", )" + good_assignment + "}", "state: unknown"},
+      {"value outside the space",
+       R"({"index": 0, "name": "t", "state": "Failed", "assignment": {"lr": 5, "width": 32, "optimizer": "adam"}})", "lr"},
+      {"unknown choice",
+       R"({"index": 0, "name": "t", "state": "Failed", "assignment": {"lr": 0.001, "width": 32, "optimizer": "rmsprop"}})",
+       "optimizer"},
+      {"succeeded without a value", R"({"index": 0, "name": "t", "state": "Succeeded", )" + good_assignment + "}",
+       "needs a finite value"},
+      {"steps going back",
+       R"({"index": 0, "name": "t", "state": "Failed", "intermediate": [{"step": 5, "value": 1}, {"step": 5, "value": 1}], )" +
+           good_assignment + "}",
+       "steps must increase"},
+      {"another folder's index", R"({"index": 1, "name": "t", "state": "Failed", )" + good_assignment + "}",
+       "index 1 is not its folder's"},
+      {"a missing trial", R"({"index": 1, "name": "t", "state": "Failed", )" + good_assignment + "}", "trial 0 is missing",
+       "1"},
+  };
+  ScratchDirectory scratch;
+  fs::path manifest = scratch.path() / "sweep.yaml";
+  std::ofstream(manifest) << SmallSweep();
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.name);
+    fs::path sweep_dir = scratch.path() / "damaged";
+    fs::remove_all(sweep_dir);
+    fs::create_directories(sweep_dir / "trials" / c.folder);
+    std::ofstream(sweep_dir / "trials" / c.folder / "state.json") << c.state;
+    Started sweep = StartProgram({kCliProgram, "sweep", "-f", manifest.string(), "--dir", sweep_dir.string()}, {},
+                                 scratch.path() / "damaged.log");
+    ASSERT_EQ(WaitFor(sweep.process, 60s), 1) << ReadText(sweep.output);
+    std::string output = ReadText(sweep.output);
+    EXPECT_NE(output.find("cannot resume from " + (sweep_dir / "trials").string()), std::string::npos) << output;
+    EXPECT_NE(output.find(c.says), std::string::npos) << output;
+    EXPECT_EQ(ReadText(sweep_dir / "trials" / c.folder / "state.json"), c.state);
+    EXPECT_FALSE(fs::exists(sweep_dir / "trials" / c.folder / "trial.json"));
+  }
+}
+
 }  // namespace
 }  // namespace mlscale::launcher
