@@ -629,10 +629,12 @@ class LocalSweep {
 
   int Report() const {
     for (const auto& line : TableLines()) std::printf("%s\n", line.c_str());
-    std::printf("trials: %zu succeeded, %zu early-stopped, %zu failed, %zu to run\n", Count(TrialState::kSucceeded),
+    // maxTrials may have been lowered since the first run: never fewer than none to run.
+    auto finished = static_cast<std::int64_t>(Count(TrialState::kSucceeded) + Count(TrialState::kEarlyStopped) +
+                                              Count(TrialState::kFailed));
+    std::printf("trials: %zu succeeded, %zu early-stopped, %zu failed, %lld to run\n", Count(TrialState::kSucceeded),
                 Count(TrialState::kEarlyStopped), Count(TrialState::kFailed),
-                static_cast<std::size_t>(spec_.max_trials) - Count(TrialState::kSucceeded) -
-                    Count(TrialState::kEarlyStopped) - Count(TrialState::kFailed));
+                static_cast<long long>(std::max<std::int64_t>(0, spec_.max_trials - finished)));
     if (auto best = Best()) {
       const Trial& t = trials_[*best];
       std::printf("best trial %s (%s): %s %s with %s\n  model    %s\n", t.Id().c_str(), t.name.c_str(),
