@@ -10,6 +10,7 @@ find_package(MPI REQUIRED COMPONENTS CXX)
 find_package(cpprestsdk REQUIRED)
 find_package(NLopt REQUIRED)
 find_package(simdjson REQUIRED)  # mlscale-serve's request parser
+find_package(ZLIB REQUIRED)  # PNG plots of `mlscale sweep`
 if(MLSCALE_BUILD_TESTS)
   find_package(GTest REQUIRED)
 endif()

@@ -14,7 +14,7 @@ PACKAGES=(
   python3 python3-venv openssl libssl-dev
   libcpprest-dev libyaml-cpp-dev nlohmann-json3-dev libspdlog-dev libeigen3-dev
   libboost-system-dev libboost-program-options-dev libboost-dev
-  libopenmpi-dev openmpi-bin libnlopt-cxx-dev libsimdjson-dev
+  libopenmpi-dev openmpi-bin libnlopt-cxx-dev libsimdjson-dev zlib1g-dev
   libgtest-dev libgmock-dev
   iproute2 util-linux procps curl ca-certificates
   openssh-server openssh-client

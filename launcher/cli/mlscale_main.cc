@@ -1,8 +1,10 @@
 // mlscale: the command line. `mlscale run -f job.yaml` runs a TrainingJob locally
-// (see mlscale/launcher/local_run.h); `mlscale validate -f job.yaml` only checks it (a
+// (see mlscale/launcher/local_run.h), `mlscale sweep -f sweep.yaml` a HyperparameterSweep
+// (mlscale/launcher/local_sweep.h); `mlscale validate -f job.yaml` only checks it (a
 // TrainingJob or a HyperparameterSweep).
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -19,6 +21,7 @@
 #include "mlscale/api/sweep.h"
 #include "mlscale/api/training_job.h"
 #include "mlscale/launcher/local_run.h"
+#include "mlscale/launcher/local_sweep.h"
 #include "mlscale/launcher/process.h"
 #include "mlscale/worker/config.h"
 
@@ -43,10 +46,13 @@ po::options_description CommandOptions(const std::string& command) {
   po::options_description options("options of " + command, 100, 40);
   options.add_options()("file,f", po::value<std::string>()->value_name("FILE"), "the manifest (TrainingJob; validate also takes a HyperparameterSweep)")(
       "help,h", "print this help and exit");
-  if (command == "run") {
+  if (command == "run" || command == "sweep") {
     options.add_options()("dir", po::value<std::string>()->value_name("DIR"),
-                          "the run folder (default ./mlscale-runs/<metadata.name>): checkpoints, model, logs; a "
-                          "second run with the same folder resumes")(
+                          command == "run"
+                              ? "the run folder (default ./mlscale-runs/<metadata.name>): checkpoints, model, logs; a "
+                                "second run with the same folder resumes"
+                              : "the sweep folder (default ./mlscale-runs/<metadata.name>): every trial's run folder, "
+                                "the history, the plot; a second run with the same folder resumes")(
         "timeout", po::value<double>()->value_name("SECONDS"),
         "how long workers wait for each other at the start (default 60)")(
         "trainer", po::value<std::string>()->value_name("PATH"),
@@ -60,8 +66,10 @@ std::string Usage() {
   usage << "usage: mlscale <command> [options]\n\n"
            "commands:\n"
            "  run -f FILE       run a TrainingJob manifest on this machine\n"
+           "  sweep -f FILE     run a HyperparameterSweep manifest on this machine (trials as local runs)\n"
            "  validate -f FILE  check a TrainingJob or HyperparameterSweep manifest and print what it asks for\n\n"
         << CommandOptions("run") << "\n"
+        << CommandOptions("sweep") << "\n"
         << CommandOptions("validate");
   return usage.str();
 }
@@ -70,7 +78,7 @@ StatusOr<Arguments> ParseArguments(const std::vector<std::string>& args) {
   Arguments parsed;
   if (args.empty()) return mlscale::InvalidArgument("no command");
   parsed.command = args[0];
-  if (parsed.command != "run" && parsed.command != "validate") {
+  if (parsed.command != "run" && parsed.command != "sweep" && parsed.command != "validate") {
     return mlscale::InvalidArgument("unknown command '" + parsed.command + "'");
   }
   po::variables_map values;
@@ -206,21 +214,24 @@ int main(int argc, char** argv) {
     PrintValidSweep(arguments->file, *manifest->sweep);
     return 0;
   }
-  if (!manifest->job) {
+  if (arguments->command == "sweep" && !manifest->sweep) {
+    std::fprintf(stderr, "mlscale: %s: sweep needs a HyperparameterSweep (this is a TrainingJob: mlscale run -f)\n",
+                 arguments->file.c_str());
+    return 1;
+  }
+  if (arguments->command == "run" && !manifest->job) {
     std::fprintf(stderr, "mlscale: %s: %s needs a TrainingJob (this is a HyperparameterSweep)\n",
                  arguments->file.c_str(), arguments->command.c_str());
     return 1;
   }
-  const mlscale::api::TrainingJob* job = &*manifest->job;
   if (arguments->command == "validate") {
+    const mlscale::api::TrainingJob* job = &*manifest->job;
     std::printf("%s: TrainingJob %s is valid: %lld worker%s, %s launcher, %s backend\n", arguments->file.c_str(),
                 job->name.c_str(), static_cast<long long>(job->spec.replicas), job->spec.replicas == 1 ? "" : "s",
                 std::string(mlscale::api::LauncherKindName(job->spec.launcher)).c_str(),
                 std::string(mlscale::api::BackendName(job->spec.backend)).c_str());
     return 0;
   }
-  mlscale::launcher::LocalRunOptions options;
-  options.run_directory = arguments->directory.empty() ? fs::path("mlscale-runs") / job->name : fs::path(arguments->directory);
   const char* trainer_variable = std::getenv("MLSCALE_TRAINER");
   auto launcher = FindProgram("mlscale-launch", "", "launcher");
   auto trainer = FindProgram("mlscale-train", !arguments->trainer.empty() ? arguments->trainer
@@ -232,9 +243,25 @@ int main(int argc, char** argv) {
       return 1;
     }
   }
+  const std::string& name = manifest->sweep ? manifest->sweep->name : manifest->job->name;
+  fs::path directory = arguments->directory.empty() ? fs::path("mlscale-runs") / name : fs::path(arguments->directory);
+  auto timeout = std::chrono::milliseconds(static_cast<long long>(arguments->timeout_seconds * 1000));
+  bool terminal = ::isatty(STDOUT_FILENO) != 0;
+  if (manifest->sweep) {
+    mlscale::launcher::LocalSweepOptions options;
+    options.sweep_directory = directory;
+    // Each trial is `mlscale run` (this program) on the trial's TrainingJob.
+    options.cli_program = fs::read_symlink("/proc/self/exe").string();
+    options.trainer_program = *trainer;
+    options.rendezvous_timeout = timeout;
+    options.terminal = terminal;
+    return mlscale::launcher::RunLocalSweep(*manifest->sweep, options);
+  }
+  mlscale::launcher::LocalRunOptions options;
+  options.run_directory = directory;
   options.launcher_program = *launcher;
   options.trainer_program = *trainer;
-  options.rendezvous_timeout = std::chrono::milliseconds(static_cast<long long>(arguments->timeout_seconds * 1000));
-  options.terminal = ::isatty(STDOUT_FILENO) != 0;
-  return mlscale::launcher::RunLocal(*job, options);
+  options.rendezvous_timeout = timeout;
+  options.terminal = terminal;
+  return mlscale::launcher::RunLocal(*manifest->job, options);
 }

@@ -321,6 +321,8 @@ hpo::Assignment ProbeAssignment(const hpo::SearchSpace& space, std::size_t i) {
   for (const auto& p : space.parameters) {
     if (p.type == hpo::ParameterType::kCategorical) {
       assignment[p.name] = p.choices[i % p.choices.size()];
+    } else if (p.type == hpo::ParameterType::kFloat && !p.step) {
+      assignment[p.name] = i % 2 == 0 ? p.low : p.high;  // exactly (decoding a log scale rounds)
     } else {
       assignment[p.name] = hpo::DecodeValue(p, i % 2 == 0 ? 0.0 : 1.0);
     }

@@ -3,7 +3,8 @@
 // CRD of crds/), from `mlscale validate -f` and from the parser called directly; an
 // invalid one is refused with a message naming the field by each. For the valid ones,
 // the object the API server defaulted parses to the same typed spec and trainer
-// configuration as the manifest did: the CRD's defaults are the parser's.
+// configuration as the manifest did: the CRD's defaults are the parser's. The corpus holds
+// TrainingJobs and HyperparameterSweeps (files named *sweep*), each judged by its kind.
 #include <gtest/gtest.h>
 
 #include <fstream>
@@ -14,6 +15,8 @@
 #include "cluster_environment.h"
 #include "corpus.h"
 #include "mlscale/api/manifest.h"
+#include "mlscale/api/sweep.h"
+#include "mlscale/hpo/json.h"
 #include "mlscale/api/training_job.h"
 #include "mlscale/worker/config.h"
 
@@ -24,6 +27,8 @@ using mlscale::testing::CommandResult;
 using nlohmann::json;
 
 Status ValidateTrainer(const json& trainer) { return worker::ParseTrainerConfig(trainer).status(); }
+
+bool IsSweep(const testing::CorpusCase& c) { return c.name.find("sweep") != std::string::npos; }
 
 struct Verdicts {
   CommandResult kubectl;
@@ -43,11 +48,17 @@ class CorpusTest : public ::testing::Test {
       return;
     }
     kubeconfig_ = cluster->admin_kubeconfig;
-    CommandResult crd = Kubectl({"apply", "--server-side", "--force-conflicts", "-f", MLSCALE_CRD_FILE});
-    CommandResult established =
-        Kubectl({"wait", "--for=condition=Established", "--timeout=60s", "crd/trainingjobs.mlscale.io"});
-    if (crd.exit_code != 0 || established.exit_code != 0) {
-      setup_error_ = "installing " + std::string(MLSCALE_CRD_FILE) + ": " + crd.output + established.output;
+    for (const char* file : {MLSCALE_CRD_FILE, MLSCALE_SWEEP_CRD_FILE}) {
+      CommandResult crd = Kubectl({"apply", "--server-side", "--force-conflicts", "-f", file});
+      if (crd.exit_code != 0) {
+        setup_error_ = "installing " + std::string(file) + ": " + crd.output;
+        return;
+      }
+    }
+    CommandResult established = Kubectl({"wait", "--for=condition=Established", "--timeout=60s",
+                                          "crd/trainingjobs.mlscale.io", "crd/hyperparametersweeps.mlscale.io"});
+    if (established.exit_code != 0) {
+      setup_error_ = "waiting for the CRDs: " + established.output;
       return;
     }
     Kubectl({"create", "namespace", kNamespace});
@@ -62,8 +73,8 @@ class CorpusTest : public ::testing::Test {
     Verdicts verdicts;
     verdicts.kubectl = Kubectl({"apply", "--dry-run=server", "-n", kNamespace, "-o", "json", "-f", c.path.string()});
     verdicts.cli = mlscale::testing::RunCommand({MLSCALE_CLI, "validate", "-f", c.path.string()});
-    auto job = LoadTrainingJobFile(c.path.string(), ValidateTrainer);
-    verdicts.parser = job.status();
+    verdicts.parser = IsSweep(c) ? LoadSweepFile(c.path.string(), ValidateTrainer).status()
+                                 : LoadTrainingJobFile(c.path.string(), ValidateTrainer).status();
     if (verdicts.kubectl.exit_code == 0) {
       // kubectl may print warnings before the object.
       std::size_t start = verdicts.kubectl.output.find('{');
@@ -78,6 +89,20 @@ class CorpusTest : public ::testing::Test {
   static inline std::string kubeconfig_;
   static inline std::string setup_error_;
 };
+
+// A sweep's typed spec as comparable JSON (the hpo library's forms of its parts).
+json SweepView(const SweepSpec& spec) {
+  return {{"objective", {{"metric", spec.objective.metric},
+                         {"direction", DirectionName(spec.objective.direction)},
+                         {"goal", spec.objective.goal ? json(*spec.objective.goal) : json()}}},
+          {"sampler", hpo::SamplerConfigToJson(spec.sampler)},
+          {"space", hpo::SpaceToJson(spec.space)},
+          {"trialTemplate", spec.trial_template},
+          {"maxTrials", spec.max_trials},
+          {"parallelTrials", spec.parallel_trials},
+          {"maxFailedTrials", spec.max_failed_trials},
+          {"earlyStopping", hpo::EarlyStoppingConfigToJson(spec.early_stopping)}};
+}
 
 // The typed spec without the record of which fields were written (defaulting adds some)
 // and without spec.trainer as written (compared as the trainer reads it).
@@ -135,6 +160,13 @@ TEST_F(CorpusTest, ApiServerCliAndParserAgreeOnEveryManifest) {
       continue;
     }
     ASSERT_TRUE(v.defaulted.ok()) << v.defaulted.status().ToString() << "\n" << server;
+    if (IsSweep(c)) {
+      auto written = LoadSweepFile(c.path.string(), ValidateTrainer);
+      auto stored = SweepFromJson(*v.defaulted, ValidateTrainer);
+      ASSERT_TRUE(written.ok() && stored.ok()) << stored.status().ToString();
+      EXPECT_EQ(SweepView(written->spec), SweepView(stored->spec)) << "defaulted by the API server: " << v.defaulted->dump();
+      continue;
+    }
     auto written = LoadTrainingJobFile(c.path.string(), ValidateTrainer);
     auto stored = TrainingJobFromJson(*v.defaulted, ValidateTrainer);
     ASSERT_TRUE(written.ok() && stored.ok()) << stored.status().ToString();
@@ -216,9 +248,12 @@ TEST_F(CorpusTest, PrinterColumnsShowTheStatus) {
            "conditions": [{"type": "Running", "status": "True", "reason": "AllWorkersRunning",
                            "lastTransitionTime": "2026-01-01T00:00:00Z"}]}})"});
   ASSERT_EQ(status.exit_code, 0) << status.output;
-  // By short name and by category.
-  for (const char* resource : {"tj", "mlscale"}) {
-    CommandResult table = Kubectl({"get", resource, "columns", "-n", kNamespace});
+  // By short name and by category (which takes no name: it holds sweeps too).
+  for (std::vector<std::string> get : {std::vector<std::string>{"get", "tj", "columns"},
+                                       std::vector<std::string>{"get", "mlscale", "--field-selector",
+                                                                "metadata.name=columns"}}) {
+    get.insert(get.end(), {"-n", kNamespace});
+    CommandResult table = Kubectl(get);
     ASSERT_EQ(table.exit_code, 0) << table.output;
     std::string header = table.output.substr(0, table.output.find('\n'));
     for (const char* column : {"NAME", "READY", "STATE", "PROGRESS", "LOSS", "RESTARTS", "AGE"}) {
@@ -231,6 +266,29 @@ TEST_F(CorpusTest, PrinterColumnsShowTheStatus) {
   CommandResult wide = Kubectl({"get", "tj", "columns", "-n", kNamespace, "-o", "wide"});
   EXPECT_NE(wide.output.find("ETA"), std::string::npos) << wide.output;
   Kubectl({"delete", "trainingjob", "columns", "-n", kNamespace});
+}
+
+// The sweep's columns: algorithm, trials done/max, running, best value, state, age.
+TEST_F(CorpusTest, SweepPrinterColumnsShowTheStatus) {
+  auto manifest = ReadManifestFile(std::string(MLSCALE_CORPUS_DIR) + "/valid-sweep-bayesian.yaml");
+  ASSERT_TRUE(manifest.ok()) << manifest.status().ToString();
+  Kubectl({"delete", "sweep", "bayesian", "-n", kNamespace, "--ignore-not-found"});
+  ASSERT_EQ(mlscale::testing::Kubectl(kubeconfig_, {"create", "-n", kNamespace, "-f", "-"}, *manifest).exit_code, 0);
+  CommandResult status = Kubectl(
+      {"patch", "sweep", "bayesian", "-n", kNamespace, "--subresource=status", "--type=merge", "-p",
+       R"({"status": {"state": "Running", "trialsDone": "3/4", "trials": {"running": 1, "succeeded": 3},
+           "bestTrial": {"name": "bayesian-2", "value": 0.9611, "assignment": {"lr": 0.01}}}})"});
+  ASSERT_EQ(status.exit_code, 0) << status.output;
+  CommandResult table = Kubectl({"get", "sweep", "bayesian", "-n", kNamespace});
+  ASSERT_EQ(table.exit_code, 0) << table.output;
+  std::string header = table.output.substr(0, table.output.find('\n'));
+  for (const char* column : {"NAME", "ALGORITHM", "TRIALS", "RUNNING", "BEST", "STATE", "AGE"}) {
+    EXPECT_NE(header.find(column), std::string::npos) << column << "\n" << table.output;
+  }
+  for (const char* value : {"bayesian", "3/4", "0.9611", "Running"}) {
+    EXPECT_NE(table.output.find(value), std::string::npos) << value << "\n" << table.output;
+  }
+  Kubectl({"delete", "sweep", "bayesian", "-n", kNamespace});
 }
 
 }  // namespace
