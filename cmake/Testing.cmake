@@ -27,8 +27,10 @@ function(mlscale_add_test name)
   if(T_SERIAL)
     list(APPEND properties RUN_SERIAL TRUE)
   endif()
+  # Listing a binary's tests loads its shared libraries (cuBLAS and NCCL in the GPU build,
+  # hundreds of MiB): on a loaded machine with a cold page cache that took over the default 5 s.
   gtest_discover_tests(${name} DISCOVERY_MODE PRE_TEST TEST_PREFIX "${name}."
-                       PROPERTIES ${properties})
+                       DISCOVERY_TIMEOUT 120 PROPERTIES ${properties})
 endfunction()
 include(GoogleTest)
 
