@@ -3,6 +3,9 @@
 // with observedGeneration, metrics; TLS verification and token rotation of the client.
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <algorithm>
@@ -215,6 +218,36 @@ TEST(RuntimeTest, TlsIsVerifiedUnlessSkippingIsAsked) {
   StatusOr<std::unique_ptr<Client>> trusting = Client::Create(skipping);
   ASSERT_TRUE(trusting.ok());
   EXPECT_TRUE((*trusting)->Get(resources::Namespaces(), "", "default").ok());
+}
+
+// A kubeconfig that names a CA trusts that CA alone. The system's roots are made to
+// include the cluster's CA (SSL_CERT_FILE, which OpenSSL's default paths honour), so a
+// client that also trusted the system roots would connect with a wrong kubeconfig CA.
+TEST(RuntimeTest, TheKubeconfigsCaIsTrustedAloneNotWithTheSystemRoots) {
+  StatusOr<mlscale::testing::TestCluster> cluster = mlscale::testing::CurrentCluster();
+  ASSERT_TRUE(cluster.ok());
+  StatusOr<ClientConfig> config = LoadKubeconfig(cluster->admin_kubeconfig);
+  ASSERT_TRUE(config.ok());
+  config->max_retries = 0;
+  const std::string system_roots = cluster->dir + "/system-roots-" + std::to_string(getpid()) + ".pem";
+  std::ofstream(system_roots) << config->ca_pem;
+  ASSERT_EQ(setenv("SSL_CERT_FILE", system_roots.c_str(), 1), 0);
+
+  ClientConfig system_trust = *config;
+  system_trust.ca_pem.clear();  // no CA given: the system's roots
+  StatusOr<std::unique_ptr<Client>> by_system = Client::Create(system_trust);
+  ASSERT_TRUE(by_system.ok());
+  EXPECT_TRUE((*by_system)->Get(resources::Namespaces(), "", "default").ok()) << "the fixture does not work";
+
+  ClientConfig wrong_ca = *config;
+  wrong_ca.ca_pem = wrong_ca.client_certificate_pem;  // a valid certificate, but not the server's CA
+  StatusOr<std::unique_ptr<Client>> distrusting = Client::Create(wrong_ca);
+  ASSERT_TRUE(distrusting.ok());
+  StatusOr<Object> refused = (*distrusting)->Get(resources::Namespaces(), "", "default");
+  EXPECT_EQ(refused.status().code(), StatusCode::kUnavailable)
+      << "the system's roots were trusted besides the kubeconfig's CA: " << refused.status().ToString();
+  unsetenv("SSL_CERT_FILE");
+  std::filesystem::remove(system_roots);
 }
 
 TEST(RuntimeTest, TokenFileIsReReadWhenItRotates) {

@@ -14,6 +14,31 @@ namespace {
 std::atomic<int> g_signal{0};
 extern "C" void OnTerminationSignal(int signal) { g_signal.store(signal); }
 
+// Installs the termination handlers for its lifetime; every way out of Run restores
+// the default dispositions, so a failed setup never leaves SIGTERM ignored.
+class SignalHandlers {
+ public:
+  explicit SignalHandlers(bool install) : installed_(install) {
+    if (!installed_) return;
+    g_signal = 0;
+    std::signal(SIGTERM, OnTerminationSignal);
+    std::signal(SIGINT, OnTerminationSignal);
+  }
+  ~SignalHandlers() {
+    if (!installed_) return;
+    std::signal(SIGTERM, SIG_DFL);
+    std::signal(SIGINT, SIG_DFL);
+    // A signal that arrived meanwhile still ends the process.
+    if (int pending = g_signal.exchange(0); pending != 0) std::raise(pending);
+  }
+  SignalHandlers(const SignalHandlers&) = delete;
+  SignalHandlers& operator=(const SignalHandlers&) = delete;
+  bool Received() const { return installed_ && g_signal.load() != 0; }
+
+ private:
+  bool installed_;
+};
+
 }  // namespace
 
 StatusOr<std::unique_ptr<Manager>> Manager::Create(ManagerOptions options) {
@@ -39,7 +64,7 @@ Controller& Manager::AddController(ControllerOptions options, ReconcileFunction 
 
 bool Manager::Leading() const { return !options_.leader_election || (elector_ && elector_->IsLeader()); }
 
-bool Manager::Ready() const { return informers_->AllSynced() && Leading(); }
+bool Manager::Ready() const { return informers_->AllSynced(); }
 
 void Manager::RunControllers(std::stop_token stop) {
   while (!informers_->WaitForSync(std::chrono::seconds(30), stop)) {
@@ -58,36 +83,38 @@ void Manager::RunControllers(std::stop_token stop) {
 }
 
 Status Manager::Run(std::stop_token stop, bool handle_signals) {
-  std::unique_ptr<HttpServer> health;
-  if (!options_.health_address.empty()) {
+  SignalHandlers signals(handle_signals);
+  std::unique_ptr<HttpServer> metrics_server;
+  std::unique_ptr<HttpServer> probe_server;
+  if (!options_.metrics_address.empty()) {
     StatusOr<std::unique_ptr<HttpServer>> server =
-        HttpServer::Start(options_.health_address, [this](const std::string& path) -> HttpServer::Reply {
+        HttpServer::Start(options_.metrics_address, [this](const std::string& path) -> HttpServer::Reply {
           if (path == "/metrics") return {200, metrics_.Render(), "text/plain; version=0.0.4; charset=utf-8"};
-          if (path == "/healthz") return {200, "ok\n"};
-          if (path == "/readyz") {
-            if (Ready()) return {200, "ok\n"};
-            return {503, !informers_->AllSynced() ? "caches not synced\n" : "not leading\n"};
-          }
           return {404, "not found\n"};
         });
-    if (!server.ok()) return server.status();
-    health = std::move(*server);
-    health_port_ = health->port();
-    spdlog::info("manager: serving /metrics, /healthz, /readyz on port {}", health->port());
+    if (!server.ok()) return server.status().WithContext("metrics address");
+    metrics_server = std::move(*server);
+    metrics_port_ = metrics_server->port();
   }
-  if (handle_signals) {
-    g_signal = 0;
-    std::signal(SIGTERM, OnTerminationSignal);
-    std::signal(SIGINT, OnTerminationSignal);
+  if (!options_.health_probe_address.empty()) {
+    StatusOr<std::unique_ptr<HttpServer>> server =
+        HttpServer::Start(options_.health_probe_address, [this](const std::string& path) -> HttpServer::Reply {
+          if (path == "/healthz") return {200, "ok\n"};
+          if (path == "/readyz") return Ready() ? HttpServer::Reply{200, "ok\n"} : HttpServer::Reply{503, "caches not synced\n"};
+          return {404, "not found\n"};
+        });
+    if (!server.ok()) return server.status().WithContext("health probe address");
+    probe_server = std::move(*server);
+    health_port_ = probe_server->port();
   }
+  spdlog::info("manager: /metrics on port {}, /healthz and /readyz on port {}", metrics_port_.load(),
+               health_port_.load());
 
-  informers_->StartAll();
   std::stop_source running;  // requested on signal, on `stop`, or when leadership is lost
   std::atomic<bool> lost_leadership{false};
-  std::jthread work;
   if (options_.leader_election) {
     StatusOr<std::unique_ptr<LeaderElector>> elector = LeaderElector::Create(
-        *client_, *options_.leader_election,
+        options_.client, *options_.leader_election,
         LeaderCallbacks{[this](std::stop_token leading) { RunControllers(leading); },
                         [&] {
                           if (!running.stop_requested()) {
@@ -95,25 +122,26 @@ Status Manager::Run(std::stop_token stop, bool handle_signals) {
                             running.request_stop();
                           }
                         },
-                        [](const std::string& identity) { spdlog::info("manager: leader is {}", identity); }});
+                        [](const std::string& identity) { spdlog::info("manager: leader is {}", identity); }},
+        &metrics_);
     if (!elector.ok()) return elector.status();
     elector_ = std::move(*elector);
+  }
+  informers_->StartAll();
+  std::jthread work;
+  if (elector_) {
     work = std::jthread([this, token = running.get_token()] { elector_->Run(token); });
   } else {
     work = std::jthread([this, token = running.get_token()] { RunControllers(token); });
   }
 
-  while (!running.stop_requested() && !stop.stop_requested() && (!handle_signals || g_signal.load() == 0)) {
+  while (!running.stop_requested() && !stop.stop_requested() && !signals.Received()) {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
-  if (g_signal.load() != 0) spdlog::info("manager: signal {} received; shutting down", g_signal.load());
+  if (signals.Received()) spdlog::info("manager: signal {} received; shutting down", g_signal.exchange(0));
   running.request_stop();
   work.join();  // controllers stopped; lease released when we led
   informers_->StopAll();
-  if (handle_signals) {
-    std::signal(SIGTERM, SIG_DFL);
-    std::signal(SIGINT, SIG_DFL);
-  }
   if (lost_leadership) return Status(StatusCode::kAborted, "leadership lost; exiting so that a fresh process can stand by");
   return Status::Ok();
 }
