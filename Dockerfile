@@ -1,5 +1,6 @@
-# The mlscale image: the trainer (mlscale-train), the in-pod launcher (mlscale-launch) and
-# the CLI (mlscale), on Debian bookworm, running as a non-root user.
+# The mlscale image: the trainer (mlscale-train), the in-pod launcher (mlscale-launch), the
+# model server (mlscale-serve, for InferenceService pods: `mlscale-serve --model-repository
+# /mnt/models`, port 8080) and the CLI (mlscale), on Debian bookworm, running as a non-root user.
 #
 #   docker build -t mlscale/mlscale:dev .                      # CPU backend
 #   docker build --build-arg GPU=ON -t mlscale/mlscale:dev-gpu .  # + cuBLAS/NCCL backend
@@ -28,7 +29,7 @@ RUN cmake -S . -B /build -G Ninja -DCMAKE_BUILD_TYPE=Release -DMLSCALE_BUILD_TES
 FROM debian:${DEBIAN}-slim
 RUN apt-get update \
  && apt-get install -y --no-install-recommends libcpprest2.10 libyaml-cpp0.7 libspdlog1.10 libfmt9 \
-      libboost-system1.74.0 libboost-program-options1.74.0 libopenmpi3 openmpi-bin libnlopt-cxx0 \
+      libboost-system1.74.0 libboost-program-options1.74.0 libopenmpi3 openmpi-bin libnlopt-cxx0 libsimdjson14 \
       libgomp1 libssl3 openssh-server openssh-client ca-certificates \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --uid 65532 --user-group --home-dir /home/mlscale --create-home --shell /bin/bash mlscale

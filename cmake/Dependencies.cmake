@@ -9,6 +9,7 @@ find_package(Boost 1.74 REQUIRED COMPONENTS system program_options)
 find_package(MPI REQUIRED COMPONENTS CXX)
 find_package(cpprestsdk REQUIRED)
 find_package(NLopt REQUIRED)
+find_package(simdjson REQUIRED)  # mlscale-serve's request parser
 if(MLSCALE_BUILD_TESTS)
   find_package(GTest REQUIRED)
 endif()

@@ -14,9 +14,10 @@ PACKAGES=(
   python3 python3-venv openssl libssl-dev
   libcpprest-dev libyaml-cpp-dev nlohmann-json3-dev libspdlog-dev libeigen3-dev
   libboost-system-dev libboost-program-options-dev libboost-dev
-  libopenmpi-dev openmpi-bin libnlopt-cxx-dev
+  libopenmpi-dev openmpi-bin libnlopt-cxx-dev libsimdjson-dev
   libgtest-dev libgmock-dev
   iproute2 util-linux procps curl ca-certificates
+  wrk
 )
 # Pinned NVIDIA wheels for the GPU backend (CUDA 13). Changing one changes the folder.
 CUDA_VERSION=13.5.37

@@ -1,5 +1,6 @@
 #include "mlscale/worker/model_artifact.h"
 
+#include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -91,20 +92,59 @@ StatusOr<ModelArtifact> ReadModelArtifact(const std::string& dir) {
     artifact.spec.hidden = a.at("hiddenLayers").get<std::vector<int>>();
     artifact.spec.classes = a.at("classes").get<int64_t>();
     artifact.spec.dropout = a.at("dropout").get<double>();
-    const std::string activation = a.at("activation").get<std::string>();
-    for (int k = 0; k < 3; ++k) {
-      if (activation == kActivationNames[k]) artifact.spec.activation = Activation(k);
+    if (artifact.spec.inputs < 1 || artifact.spec.classes < 2) return bad("architecture needs inputs >= 1 and classes >= 2");
+    for (int width : artifact.spec.hidden) {
+      if (width < 1) return bad("architecture.hiddenLayers: every width must be >= 1");
     }
+    const std::string activation = a.at("activation").get<std::string>();
+    bool known_activation = false;
+    for (int k = 0; k < 3; ++k) {
+      if (activation == kActivationNames[k]) {
+        artifact.spec.activation = Activation(k);
+        known_activation = true;
+      }
+    }
+    if (!known_activation) return bad("architecture.activation '" + activation + "' is not relu, tanh or gelu");
     artifact.standardization.mean = model.at("normalization").at("mean").get<std::vector<float>>();
     artifact.standardization.stddev = model.at("normalization").at("stddev").get<std::vector<float>>();
+    if (artifact.standardization.mean.size() != size_t(artifact.spec.inputs) ||
+        artifact.standardization.stddev.size() != size_t(artifact.spec.inputs)) {
+      return bad("normalization.mean and .stddev must have architecture.inputs (" +
+                 std::to_string(artifact.spec.inputs) + ") values");
+    }
+    for (float stddev : artifact.standardization.stddev) {
+      if (!(stddev > 0.0f) || !std::isfinite(stddev)) return bad("normalization.stddev: every value must be > 0");
+    }
     artifact.metadata = model.at("metadata");
-    auto weights = ReadWholeFile((fs::path(dir) / model.at("weights").at("file").get<std::string>()).string());
+    const std::string weights_file = model.at("weights").at("file").get<std::string>();
+    if (weights_file.empty() || weights_file.find('/') != std::string::npos || weights_file == "..") {
+      return bad("weights.file must name a file in the model's folder");
+    }
+    auto weights = ReadWholeFile((fs::path(dir) / weights_file).string());
     if (!weights.ok()) return weights.status();
     if (Sha256Hex(weights->data(), weights->size()) != model.at("weights").at("sha256").get<std::string>()) {
       return bad("weights.bin does not match its SHA-256");
     }
     const ParameterLayout layout = ParameterLayout::For(artifact.spec);
     if (weights->size() != size_t(layout.parameter_count) * sizeof(float)) return bad("weights.bin has the wrong size");
+    // The tensor table must describe this architecture's layout, in order.
+    const auto& tensors = model.at("weights").at("tensors");
+    if (tensors.size() != layout.layers.size() * 2) return bad("weights.tensors does not match the architecture");
+    int64_t offset = 0;
+    for (size_t l = 0; l < layout.layers.size(); ++l) {
+      const LayerLayout& layer = layout.layers[l];
+      const std::vector<int64_t> shapes[2] = {{layer.out, layer.in}, {layer.out}};
+      for (int part = 0; part < 2; ++part) {
+        const auto& tensor = tensors.at(2 * l + size_t(part));
+        const std::string name = "layers." + std::to_string(l) + (part == 0 ? ".weight" : ".bias");
+        if (tensor.at("name") != name || tensor.at("shape").get<std::vector<int64_t>>() != shapes[part] ||
+            tensor.at("offset").get<int64_t>() != offset) {
+          return bad("weights.tensors[" + std::to_string(2 * l + size_t(part)) + "] does not match the architecture (" +
+                     name + ")");
+        }
+        offset += (part == 0 ? layer.out * layer.in : layer.out) * int64_t(sizeof(float));
+      }
+    }
     const float* stored = reinterpret_cast<const float*>(weights->data());
     artifact.parameters.resize(size_t(layout.parameter_count));
     size_t k = 0;
