@@ -6,7 +6,7 @@
 #include <csignal>
 #include <thread>
 
-#include "http_server.h"
+#include "mlscale/http/server.h"
 
 namespace mlscale::kube {
 namespace {
@@ -38,6 +38,40 @@ class SignalHandlers {
  private:
   bool installed_;
 };
+
+// Serves `handle` on "host:port" ("" host: every interface) with the shared server's
+// limits: many slow or idle clients cannot keep a probe or a scrape from being answered.
+StatusOr<std::unique_ptr<http::Server>> Serve(const std::string& address,
+                                              std::function<http::Response(const std::string& path)> handle) {
+  size_t colon = address.rfind(':');
+  if (colon == std::string::npos) return InvalidArgument("address '" + address + "' is not host:port");
+  http::ServerOptions options;
+  options.address = colon == 0 ? "0.0.0.0" : address.substr(0, colon);
+  if (options.address.size() > 2 && options.address.front() == '[' && options.address.back() == ']') {
+    options.address = options.address.substr(1, options.address.size() - 2);  // [::]:8080
+  }
+  const std::string port = address.substr(colon + 1);
+  if (port.empty() || port.size() > 5 || port.find_first_not_of("0123456789") != std::string::npos ||
+      std::stoi(port) > 65535) {
+    return InvalidArgument("address '" + address + "' has no port number (0-65535)");
+  }
+  options.port = static_cast<uint16_t>(std::stoi(port));
+  options.max_connections = 64;
+  options.max_body_bytes = 4096;  // GETs only
+  options.read_timeout = std::chrono::seconds(5);
+  options.write_timeout = std::chrono::seconds(5);
+  options.idle_timeout = std::chrono::seconds(30);
+  return http::Server::Start(options, http::SyncHandler([handle = std::move(handle)](const http::Request& request) {
+    if (request.method != "GET" && request.method != "HEAD") {
+      return http::Response{405, "text/plain; charset=utf-8", {{"Allow", "GET"}}, "only GET\n"};
+    }
+    return handle(request.path);
+  }));
+}
+
+http::Response Text(int status, std::string body, std::string content_type = "text/plain; charset=utf-8") {
+  return http::Response{status, std::move(content_type), {}, std::move(body)};
+}
 
 }  // namespace
 
@@ -84,24 +118,23 @@ void Manager::RunControllers(std::stop_token stop) {
 
 Status Manager::Run(std::stop_token stop, bool handle_signals) {
   SignalHandlers signals(handle_signals);
-  std::unique_ptr<HttpServer> metrics_server;
-  std::unique_ptr<HttpServer> probe_server;
+  std::unique_ptr<http::Server> metrics_server;
+  std::unique_ptr<http::Server> probe_server;
   if (!options_.metrics_address.empty()) {
-    StatusOr<std::unique_ptr<HttpServer>> server =
-        HttpServer::Start(options_.metrics_address, [this](const std::string& path) -> HttpServer::Reply {
-          if (path == "/metrics") return {200, metrics_.Render(), "text/plain; version=0.0.4; charset=utf-8"};
-          return {404, "not found\n"};
-        });
+    StatusOr<std::unique_ptr<http::Server>> server = Serve(options_.metrics_address, [this](const std::string& path) {
+      if (path == "/metrics") return Text(200, metrics_.Render(), "text/plain; version=0.0.4; charset=utf-8");
+      return Text(404, "not found\n");
+    });
     if (!server.ok()) return server.status().WithContext("metrics address");
     metrics_server = std::move(*server);
     metrics_port_ = metrics_server->port();
   }
   if (!options_.health_probe_address.empty()) {
-    StatusOr<std::unique_ptr<HttpServer>> server =
-        HttpServer::Start(options_.health_probe_address, [this](const std::string& path) -> HttpServer::Reply {
-          if (path == "/healthz") return {200, "ok\n"};
-          if (path == "/readyz") return Ready() ? HttpServer::Reply{200, "ok\n"} : HttpServer::Reply{503, "caches not synced\n"};
-          return {404, "not found\n"};
+    StatusOr<std::unique_ptr<http::Server>> server =
+        Serve(options_.health_probe_address, [this](const std::string& path) {
+          if (path == "/healthz") return Text(200, "ok\n");
+          if (path == "/readyz") return Ready() ? Text(200, "ok\n") : Text(503, "caches not synced\n");
+          return Text(404, "not found\n");
         });
     if (!server.ok()) return server.status().WithContext("health probe address");
     probe_server = std::move(*server);
