@@ -18,6 +18,7 @@
 
 #include "mlscale/kube/client.h"
 #include "mlscale/kube/errors.h"
+#include "mlscale/kube/informer.h"
 #include "mlscale/kube/watch.h"
 
 namespace mlscale::kube {
@@ -356,6 +357,46 @@ TEST(MalformedResponseTest, ListedItemsCarryApiVersionAndKind) {
   ASSERT_EQ(list->items.size(), 1u);
   EXPECT_EQ(list->items[0]["apiVersion"], "apps/v1");
   EXPECT_EQ(list->items[0]["kind"], "Deployment");
+}
+
+// An object deleted while the watch was down is noticed by the relist: its delete
+// handler gets the last cached state marked final_state_unknown (client-go's tombstone).
+// The injector plays the API server: list {a, b}, a watch that expires (410), list {a}.
+TEST(MalformedResponseTest, DeletionsSeenOnlyByARelistAreMarkedFinalStateUnknown) {
+  FaultInjector injector;
+  auto client = ClientFor(injector, 0);
+  ASSERT_NE(client, nullptr);
+  auto list = [](const std::string& items) {
+    return Http(200, R"({"kind":"ConfigMapList","metadata":{"resourceVersion":"10"},"items":[)" + items + "]}");
+  };
+  const std::string a = R"({"metadata":{"name":"a","namespace":"n","resourceVersion":"5"}})";
+  const std::string b = R"({"metadata":{"name":"b","namespace":"n","resourceVersion":"6"}})";
+  const std::string expired =
+      Chunked({R"({"type":"ERROR","object":{"kind":"Status","reason":"Expired","message":"too old","code":410}})"});
+  injector.Script({list(a + "," + b), expired, list(a), Chunked({})});
+  std::mutex mutex;
+  std::vector<std::pair<std::string, bool>> deleted;
+  InformerOptions options;
+  options.watch.initial_backoff = 10ms;
+  SharedInformer informer(*client, resources::ConfigMaps(), "n", options);
+  informer.AddHandler({.on_delete = [&](const ObjectPtr& object, bool unknown) {
+    std::lock_guard lock(mutex);
+    deleted.emplace_back(NameOf(*object), unknown);
+  }});
+  informer.Start();
+  auto deadline = std::chrono::steady_clock::now() + 5s;
+  while (std::chrono::steady_clock::now() < deadline) {
+    {
+      std::lock_guard lock(mutex);
+      if (!deleted.empty()) break;
+    }
+    std::this_thread::sleep_for(10ms);
+  }
+  informer.Stop();
+  std::lock_guard lock(mutex);
+  ASSERT_EQ(deleted.size(), 1u);
+  EXPECT_EQ(deleted[0].first, "b");
+  EXPECT_TRUE(deleted[0].second) << "the final state is not known after a relist";
 }
 
 // Random bytes, truncations and mutations of valid responses: every request ends with a
