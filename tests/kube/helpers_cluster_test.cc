@@ -3,6 +3,8 @@
 // the cache reader and expectations fed by a real watch, managedFields not cached.
 #include <gtest/gtest.h>
 
+#include <mutex>
+
 #include "kube_test_support.h"
 #include "mlscale/kube/errors.h"
 #include "mlscale/kube/expectations.h"
@@ -200,6 +202,38 @@ TEST(HelpersClusterTest, TheCacheReaderAndExpectationsFollowTheWatch) {
   ASSERT_TRUE(client->Delete(kConfigMaps, ns.name(), names[1]).ok());
   ASSERT_TRUE(Eventually([&] { return expectations.Satisfied(owner_key); }, 10s));
   EXPECT_EQ(reader.List(workers).size(), 1u);
+}
+
+// A delete handler gets the final state the watch delivered, not what was cached: the
+// DELETED event's object carries the deletion's resourceVersion, newer than the cached one.
+TEST(HelpersClusterTest, DeleteHandlersGetTheFinalState) {
+  auto client = AdminClient();
+  ASSERT_NE(client, nullptr);
+  ScopedNamespace ns(*client, "final");
+  SharedInformer informer(*client, kConfigMaps, ns.name(), {});
+  std::mutex mutex;
+  std::vector<std::pair<Object, bool>> deleted;
+  informer.AddHandler({.on_delete = [&](const ObjectPtr& object, bool unknown) {
+    std::lock_guard lock(mutex);
+    deleted.emplace_back(*object, unknown);
+  }});
+  informer.Start();
+  ASSERT_TRUE(informer.WaitForSync(30s));
+  ASSERT_TRUE(client->Create(kConfigMaps, ns.name(), ConfigMap(ns.name(), "going")).ok());
+  const std::string key = MakeKey(ns.name(), "going");
+  ASSERT_TRUE(Eventually([&] { return informer.cache().Get(key) != nullptr; }, 10s));
+  const std::string cached_version = ResourceVersionOf(*informer.cache().Get(key));
+  ASSERT_TRUE(client->Delete(kConfigMaps, ns.name(), "going").ok());
+  ASSERT_TRUE(Eventually([&] {
+    std::lock_guard lock(mutex);
+    return !deleted.empty();
+  }, 10s));
+  std::lock_guard lock(mutex);
+  EXPECT_EQ(NameOf(deleted[0].first), "going");
+  EXPECT_GT(std::stoll(ResourceVersionOf(deleted[0].first)), std::stoll(cached_version))
+      << "the cached state was delivered instead of the final one";
+  EXPECT_FALSE(deleted[0].second) << "the watch delivered the final state";
+  EXPECT_EQ(informer.cache().Get(key), nullptr);
 }
 
 }  // namespace

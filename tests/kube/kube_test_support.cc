@@ -13,6 +13,8 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <random>
 #include <thread>
 
@@ -78,7 +80,7 @@ Object ConfigMap(const std::string& namespace_name, const std::string& name, con
 }
 
 StatusOr<Resource> EnsureWidgetResource(Client& client) {
-  const Resource crds{"apiextensions.k8s.io", "v1", "customresourcedefinitions", false};
+  const Resource crds{"apiextensions.k8s.io", "v1", "customresourcedefinitions", false, "CustomResourceDefinition"};
   Object crd = Object::parse(R"({
     "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
     "metadata": {"name": "widgets.kubetest.mlscale.io"},
@@ -92,7 +94,7 @@ StatusOr<Resource> EnsureWidgetResource(Client& client) {
           "status": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}}}}}]}})");
   StatusOr<Object> created = client.Create(crds, "", crd);
   if (!created.ok() && created.status().code() != StatusCode::kAlreadyExists) return created.status();
-  const Resource widgets{"kubetest.mlscale.io", "v1", "widgets", true};
+  const Resource widgets{"kubetest.mlscale.io", "v1", "widgets", true, "Widget"};
   // Served once the CRD is established: listing stops answering NotFound.
   for (int i = 0; i < 200; ++i) {
     StatusOr<ObjectList> list = client.List(widgets, "default");
@@ -232,6 +234,94 @@ HttpResult HttpGet(int port, const std::string& path, std::chrono::milliseconds 
   size_t body = response.find("\r\n\r\n");
   if (body != std::string::npos) result.body = response.substr(body + 4);
   return result;
+}
+
+StatusOr<std::unique_ptr<DelayingProxy>> DelayingProxy::Start(int upstream_port) {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return Unavailable("proxy socket");
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  inet_pton(AF_INET, "127.0.0.1", &address.sin_addr);
+  socklen_t length = sizeof address;
+  if (bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0 || listen(fd, 64) != 0 ||
+      getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) != 0) {
+    close(fd);
+    return Unavailable("proxy listen");
+  }
+  return std::unique_ptr<DelayingProxy>(new DelayingProxy(fd, ntohs(address.sin_port), upstream_port));
+}
+
+DelayingProxy::DelayingProxy(int listen_fd, int port, int upstream_port)
+    : listen_fd_(listen_fd), port_(port), upstream_port_(upstream_port) {
+  acceptor_ = std::jthread([this](std::stop_token stop) { Accept(stop); });
+}
+
+DelayingProxy::~DelayingProxy() {
+  acceptor_.request_stop();
+  acceptor_.join();
+  std::lock_guard lock(mutex_);
+  for (std::jthread& pump : pumps_) pump.request_stop();
+  for (int fd : sockets_) shutdown(fd, SHUT_RDWR);
+  pumps_.clear();  // joins
+  for (int fd : sockets_) close(fd);
+  close(listen_fd_);
+}
+
+void DelayingProxy::Accept(std::stop_token stop) {
+  while (!stop.stop_requested()) {
+    pollfd ready = {listen_fd_, POLLIN, 0};
+    if (poll(&ready, 1, 100) <= 0) continue;
+    int client = accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
+    if (client < 0) continue;
+    int upstream = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_port = htons(static_cast<uint16_t>(upstream_port_));
+    inet_pton(AF_INET, "127.0.0.1", &address.sin_addr);
+    if (upstream < 0 || connect(upstream, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) {
+      close(client);
+      if (upstream >= 0) close(upstream);
+      continue;
+    }
+    std::lock_guard lock(mutex_);
+    sockets_.push_back(client);
+    sockets_.push_back(upstream);
+    pumps_.emplace_back([this, client, upstream](std::stop_token s) { Pump(client, upstream, s); });
+    pumps_.emplace_back([this, client, upstream](std::stop_token s) { Pump(upstream, client, s); });
+  }
+}
+
+void DelayingProxy::Pump(int from, int to, std::stop_token stop) {
+  char chunk[16384];
+  while (!stop.stop_requested()) {
+    pollfd ready = {from, POLLIN, 0};
+    if (poll(&ready, 1, 100) <= 0) continue;
+    ssize_t n = recv(from, chunk, sizeof chunk, 0);
+    if (n <= 0) break;
+    // Hold the chunk (interruptibly) before passing it on.
+    auto release_at = std::chrono::steady_clock::now() + std::chrono::milliseconds(delay_ms_.load());
+    while (!stop.stop_requested() && std::chrono::steady_clock::now() < release_at) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    if (send(to, chunk, static_cast<size_t>(n), MSG_NOSIGNAL) != n) break;
+  }
+  shutdown(to, SHUT_WR);
+}
+
+StatusOr<std::string> KubeconfigThrough(const std::string& kubeconfig, int port, const std::string& out_path) {
+  StatusOr<ClientConfig> config = LoadKubeconfig(kubeconfig);
+  if (!config.ok()) return config.status();
+  std::ifstream in(kubeconfig);
+  std::stringstream text;
+  text << in.rdbuf();
+  std::string yaml = text.str();
+  size_t at = yaml.find(config->server);
+  if (at == std::string::npos) return NotFound("the server URL is not in " + kubeconfig);
+  yaml.replace(at, config->server.size(), "https://127.0.0.1:" + std::to_string(port));
+  std::ofstream out(out_path);
+  out << yaml;
+  if (!out) return Unavailable("cannot write " + out_path);
+  return out_path;
 }
 
 bool Eventually(const std::function<bool()>& condition, std::chrono::milliseconds timeout) {

@@ -5,7 +5,10 @@
 
 #include <sys/types.h>
 
+#include <atomic>
 #include <chrono>
+#include <mutex>
+#include <thread>
 #include <memory>
 #include <string>
 #include <vector>
@@ -87,6 +90,38 @@ struct HttpResult {
 };
 // GET http://127.0.0.1:<port><path>, bounded by `timeout`.
 HttpResult HttpGet(int port, const std::string& path, std::chrono::milliseconds timeout = std::chrono::seconds(2));
+
+// A fault injector: a TCP proxy on 127.0.0.1 in front of `upstream_port` (the API
+// server) that forwards bytes unchanged (TLS passes through) and, once SetDelay is
+// called, holds every chunk it reads for that long before passing it on, in both
+// directions, on open and new connections alike. For a client whose traffic must be
+// slow while everybody else's is not (a real network cannot be slowed per process here).
+class DelayingProxy {
+ public:
+  static StatusOr<std::unique_ptr<DelayingProxy>> Start(int upstream_port);
+  ~DelayingProxy();  // closes everything and joins
+  DelayingProxy(const DelayingProxy&) = delete;
+  DelayingProxy& operator=(const DelayingProxy&) = delete;
+  int port() const { return port_; }
+  void SetDelay(std::chrono::milliseconds delay) { delay_ms_ = delay.count(); }
+
+ private:
+  DelayingProxy(int listen_fd, int port, int upstream_port);
+  void Accept(std::stop_token stop);
+  void Pump(int from, int to, std::stop_token stop);
+
+  int listen_fd_;
+  int port_;
+  int upstream_port_;
+  std::atomic<int64_t> delay_ms_{0};
+  std::mutex mutex_;
+  std::vector<int> sockets_;
+  std::vector<std::jthread> pumps_;
+  std::jthread acceptor_;
+};
+
+// Writes a copy of `kubeconfig` whose server is https://127.0.0.1:<port>; returns its path.
+StatusOr<std::string> KubeconfigThrough(const std::string& kubeconfig, int port, const std::string& out_path);
 
 // Polls `condition` every 50 ms until it holds or `timeout` passes; returns whether it held.
 bool Eventually(const std::function<bool()>& condition, std::chrono::milliseconds timeout);

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <functional>
 #include <deque>
 #include <mutex>
 #include <random>
@@ -17,6 +18,7 @@
 
 #include "mlscale/kube/client.h"
 #include "mlscale/kube/errors.h"
+#include "mlscale/kube/informer.h"
 #include "mlscale/kube/watch.h"
 
 namespace mlscale::kube {
@@ -50,6 +52,8 @@ class FaultInjector {
     std::lock_guard lock(mutex_);
     responses_ = std::move(responses);
   }
+  // Holds each answer this long before sending it (a server that does not answer).
+  void Stall(std::chrono::milliseconds delay) { stall_ms_ = delay.count(); }
   int requests() const { return requests_.load(); }
   std::string server() const { return "http://127.0.0.1:" + std::to_string(port_); }
 
@@ -90,6 +94,10 @@ class FaultInjector {
           response = responses_.front();
           if (responses_.size() > 1) responses_.pop_front();
         }
+        for (auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(stall_ms_.load());
+             !stop.stop_requested() && std::chrono::steady_clock::now() < until;) {
+          std::this_thread::sleep_for(10ms);
+        }
         send(connection, response.data(), response.size(), MSG_NOSIGNAL);
         if (response.find("Connection: keep-alive") == std::string::npos) break;
       }
@@ -102,6 +110,7 @@ class FaultInjector {
   std::mutex mutex_;
   std::deque<std::string> responses_ = {"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\n\r\n"};
   std::atomic<int> requests_{0};
+  std::atomic<int64_t> stall_ms_{0};
   std::jthread thread_;
 };
 
@@ -110,11 +119,13 @@ std::string Http(int status, const std::string& body, const std::string& extra_h
          std::to_string(body.size()) + "\r\n" + extra_headers + "\r\n" + body;
 }
 
-std::unique_ptr<Client> ClientFor(const FaultInjector& injector, int max_retries = 2) {
+std::unique_ptr<Client> ClientFor(const FaultInjector& injector, int max_retries = 2,
+                                  const std::function<void(ClientConfig&)>& adjust = nullptr) {
   ClientConfig config;
   config.server = injector.server();
   config.max_retries = max_retries;
   config.request_timeout = 3s;
+  if (adjust) adjust(config);
   StatusOr<std::unique_ptr<Client>> client = Client::Create(config);
   EXPECT_TRUE(client.ok()) << client.status().ToString();
   return client.ok() ? std::move(*client) : nullptr;
@@ -139,7 +150,7 @@ TEST(MalformedResponseTest, GetGivesClearErrors) {
       {"JSON array", Http(200, "[1,2,3]"), StatusCode::kDataLoss, "not a JSON object"},
       {"empty 200", Http(200, ""), StatusCode::kDataLoss, "malformed JSON"},
       {"Status body", Http(409, status_409), StatusCode::kConflict, "Conflict (HTTP 409): stale"},
-      {"409 without Status", Http(409, "nope"), StatusCode::kConflict, "Conflict (HTTP 409): body: nope"},
+      {"409 without Status", Http(409, "nope"), StatusCode::kConflict, "Conflict (HTTP 409): a body of 4 bytes"},
       {"404 HTML", Http(404, "<h1>nope</h1>"), StatusCode::kNotFound, "NotFound (HTTP 404)"},
       {"403", Http(403, "{}"), StatusCode::kPermissionDenied, "Forbidden (HTTP 403)"},
       {"401", Http(401, ""), StatusCode::kUnauthenticated, "empty body"},
@@ -246,6 +257,146 @@ TEST(MalformedResponseTest, WatchStreamsReportBadEvents) {
   Status gone = client->WatchStream(resources::ConfigMaps(), "n", {}, [](WatchEvent&&) { return true; });
   EXPECT_TRUE(IsGone(gone)) << gone.ToString();
   EXPECT_EQ(ReasonOf(gone), "Expired");
+}
+
+// Response bytes may be Secret data (a proxy echoing, a truncated Secret): errors say
+// how many bytes were wrong, never what they were.
+TEST(MalformedResponseTest, ErrorsNeverQuoteResponseBytes) {
+  FaultInjector injector;
+  auto client = ClientFor(injector, 0);
+  ASSERT_NE(client, nullptr);
+  const std::string secret = "c2VjcmV0LXBhc3N3b3Jk";
+  injector.Script({Http(200, R"({"kind":"Secret","data":{"password":")" + secret + "\"")});
+  Status truncated = client->Get(resources::Secrets(), "n", "s").status();
+  EXPECT_EQ(truncated.code(), StatusCode::kDataLoss);
+  EXPECT_EQ(truncated.message().find(secret), std::string::npos) << truncated.ToString();
+  injector.Script({Http(500, "password=" + secret)});
+  Status failed = client->Get(resources::Secrets(), "n", "s").status();
+  EXPECT_EQ(failed.message().find(secret), std::string::npos) << failed.ToString();
+  injector.Script({Chunked({std::string(R"({"type":"ADDED","object":{"data":{"password":")") + secret})});
+  Status watch = client->WatchStream(resources::Secrets(), "n", {}, [](WatchEvent&&) { return true; });
+  EXPECT_EQ(watch.code(), StatusCode::kDataLoss);
+  EXPECT_EQ(watch.message().find(secret), std::string::npos) << watch.ToString();
+}
+
+// A hostile or broken server cannot exhaust memory: bodies and watch lines are capped.
+TEST(MalformedResponseTest, ResponseBodiesAndWatchLinesAreCapped) {
+  FaultInjector injector;
+  auto client = ClientFor(injector, 0, [](ClientConfig& config) {
+    config.max_response_bytes = 4096;
+    config.max_watch_line_bytes = 4096;
+  });
+  ASSERT_NE(client, nullptr);
+  const std::string big = R"({"metadata":{"name":"x"},"data":{"k":")" + std::string(10000, 'a') + "\"}}";
+  injector.Script({Http(200, big)});
+  Status declared = client->Get(resources::ConfigMaps(), "n", "x").status();
+  EXPECT_EQ(declared.code(), StatusCode::kResourceExhausted) << declared.ToString();
+  // Without a Content-Length (chunked), the reading stops at the cap.
+  std::string chunked = Chunked({big});
+  injector.Script({chunked});
+  Status streamed = client->Get(resources::ConfigMaps(), "n", "x").status();
+  EXPECT_EQ(streamed.code(), StatusCode::kResourceExhausted) << streamed.ToString();
+  injector.Script({Chunked({R"({"type":"ADDED","object":{"metadata":{"name":"a"}}})", big})});
+  int events = 0;
+  Status watch = client->WatchStream(resources::ConfigMaps(), "n", {}, [&](WatchEvent&&) {
+    ++events;
+    return true;
+  });
+  EXPECT_EQ(watch.code(), StatusCode::kResourceExhausted) << watch.ToString();
+  EXPECT_EQ(events, 1);
+  // Within the caps, the same sizes pass.
+  injector.Script({Http(200, R"({"metadata":{"name":"x"}})")});
+  EXPECT_TRUE(client->Get(resources::ConfigMaps(), "n", "x").ok());
+}
+
+// A call ends at its deadline or when its stop token is requested, however long the
+// server takes; the rate limiter's wait counts against the deadline.
+TEST(MalformedResponseTest, CallsEndAtTheirDeadlineOrWhenStopped) {
+  FaultInjector injector;
+  auto client = ClientFor(injector, 3);
+  ASSERT_NE(client, nullptr);
+  injector.Script({Http(200, R"({"metadata":{"name":"x"}})")});
+  injector.Stall(20s);
+  auto started = std::chrono::steady_clock::now();
+  Status late = client->Get(resources::ConfigMaps(), "n", "x", "", CallOptions::Within(300ms)).status();
+  EXPECT_EQ(late.code(), StatusCode::kDeadlineExceeded) << late.ToString();
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 2s) << "the deadline was not honoured";
+
+  std::stop_source stop;
+  std::jthread stopper([&] {
+    std::this_thread::sleep_for(300ms);
+    stop.request_stop();
+  });
+  started = std::chrono::steady_clock::now();
+  Status stopped = client->Get(resources::ConfigMaps(), "n", "x", "", {.stop = stop.get_token()}).status();
+  EXPECT_EQ(stopped.code(), StatusCode::kCancelled) << stopped.ToString();
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 2s) << "the stop token was not honoured";
+  injector.Stall(0ms);
+
+  FaultInjector quiet;
+  auto throttled = ClientFor(quiet, 0, [](ClientConfig& config) {
+    config.qps = 0.2;
+    config.burst = 1;
+  });
+  quiet.Script({Http(200, R"({"metadata":{"name":"x"}})")});
+  ASSERT_TRUE(throttled->Get(resources::ConfigMaps(), "n", "x").ok());
+  started = std::chrono::steady_clock::now();
+  Status limited = throttled->Get(resources::ConfigMaps(), "n", "x", "", CallOptions::Within(200ms)).status();
+  EXPECT_EQ(limited.code(), StatusCode::kDeadlineExceeded) << limited.ToString();
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 1s);
+}
+
+TEST(MalformedResponseTest, ListedItemsCarryApiVersionAndKind) {
+  FaultInjector injector;
+  auto client = ClientFor(injector, 0);
+  ASSERT_NE(client, nullptr);
+  injector.Script({Http(200, R"({"kind":"DeploymentList","apiVersion":"apps/v1","metadata":{"resourceVersion":"3"},
+                                 "items":[{"metadata":{"name":"a","uid":"u"}}]})")});
+  StatusOr<ObjectList> list = client->List(resources::Deployments(), "n");
+  ASSERT_TRUE(list.ok()) << list.status().ToString();
+  ASSERT_EQ(list->items.size(), 1u);
+  EXPECT_EQ(list->items[0]["apiVersion"], "apps/v1");
+  EXPECT_EQ(list->items[0]["kind"], "Deployment");
+}
+
+// An object deleted while the watch was down is noticed by the relist: its delete
+// handler gets the last cached state marked final_state_unknown (client-go's tombstone).
+// The injector plays the API server: list {a, b}, a watch that expires (410), list {a}.
+TEST(MalformedResponseTest, DeletionsSeenOnlyByARelistAreMarkedFinalStateUnknown) {
+  FaultInjector injector;
+  auto client = ClientFor(injector, 0);
+  ASSERT_NE(client, nullptr);
+  auto list = [](const std::string& items) {
+    return Http(200, R"({"kind":"ConfigMapList","metadata":{"resourceVersion":"10"},"items":[)" + items + "]}");
+  };
+  const std::string a = R"({"metadata":{"name":"a","namespace":"n","resourceVersion":"5"}})";
+  const std::string b = R"({"metadata":{"name":"b","namespace":"n","resourceVersion":"6"}})";
+  const std::string expired =
+      Chunked({R"({"type":"ERROR","object":{"kind":"Status","reason":"Expired","message":"too old","code":410}})"});
+  injector.Script({list(a + "," + b), expired, list(a), Chunked({})});
+  std::mutex mutex;
+  std::vector<std::pair<std::string, bool>> deleted;
+  InformerOptions options;
+  options.watch.initial_backoff = 10ms;
+  SharedInformer informer(*client, resources::ConfigMaps(), "n", options);
+  informer.AddHandler({.on_delete = [&](const ObjectPtr& object, bool unknown) {
+    std::lock_guard lock(mutex);
+    deleted.emplace_back(NameOf(*object), unknown);
+  }});
+  informer.Start();
+  auto deadline = std::chrono::steady_clock::now() + 5s;
+  while (std::chrono::steady_clock::now() < deadline) {
+    {
+      std::lock_guard lock(mutex);
+      if (!deleted.empty()) break;
+    }
+    std::this_thread::sleep_for(10ms);
+  }
+  informer.Stop();
+  std::lock_guard lock(mutex);
+  ASSERT_EQ(deleted.size(), 1u);
+  EXPECT_EQ(deleted[0].first, "b");
+  EXPECT_TRUE(deleted[0].second) << "the final state is not known after a relist";
 }
 
 // Random bytes, truncations and mutations of valid responses: every request ends with a

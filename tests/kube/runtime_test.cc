@@ -3,6 +3,9 @@
 // with observedGeneration, metrics; TLS verification and token rotation of the client.
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <algorithm>
@@ -182,6 +185,7 @@ TEST(RuntimeTest, EventsAreRecordedOnTheObjectAndDeduplicated) {
   recorder.Warning(*involved, "BackOff", "restarting failed worker");
   recorder.Warning(*involved, "BackOff", "restarting failed worker");
   recorder.Normal(*involved, "Created", "created worker-0");
+  ASSERT_TRUE(recorder.Flush(10s));
   StatusOr<ObjectList> events = client->List(resources::Events(), ns.name());
   ASSERT_TRUE(events.ok());
   ASSERT_EQ(events->items.size(), 2u);
@@ -195,6 +199,56 @@ TEST(RuntimeTest, EventsAreRecordedOnTheObjectAndDeduplicated) {
       EXPECT_EQ(event["count"], 1);
     }
   }
+}
+
+// Repeats aggregate into one Event (count, first/last timestamp), each object has a
+// burst of events, and recording never waits for the API server: here the recorder's
+// client goes through a delaying proxy (the fault injector) that holds every byte 10 s.
+TEST(RuntimeTest, EventsAreAsynchronousAggregatedAndRateLimitedPerObject) {
+  StatusOr<mlscale::testing::TestCluster> cluster = mlscale::testing::CurrentCluster();
+  ASSERT_TRUE(cluster.ok());
+  auto client = AdminClient();
+  ASSERT_NE(client, nullptr);
+  ScopedNamespace ns(*client, "events");
+  StatusOr<Object> involved = client->Create(kConfigMaps, ns.name(), ConfigMap(ns.name(), "noisy"));
+  ASSERT_TRUE(involved.ok());
+  Metrics metrics;
+  {
+    EventRecorder recorder(*client, "mlscale-test", {.queue_size = 100, .per_object_burst = 3}, &metrics);
+    recorder.Warning(*involved, "BackOff", "restarting");
+    ASSERT_TRUE(recorder.Flush(10s));
+    std::this_thread::sleep_for(1100ms);  // timestamps have seconds
+    recorder.Warning(*involved, "BackOff", "restarting");
+    for (int i = 0; i < 5; ++i) recorder.Normal(*involved, "Step", "step " + std::to_string(i));
+    ASSERT_TRUE(recorder.Flush(10s));
+  }
+  StatusOr<ObjectList> events = client->List(resources::Events(), ns.name());
+  ASSERT_TRUE(events.ok());
+  // A burst of 3 per object: BackOff, its repeat (aggregated into the same Event), step 0.
+  ASSERT_EQ(events->items.size(), 2u);
+  for (const Object& event : events->items) {
+    if (event["reason"] != "BackOff") continue;
+    EXPECT_EQ(event["count"], 2);
+    EXPECT_LT(event["firstTimestamp"].get<std::string>(), event["lastTimestamp"].get<std::string>());
+  }
+  EXPECT_EQ(metrics.Value("mlscale_kube_events_dropped_total", {{"reason", "rate_limited"}}), 4);
+
+  const std::string server = client->config().server;
+  auto proxy = testing::DelayingProxy::Start(std::stoi(server.substr(server.rfind(':') + 1)));
+  ASSERT_TRUE(proxy.ok());
+  (*proxy)->SetDelay(10s);
+  ClientConfig slow_config = client->config();
+  slow_config.server = "https://127.0.0.1:" + std::to_string((*proxy)->port());
+  StatusOr<std::unique_ptr<Client>> slow = Client::Create(slow_config);
+  ASSERT_TRUE(slow.ok());
+  Metrics slow_metrics;
+  EventRecorder stalled(**slow, "mlscale-test", {.queue_size = 10, .flush_on_destroy = 100ms}, &slow_metrics);
+  auto started = std::chrono::steady_clock::now();
+  for (int i = 0; i < 50; ++i) stalled.Normal(*involved, "Burst", "event " + std::to_string(i % 25));
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 500ms) << "Record waited for the API server";
+  EXPECT_GE(slow_metrics.Value("mlscale_kube_events_dropped_total", {{"reason", "queue_full"}}) +
+                slow_metrics.Value("mlscale_kube_events_dropped_total", {{"reason", "rate_limited"}}),
+            20);
 }
 
 TEST(RuntimeTest, TlsIsVerifiedUnlessSkippingIsAsked) {
@@ -215,6 +269,36 @@ TEST(RuntimeTest, TlsIsVerifiedUnlessSkippingIsAsked) {
   StatusOr<std::unique_ptr<Client>> trusting = Client::Create(skipping);
   ASSERT_TRUE(trusting.ok());
   EXPECT_TRUE((*trusting)->Get(resources::Namespaces(), "", "default").ok());
+}
+
+// A kubeconfig that names a CA trusts that CA alone. The system's roots are made to
+// include the cluster's CA (SSL_CERT_FILE, which OpenSSL's default paths honour), so a
+// client that also trusted the system roots would connect with a wrong kubeconfig CA.
+TEST(RuntimeTest, TheKubeconfigsCaIsTrustedAloneNotWithTheSystemRoots) {
+  StatusOr<mlscale::testing::TestCluster> cluster = mlscale::testing::CurrentCluster();
+  ASSERT_TRUE(cluster.ok());
+  StatusOr<ClientConfig> config = LoadKubeconfig(cluster->admin_kubeconfig);
+  ASSERT_TRUE(config.ok());
+  config->max_retries = 0;
+  const std::string system_roots = cluster->dir + "/system-roots-" + std::to_string(getpid()) + ".pem";
+  std::ofstream(system_roots) << config->ca_pem;
+  ASSERT_EQ(setenv("SSL_CERT_FILE", system_roots.c_str(), 1), 0);
+
+  ClientConfig system_trust = *config;
+  system_trust.ca_pem.clear();  // no CA given: the system's roots
+  StatusOr<std::unique_ptr<Client>> by_system = Client::Create(system_trust);
+  ASSERT_TRUE(by_system.ok());
+  EXPECT_TRUE((*by_system)->Get(resources::Namespaces(), "", "default").ok()) << "the fixture does not work";
+
+  ClientConfig wrong_ca = *config;
+  wrong_ca.ca_pem = wrong_ca.client_certificate_pem;  // a valid certificate, but not the server's CA
+  StatusOr<std::unique_ptr<Client>> distrusting = Client::Create(wrong_ca);
+  ASSERT_TRUE(distrusting.ok());
+  StatusOr<Object> refused = (*distrusting)->Get(resources::Namespaces(), "", "default");
+  EXPECT_EQ(refused.status().code(), StatusCode::kUnavailable)
+      << "the system's roots were trusted besides the kubeconfig's CA: " << refused.status().ToString();
+  unsetenv("SSL_CERT_FILE");
+  std::filesystem::remove(system_roots);
 }
 
 TEST(RuntimeTest, TokenFileIsReReadWhenItRotates) {

@@ -78,6 +78,22 @@ TEST(WorkQueueTest, AddAfterDelaysTheKey) {
   EXPECT_GE(std::chrono::steady_clock::now() - started, 100ms);
 }
 
+TEST(WorkQueueTest, AKeyWaitsInOneDelayedEntryTheEarliest) {
+  WorkQueue queue;
+  for (int i = 0; i < 100; ++i) queue.AddAfter("ns/a", 10s);  // e.g. a requeue_after on every reconcile
+  queue.AddAfter("ns/a", 150ms);
+  queue.AddAfter("ns/a", 5s);
+  queue.AddAfter("ns/b", 5s);
+  EXPECT_EQ(queue.DelayedLen(), 2u) << "one delayed entry per key";
+  auto started = std::chrono::steady_clock::now();
+  std::optional<std::string> key = queue.Get();
+  ASSERT_TRUE(key.has_value());
+  EXPECT_EQ(*key, "ns/a");
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 2s) << "the earliest delay wins";
+  queue.Done(*key);
+  EXPECT_EQ(queue.DelayedLen(), 1u) << "nothing of ns/a is left to fire again";
+}
+
 TEST(WorkQueueTest, RateLimitedRetriesBackOffExponentiallyPerKey) {
   WorkQueueOptions options;
   options.base_delay = 10ms;

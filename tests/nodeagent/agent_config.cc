@@ -3,10 +3,13 @@
 #include <fstream>
 #include <sstream>
 
+#include <boost/program_options.hpp>
 #include <yaml-cpp/yaml.h>
 
 namespace mlscale::nodeagent {
 namespace {
+
+namespace po = boost::program_options;
 
 // "name=value" split at the first '='.
 StatusOr<std::pair<std::string, std::string>> KeyValue(const std::string& text, const std::string& flag) {
@@ -107,67 +110,108 @@ Status ParseConfigFile(const std::string& yaml_text, AgentConfig& config) {
   return Status::Ok();
 }
 
+namespace {
+
+// The flags, described once: the parser and --help both come from here.
+po::options_description FlagDescriptions() {
+  po::options_description flags(
+      "usage: mlscale-test-node --node-name NAME [flags]\n\n"
+      "Plays the kubelet's part for end-to-end tests: registers a Node and runs the pods bound to it\n"
+      "as local processes. Runs until SIGTERM or SIGINT, then kills every pod process it started.\n\nFlags");
+  flags.add_options()
+      ("help,h", "print this help and exit")
+      ("kubeconfig", po::value<std::string>()->value_name("PATH"),
+       "credentials (default: $KUBECONFIG, in-cluster, ~/.kube/config)")
+      ("node-name", po::value<std::string>()->value_name("NAME"), "the Node to register (required)")
+      ("config", po::value<std::string>()->value_name("FILE"),
+       "YAML: images, capacity, labels, taints (agent_config.h); applied where it appears")
+      ("image", po::value<std::vector<std::string>>()->value_name("IMAGE=PATH"),
+       "run PATH for containers of IMAGE that give no command (repeatable)")
+      ("capacity", po::value<std::vector<std::string>>()->value_name("NAME=QUANTITY"),
+       "node capacity, e.g. cpu=8, memory=16Gi, nvidia.com/gpu=2 (repeatable; defaults: cpu=4 memory=8Gi "
+       "pods=110 ephemeral-storage=100Gi)")
+      ("label", po::value<std::vector<std::string>>()->value_name("KEY=VALUE"), "node label (repeatable)")
+      ("taint", po::value<std::vector<std::string>>()->value_name("KEY[=VALUE]:EFFECT"), "node taint (repeatable)")
+      ("state-dir", po::value<std::string>()->value_name("DIR"),
+       "pod folders: logs, hosts, termination logs (default /tmp/mlscale-test-node/NAME)")
+      ("address-dir", po::value<std::string>()->value_name("DIR"),
+       "pod address leases shared by all agents of the machine (default /tmp/mlscale-test-node/addresses)")
+      ("host-ip", po::value<std::string>()->value_name("IP"), "the node's address (default 127.0.0.1)")
+      ("cluster-domain", po::value<std::string>()->value_name("DOMAIN"), "default cluster.local")
+      ("ready-file", po::value<std::string>()->value_name("PATH"),
+       "written once the node is registered and caches synced")
+      ("lease-duration-seconds", po::value<std::string>()->value_name("N"),
+       "node lease duration (default 40; renewed every N/4)")
+      ("restart-backoff-ms", po::value<std::string>()->value_name("N"),
+       "first container restart delay (default 1000, doubling)")
+      ("max-restart-backoff-ms", po::value<std::string>()->value_name("N"), "restart delay cap (default 30000)")
+      ("delete-node-on-exit", "delete the Node and its Lease on SIGTERM/SIGINT")
+      ("log-level", po::value<std::string>()->value_name("LEVEL"), "trace, debug, info (default), warn, error");
+  return flags;
+}
+
+}  // namespace
+
+std::string FlagsHelp() {
+  std::ostringstream text;
+  text << FlagDescriptions();
+  return text.str();
+}
+
 StatusOr<AgentConfig> ParseFlags(const std::vector<std::string>& args) {
   AgentConfig config;
-  for (size_t i = 0; i < args.size(); ++i) {
-    std::string flag = args[i];
-    if (flag == "--help" || flag == "-h") return InvalidArgument("help");
-    std::string value;
-    bool has_inline_value = false;
-    if (auto eq = flag.find('='); flag.rfind("--", 0) == 0 && eq != std::string::npos) {
-      value = flag.substr(eq + 1);
-      flag = flag.substr(0, eq);
-      has_inline_value = true;
-    }
-    if (flag == "--delete-node-on-exit") {
+  po::parsed_options parsed(nullptr);
+  try {
+    parsed = po::command_line_parser(args).options(FlagDescriptions()).run();
+  } catch (const po::error& error) {
+    return InvalidArgument(std::string(error.what()) + " (see --help)");
+  }
+  // In the order given, so that a --config file applies where it appears.
+  for (const po::option& option : parsed.options) {
+    const std::string& name = option.string_key;
+    const std::string flag = "--" + name;
+    const std::string value = option.value.empty() ? "" : option.value.front();
+    if (name == "help") return InvalidArgument("help");
+    if (name == "delete-node-on-exit") {
       config.delete_node_on_exit = true;
-      continue;
-    }
-    if (!has_inline_value) {
-      if (i + 1 >= args.size()) return InvalidArgument(flag + " needs a value");
-      value = args[++i];
-    }
-    if (flag == "--kubeconfig") {
+    } else if (name == "kubeconfig") {
       config.kubeconfig = value;
-    } else if (flag == "--node-name") {
+    } else if (name == "node-name") {
       config.node_name = value;
-    } else if (flag == "--config") {
+    } else if (name == "config") {
       std::ifstream in(value);
       if (!in) return InvalidArgument("--config: cannot read " + value);
       std::stringstream text;
       text << in.rdbuf();
       MLSCALE_RETURN_IF_ERROR(ParseConfigFile(text.str(), config).WithContext(value));
-    } else if (flag == "--image" || flag == "--capacity" || flag == "--label") {
+    } else if (name == "image" || name == "capacity" || name == "label") {
       StatusOr<std::pair<std::string, std::string>> kv = KeyValue(value, flag);
       if (!kv.ok()) return kv.status();
-      if (flag == "--image") config.images[kv->first] = {kv->second};
-      if (flag == "--capacity") config.capacity[kv->first] = kv->second;
-      if (flag == "--label") config.labels[kv->first] = kv->second;
-    } else if (flag == "--taint") {
+      if (name == "image") config.images[kv->first] = {kv->second};
+      if (name == "capacity") config.capacity[kv->first] = kv->second;
+      if (name == "label") config.labels[kv->first] = kv->second;
+    } else if (name == "taint") {
       StatusOr<Taint> taint = ParseTaint(value);
       if (!taint.ok()) return taint.status();
       config.taints.push_back(*taint);
-    } else if (flag == "--state-dir") {
+    } else if (name == "state-dir") {
       config.state_dir = value;
-    } else if (flag == "--address-dir") {
+    } else if (name == "address-dir") {
       config.address_dir = value;
-    } else if (flag == "--host-ip") {
+    } else if (name == "host-ip") {
       config.host_ip = value;
-    } else if (flag == "--cluster-domain") {
+    } else if (name == "cluster-domain") {
       config.cluster_domain = value;
-    } else if (flag == "--ready-file") {
+    } else if (name == "ready-file") {
       config.ready_file = value;
-    } else if (flag == "--log-level") {
+    } else if (name == "log-level") {
       config.log_level = value;
-    } else if (flag == "--lease-duration-seconds" || flag == "--restart-backoff-ms" ||
-               flag == "--max-restart-backoff-ms") {
+    } else if (name == "lease-duration-seconds" || name == "restart-backoff-ms" || name == "max-restart-backoff-ms") {
       StatusOr<int64_t> number = Number(value, flag);
       if (!number.ok()) return number.status();
-      if (flag == "--lease-duration-seconds") config.lease_duration = std::chrono::seconds(std::max<int64_t>(*number, 1));
-      if (flag == "--restart-backoff-ms") config.restart_backoff = std::chrono::milliseconds(*number);
-      if (flag == "--max-restart-backoff-ms") config.max_restart_backoff = std::chrono::milliseconds(*number);
-    } else {
-      return InvalidArgument("unknown flag '" + flag + "' (see --help)");
+      if (name == "lease-duration-seconds") config.lease_duration = std::chrono::seconds(std::max<int64_t>(*number, 1));
+      if (name == "restart-backoff-ms") config.restart_backoff = std::chrono::milliseconds(*number);
+      if (name == "max-restart-backoff-ms") config.max_restart_backoff = std::chrono::milliseconds(*number);
     }
   }
   if (config.node_name.empty()) return InvalidArgument("--node-name is required");

@@ -50,10 +50,13 @@ struct AgentConfig {
 // InvalidArgument naming the key for anything malformed.
 Status ParseConfigFile(const std::string& yaml_text, AgentConfig& config);
 
-// Parses argv (flags as documented in main.cc). --config files are read and applied
-// where they appear. InvalidArgument for unknown flags, missing values, bad numbers,
-// a missing --node-name; "help" as the message when --help was given.
+// Parses argv with Boost.Program_options (the flags are listed by FlagsHelp). --config
+// files are read and applied where they appear. InvalidArgument for unknown flags,
+// missing values, bad numbers, a missing --node-name; "help" as the message when
+// --help was given.
 StatusOr<AgentConfig> ParseFlags(const std::vector<std::string>& args);
+// The --help text, generated from the flag descriptions.
+std::string FlagsHelp();
 
 // "key=value:Effect" or "key:Effect".
 StatusOr<Taint> ParseTaint(const std::string& text);

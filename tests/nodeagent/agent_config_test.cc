@@ -72,8 +72,8 @@ TEST(AgentConfig, BadFlagsAreClearErrors) {
   };
   for (const Case& c : std::vector<Case>{
            {{}, "--node-name is required"},
-           {{"--node-name"}, "needs a value"},
-           {{"--node-name", "n", "--bogus", "1"}, "unknown flag '--bogus'"},
+           {{"--node-name"}, "the required argument for option '--node-name' is missing"},
+           {{"--node-name", "n", "--bogus", "1"}, "unrecognised option '--bogus'"},
            {{"--node-name", "n", "--capacity", "cpu"}, "NAME=VALUE"},
            {{"--node-name", "n", "--restart-backoff-ms", "soon"}, "non-negative integer"},
            {{"--node-name", "n", "--restart-backoff-ms=-5"}, "non-negative integer"},
@@ -84,6 +84,22 @@ TEST(AgentConfig, BadFlagsAreClearErrors) {
     ASSERT_FALSE(config.ok());
     EXPECT_NE(config.status().message().find(c.mentions), std::string::npos) << config.status().message();
   }
+}
+
+TEST(AgentConfig, HelpIsGeneratedFromTheFlagDescriptions) {
+  EXPECT_EQ(ParseFlags({"--help"}).status().message(), "help");
+  const std::string help = FlagsHelp();
+  for (const char* flag : {"--node-name NAME", "--kubeconfig PATH", "--capacity NAME=QUANTITY", "--taint",
+                           "--delete-node-on-exit", "--restart-backoff-ms N", "--log-level LEVEL"}) {
+    EXPECT_NE(help.find(flag), std::string::npos) << flag << " missing from:\n" << help;
+  }
+  // Repeated and '='-joined values, in order: a later flag overrides an earlier one.
+  StatusOr<AgentConfig> config =
+      ParseFlags({"--node-name=n", "--label", "a=1", "--label=b=2", "--capacity", "cpu=2", "--capacity", "cpu=3"});
+  ASSERT_TRUE(config.ok()) << config.status().ToString();
+  EXPECT_EQ(config->labels.at("a"), "1");
+  EXPECT_EQ(config->labels.at("b"), "2");
+  EXPECT_EQ(config->capacity.at("cpu"), "3");
 }
 
 }  // namespace

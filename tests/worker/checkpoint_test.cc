@@ -90,6 +90,25 @@ TEST(Checkpoint, LatestValidIsResumedAndCorruptOnesAreSkipped) {
       << warnings[0];
 }
 
+// fsync failing must fail the write and leave the old file in place. The fault: the
+// temporary file (".<name>.tmp", an implementation detail) is made a link to /dev/null,
+// on which fsync fails with EINVAL; a disk that fails to flush cannot be had otherwise.
+TEST(Checkpoint, AFailedFlushFailsTheWriteAndKeepsTheOldFile) {
+  const std::string dir = FreshDir("flush");
+  fs::create_directories(dir);
+  const std::string path = dir + "/state.json";
+  ASSERT_TRUE(WriteFileAtomically(path, "good").ok());
+  fs::create_symlink("/dev/null", dir + "/.state.json.tmp");
+  Status written = WriteFileAtomically(path, "new");
+  ASSERT_FALSE(written.ok()) << "an unflushed write was reported as done";
+  EXPECT_NE(written.message().find("flush"), std::string::npos) << written.ToString();
+  std::ifstream in(path);
+  std::string contents;
+  std::getline(in, contents);
+  EXPECT_EQ(contents, "good");
+  EXPECT_FALSE(fs::is_symlink(path));
+}
+
 TEST(Checkpoint, KeepsOnlyTheNewest) {
   const std::string dir = FreshDir("ckpt-keep");
   for (int step = 1; step <= 5; ++step) ASSERT_TRUE(WriteCheckpoint(dir, State(step), {}, 2).ok());

@@ -238,6 +238,18 @@ TEST_F(ProcessTest, BadConfigExitsOneNamingTheField) {
   Process no_flag({}, {}, dir_, "noflag");
   EXPECT_EQ(no_flag.Wait(seconds(30)), 1);
   EXPECT_NE(no_flag.err().find("--config is required"), std::string::npos);
+  // Flags come from Boost.Program_options: errors name the flag, --help is generated.
+  Process unknown({"--config", WriteConfig(R"({"epochs": 1})"), "--epochs", "3"}, {}, dir_, "unknown");
+  EXPECT_EQ(unknown.Wait(seconds(30)), 1);
+  EXPECT_NE(unknown.err().find("unrecognised option '--epochs'"), std::string::npos) << unknown.err();
+  Process missing_value({"--config"}, {}, dir_, "novalue");
+  EXPECT_EQ(missing_value.Wait(seconds(30)), 1);
+  EXPECT_NE(missing_value.err().find("config"), std::string::npos) << missing_value.err();
+  Process help({"--help"}, {}, dir_, "help");
+  EXPECT_EQ(help.Wait(seconds(30)), 0);
+  for (const char* flag : {"--config FILE", "--checkpoint-dir DIR", "--output-dir DIR", "--backend", "--help"}) {
+    EXPECT_NE(help.out().find(flag), std::string::npos) << flag << " missing from --help:\n" << help.out();
+  }
 }
 
 TEST_F(ProcessTest, GpuBackendIsOneFlagAwayAndSaysWhyNot) {

@@ -106,18 +106,30 @@ Status WriteFileAtomically(const std::string& path, const std::string& contents)
     }
     written += size_t(n);
   }
-  ::fsync(fd);
-  ::close(fd);
+  // A failed fsync or close means the bytes may never reach the disk: renaming the file
+  // into place would then replace a good checkpoint with a lost one.
+  if (::fsync(fd) != 0) {
+    std::string error = std::strerror(errno);
+    ::close(fd);
+    ::unlink(temporary.c_str());
+    return Unavailable("cannot flush '" + temporary + "' to disk: " + error);
+  }
+  if (::close(fd) != 0) {
+    std::string error = std::strerror(errno);
+    ::unlink(temporary.c_str());
+    return Unavailable("cannot close '" + temporary + "': " + error);
+  }
   if (::rename(temporary.c_str(), path.c_str()) != 0) {
     std::string error = std::strerror(errno);
     ::unlink(temporary.c_str());
     return Unavailable("cannot rename '" + temporary + "' to '" + path + "': " + error);
   }
   int dir_fd = ::open(target.parent_path().empty() ? "." : target.parent_path().c_str(), O_RDONLY | O_DIRECTORY);
-  if (dir_fd >= 0) {
-    ::fsync(dir_fd);
-    ::close(dir_fd);
-  }
+  if (dir_fd < 0) return Unavailable("cannot open the folder of '" + path + "' to flush it: " + std::strerror(errno));
+  int synced = ::fsync(dir_fd);
+  std::string error = synced != 0 ? std::strerror(errno) : "";
+  ::close(dir_fd);
+  if (synced != 0) return Unavailable("cannot flush the folder of '" + path + "' to disk: " + error);
   return Status::Ok();
 }
 

@@ -19,6 +19,9 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <sstream>
+
+#include <boost/program_options.hpp>
 
 #include "mlscale/worker/checkpoint.h"
 #include "mlscale/worker/communicator.h"
@@ -29,48 +32,52 @@ namespace {
 
 using namespace mlscale;
 using namespace mlscale::worker;
+namespace po = boost::program_options;
 
 std::atomic<bool> stop_requested{false};
 extern "C" void OnStopSignal(int) { stop_requested.store(true); }
 
 constexpr int kExitBadInput = 1, kExitPeerFailed = 2, kExitStopped = 143;
 
-const char* kUsage =
-    "usage: mlscale-train --config FILE [--checkpoint-dir DIR] [--output-dir DIR] [--backend auto|cpu|gpu]\n";
-
 struct Arguments {
   std::string config, checkpoint_dir, output_dir, backend = "auto";
+  bool help = false;
 };
+
+// The flags, described once: parsing and the --help text both come from here.
+po::options_description Flags(Arguments& args) {
+  po::options_description flags(
+      "usage: mlscale-train --config FILE [--checkpoint-dir DIR] [--output-dir DIR] [--backend auto|cpu|gpu]\n\n"
+      "Trains one rank of a data-parallel job; the launcher sets the rank's environment.\n\nOptions");
+  flags.add_options()
+      ("help,h", po::bool_switch(&args.help), "print this help and exit")
+      ("config", po::value(&args.config)->value_name("FILE"), "trainer configuration (JSON), required")
+      ("checkpoint-dir", po::value(&args.checkpoint_dir)->value_name("DIR"),
+       "where checkpoints are written and resumed from (none: no checkpoints)")
+      ("output-dir", po::value(&args.output_dir)->value_name("DIR"), "where rank 0 writes the trained model")
+      ("backend", po::value(&args.backend)->value_name("auto|cpu|gpu")->default_value("auto"),
+       "compute backend (gpu needs a build with CUDA, cuBLAS and NCCL)");
+  return flags;
+}
+
+std::string HelpText() {
+  Arguments unused;
+  std::ostringstream text;
+  text << Flags(unused);
+  return text.str();
+}
 
 StatusOr<Arguments> ParseArguments(int argc, char** argv) {
   Arguments args;
-  for (int i = 1; i < argc; ++i) {
-    std::string flag = argv[i];
-    std::string value;
-    if (auto eq = flag.find('='); flag.starts_with("--") && eq != std::string::npos) {
-      value = flag.substr(eq + 1);
-      flag = flag.substr(0, eq);
-    } else if (flag == "--help" || flag == "-h") {
-      std::fputs(kUsage, stdout);
-      std::exit(0);
-    } else if (i + 1 < argc) {
-      value = argv[++i];
-    } else {
-      return InvalidArgument(flag + " needs a value");
-    }
-    if (flag == "--config") {
-      args.config = value;
-    } else if (flag == "--checkpoint-dir") {
-      args.checkpoint_dir = value;
-    } else if (flag == "--output-dir") {
-      args.output_dir = value;
-    } else if (flag == "--backend") {
-      args.backend = value;
-    } else {
-      return InvalidArgument("unknown argument '" + flag + "'");
-    }
+  po::options_description flags = Flags(args);
+  try {
+    po::variables_map values;
+    po::store(po::command_line_parser(argc, argv).options(flags).run(), values);
+    po::notify(values);
+  } catch (const po::error& error) {
+    return InvalidArgument(error.what());
   }
-  if (args.config.empty()) return InvalidArgument("--config is required");
+  if (!args.help && args.config.empty()) return InvalidArgument("--config is required");
   return args;
 }
 
@@ -106,12 +113,17 @@ int Fail(const Status& status, Communicator* communicator, int rank) {
 int main(int argc, char** argv) {
   std::signal(SIGTERM, OnStopSignal);
   std::signal(SIGINT, OnStopSignal);
+  // Flags first: --help needs no rank environment.
+  auto args = ParseArguments(argc, argv);
+  if (args.ok() && args->help) {
+    std::fputs(HelpText().c_str(), stdout);
+    return 0;
+  }
   auto environment = ReadProcessEnvironment();
   if (!environment.ok()) return Fail(environment.status(), nullptr, 0);
   const int rank = environment->rank;
-  auto args = ParseArguments(argc, argv);
   if (!args.ok()) {
-    std::fputs(kUsage, stderr);
+    std::fprintf(stderr, "%s\n", HelpText().c_str());
     return Fail(args.status(), nullptr, rank);
   }
   auto backend = ParseBackendChoice(args->backend);

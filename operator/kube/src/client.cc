@@ -8,6 +8,8 @@
 #include <sys/stat.h>
 
 #include <atomic>
+#include <condition_variable>
+#include <mutex>
 #include <fstream>
 #include <random>
 #include <sstream>
@@ -68,8 +70,8 @@ bool IsReadVerb(std::string_view verb) { return verb == "get" || verb == "list";
 StatusOr<Object> ParseBody(const std::string& body, const std::string& what) {
   Object doc = Object::parse(body, nullptr, /*allow_exceptions=*/false);
   if (doc.is_discarded()) {
-    return DataLoss("malformed JSON in the response to " + what + " (" + std::to_string(body.size()) +
-                    " bytes): " + body.substr(0, 120));
+    // The bytes are not quoted: they may be (part of) a Secret.
+    return DataLoss("malformed JSON in the response to " + what + " (" + std::to_string(body.size()) + " bytes)");
   }
   if (!doc.is_object()) return DataLoss("the response to " + what + " is not a JSON object");
   return doc;
@@ -182,19 +184,43 @@ Client::~Client() = default;
 int64_t Client::requests_sent() const { return state_->requests_sent.load(); }
 
 StatusOr<Object> Client::Call(std::string_view verb, const std::string& method, const std::string& path,
-                              const std::string& content_type, const std::string& body) {
+                              const std::string& content_type, const std::string& body, const CallOptions& call) {
+  using Clock = std::chrono::steady_clock;
   const std::string what = method + " " + path;
+  auto cut_short = [&]() -> Status {
+    if (call.stop.stop_requested()) return Cancelled(what + ": cancelled");
+    if (call.deadline && Clock::now() >= *call.deadline) return DeadlineExceeded(what + ": deadline exceeded");
+    return Status::Ok();
+  };
+  // Sleeps interruptibly, never past the deadline; false when cut short.
+  auto wait = [&](Clock::duration duration) {
+    Clock::time_point until = Clock::now() + duration;
+    if (call.deadline && *call.deadline < until) return false;  // would outlast the deadline
+    std::mutex mutex;
+    std::condition_variable_any cv;
+    std::unique_lock lock(mutex);
+    cv.wait_until(lock, call.stop, until, [] { return false; });
+    return !call.stop.stop_requested();
+  };
   Status last;
   for (int attempt = 0;; ++attempt) {
-    state_->limiter.Acquire();
+    MLSCALE_RETURN_IF_ERROR(cut_short());
+    if (std::chrono::nanoseconds throttled = state_->limiter.Reserve(); throttled.count() > 0 && !wait(throttled)) {
+      Status short_status = cut_short();
+      return short_status.ok() ? DeadlineExceeded(what + ": the client rate limit would outlast the deadline")
+                               : short_status;
+    }
     HttpRequest request = state_->Request(config_, method, path, content_type, body);
-    auto started = std::chrono::steady_clock::now();
-    StatusOr<HttpResponse> response = state_->transport->Send(request);
-    state_->Record(verb, response.ok() ? response->status : 0, std::chrono::steady_clock::now() - started);
+    auto started = Clock::now();
+    Clock::time_point attempt_deadline = started + config_.request_timeout;
+    if (call.deadline) attempt_deadline = std::min(attempt_deadline, *call.deadline);
+    StatusOr<HttpResponse> response = state_->transport->Send(request, attempt_deadline, call.stop);
+    state_->Record(verb, response.ok() ? response->status : 0, Clock::now() - started);
 
-    std::chrono::milliseconds wait = Backoff(attempt);
+    std::chrono::milliseconds backoff = Backoff(attempt);
     if (!response.ok()) {
       last = response.status();
+      if (last.code() == StatusCode::kCancelled || last.code() == StatusCode::kResourceExhausted) return last;
       // A mutation may have reached the server before the connection broke; only
       // reads, and requests that never connected, are safe to repeat.
       bool never_sent = last.message().rfind(kNotSent, 0) == 0;
@@ -208,29 +234,45 @@ StatusOr<Object> Client::Call(std::string_view verb, const std::string& method, 
                        (response->status >= 500 &&
                         (IsReadVerb(verb) || retry_after > 0 || response->status == 503));
       if (!retryable) return last;
-      if (retry_after > 0) wait = std::chrono::seconds(retry_after);
+      if (retry_after > 0) backoff = std::chrono::seconds(retry_after);
     }
     if (attempt >= config_.max_retries) return last;
-    spdlog::debug("kube: {} failed ({}), retrying in {} ms", what, last.ToString(), wait.count());
-    std::this_thread::sleep_for(wait);
+    spdlog::debug("kube: {} failed ({}), retrying in {} ms", what, last.ToString(), backoff.count());
+    if (!wait(backoff)) {
+      Status short_status = cut_short();
+      return short_status.ok() ? last : short_status;
+    }
   }
 }
 
+namespace {
+// List items arrive without apiVersion/kind; stamp them from the resource.
+void StampTypeMeta(const Resource& resource, Object& item) {
+  if (!item.contains("apiVersion") || !item["apiVersion"].is_string() || item["apiVersion"].get<std::string>().empty()) {
+    item["apiVersion"] = resource.ApiVersion();
+  }
+  if (!resource.kind.empty() &&
+      (!item.contains("kind") || !item["kind"].is_string() || item["kind"].get<std::string>().empty())) {
+    item["kind"] = resource.kind;
+  }
+}
+}  // namespace
+
 StatusOr<Object> Client::Get(const Resource& resource, const std::string& namespace_name,
-                             const std::string& name, const std::string& subresource) {
+                             const std::string& name, const std::string& subresource, const CallOptions& call) {
   if (name.empty()) return InvalidArgument("get " + resource.plural + ": empty name");
-  return Call("get", "GET", resource.Path(namespace_name, name, subresource));
+  return Call("get", "GET", resource.Path(namespace_name, name, subresource), "", "", call);
 }
 
 StatusOr<ObjectList> Client::List(const Resource& resource, const std::string& namespace_name,
-                                  const ListOptions& options) {
+                                  const ListOptions& options, const CallOptions& call) {
   std::string path = resource.Path(namespace_name) +
                      QueryString({{"labelSelector", options.label_selector},
                                   {"fieldSelector", options.field_selector},
                                   {"limit", options.limit > 0 ? std::to_string(options.limit) : ""},
                                   {"continue", options.continue_token},
                                   {"resourceVersion", options.resource_version}});
-  StatusOr<Object> doc = Call("list", "GET", path);
+  StatusOr<Object> doc = Call("list", "GET", path, "", "", call);
   if (!doc.ok()) return doc.status();
   ObjectList list;
   auto items = doc->find("items");
@@ -239,6 +281,7 @@ StatusOr<ObjectList> Client::List(const Resource& resource, const std::string& n
     list.items.reserve(items->size());
     for (Object& item : *items) {
       if (!item.is_object()) return DataLoss("list " + path + ": an item is not an object");
+      StampTypeMeta(resource, item);
       list.items.push_back(std::move(item));
     }
   }
@@ -251,10 +294,10 @@ StatusOr<ObjectList> Client::List(const Resource& resource, const std::string& n
 }
 
 StatusOr<ObjectList> Client::ListAll(const Resource& resource, const std::string& namespace_name,
-                                     ListOptions options) {
+                                     ListOptions options, const CallOptions& call) {
   ObjectList all;
   for (bool first = true;; first = false) {
-    StatusOr<ObjectList> page = List(resource, namespace_name, options);
+    StatusOr<ObjectList> page = List(resource, namespace_name, options, call);
     if (!page.ok()) return page.status();
     if (first) all.resource_version = page->resource_version;
     for (Object& item : page->items) all.items.push_back(std::move(item));
@@ -264,24 +307,25 @@ StatusOr<ObjectList> Client::ListAll(const Resource& resource, const std::string
 }
 
 StatusOr<Object> Client::Create(const Resource& resource, const std::string& namespace_name,
-                                const Object& object) {
+                                const Object& object, const CallOptions& call) {
   std::string ns = namespace_name.empty() ? NamespaceOf(object) : namespace_name;
   if (resource.namespaced && ns.empty()) {
     return InvalidArgument("create " + resource.plural + ": no namespace given or in metadata");
   }
-  return Call("create", "POST", resource.Path(ns), "application/json", object.dump());
+  return Call("create", "POST", resource.Path(ns), "application/json", object.dump(), call);
 }
 
-StatusOr<Object> Client::Update(const Resource& resource, const Object& object, const std::string& subresource) {
+StatusOr<Object> Client::Update(const Resource& resource, const Object& object, const std::string& subresource,
+                                const CallOptions& call) {
   std::string name = NameOf(object);
   if (name.empty()) return InvalidArgument("update " + resource.plural + ": the object has no metadata.name");
   return Call("update", "PUT", resource.Path(NamespaceOf(object), name, subresource), "application/json",
-              object.dump());
+              object.dump(), call);
 }
 
 StatusOr<Object> Client::Patch(const Resource& resource, const std::string& namespace_name,
                                const std::string& name, PatchType type, const Object& patch,
-                               const PatchOptions& options) {
+                               const PatchOptions& options, const CallOptions& call) {
   if (name.empty()) return InvalidArgument("patch " + resource.plural + ": empty name");
   if (type == PatchType::kApply && options.field_manager.empty()) {
     return InvalidArgument("server-side apply needs a field manager");
@@ -290,11 +334,11 @@ StatusOr<Object> Client::Patch(const Resource& resource, const std::string& name
                      QueryString({{"fieldManager", options.field_manager},
                                   {"force", type == PatchType::kApply && options.force ? "true" : ""}});
   return Call(type == PatchType::kApply ? "apply" : "patch", "PATCH", path,
-              std::string(PatchContentType(type)), patch.dump());
+              std::string(PatchContentType(type)), patch.dump(), call);
 }
 
 Status Client::Delete(const Resource& resource, const std::string& namespace_name, const std::string& name,
-                      const DeleteOptions& options) {
+                      const DeleteOptions& options, const CallOptions& call) {
   if (name.empty()) return InvalidArgument("delete " + resource.plural + ": empty name");
   Object body = {{"kind", "DeleteOptions"}, {"apiVersion", "v1"}};
   if (options.propagation != PropagationPolicy::kDefault) {
@@ -305,19 +349,20 @@ Status Client::Delete(const Resource& resource, const std::string& namespace_nam
   if (!options.precondition_resource_version.empty()) {
     body["preconditions"]["resourceVersion"] = options.precondition_resource_version;
   }
-  return Call("delete", "DELETE", resource.Path(namespace_name, name), "application/json", body.dump()).status();
+  return Call("delete", "DELETE", resource.Path(namespace_name, name), "application/json", body.dump(), call)
+      .status();
 }
 
 StatusOr<Object> Client::UpdateWithRetry(const Resource& resource, const std::string& namespace_name,
                                          const std::string& name, const std::function<bool(Object&)>& mutate,
-                                         const std::string& subresource, int attempts) {
+                                         const std::string& subresource, int attempts, const CallOptions& call) {
   Status last;
   for (int attempt = 0; attempt < attempts; ++attempt) {
-    StatusOr<Object> current = Get(resource, namespace_name, name);
+    StatusOr<Object> current = Get(resource, namespace_name, name, "", call);
     if (!current.ok()) return current.status();
     Object object = std::move(*current);
     if (!mutate(object)) return object;
-    StatusOr<Object> written = Update(resource, object, subresource);
+    StatusOr<Object> written = Update(resource, object, subresource, call);
     if (written.ok() || !IsConflict(written.status())) return written;
     last = written.status();
     std::this_thread::sleep_for(Backoff(attempt) / 10);
@@ -353,7 +398,8 @@ Status Client::WatchStream(const Resource& resource, const std::string& namespac
     Object doc = Object::parse(line, nullptr, /*allow_exceptions=*/false);
     if (doc.is_discarded() || !doc.is_object() || !doc.contains("type") || !doc["type"].is_string() ||
         !doc.contains("object") || !doc["object"].is_object()) {
-      failure = DataLoss("watch " + path + ": malformed event: " + std::string(line.substr(0, 120)));
+      // Not quoted: the line may hold a Secret.
+      failure = DataLoss("watch " + path + ": malformed event (" + std::to_string(line.size()) + " bytes)");
       return false;
     }
     const std::string type = doc["type"].get<std::string>();
@@ -368,7 +414,7 @@ Status Client::WatchStream(const Resource& resource, const std::string& namespac
       failure = StatusFromHttp(code, status.dump()).WithContext("watch " + path);
       return false;
     } else {
-      failure = DataLoss("watch " + path + ": unknown event type '" + type + "'");
+      failure = DataLoss("watch " + path + ": unknown event type '" + type.substr(0, 32) + "'");
       return false;
     }
     event.object = std::move(doc["object"]);

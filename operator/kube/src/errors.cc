@@ -51,8 +51,9 @@ Status StatusFromHttp(int http_status, std::string_view body) {
     }
     if (doc.contains("message") && doc["message"].is_string()) message = doc["message"].get<std::string>();
   } else {
-    constexpr size_t kMaxQuoted = 200;
-    message = body.empty() ? "empty body" : "body: " + std::string(body.substr(0, kMaxQuoted));
+    // Never quoted: a proxy or a broken server may echo anything, Secret data included.
+    message = body.empty() ? "empty body"
+                           : "a body of " + std::to_string(body.size()) + " bytes that is not a Status (not quoted)";
   }
   return Status(CodeOf(http_status, reason),
                 reason + " (HTTP " + std::to_string(http_status) + "): " + message);

@@ -2,71 +2,145 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <random>
 
 #include "mlscale/kube/errors.h"
 #include "mlscale/kube/time_format.h"
 
 namespace mlscale::kube {
+namespace {
+constexpr const char* kDroppedMetric = "mlscale_kube_events_dropped_total";
+constexpr size_t kMaxRemembered = 4096;  // bounds memory; forgetting only costs a duplicate Event
+}  // namespace
 
-EventRecorder::EventRecorder(Client& client, std::string component)
-    : client_(client), component_(std::move(component)) {}
+EventRecorder::EventRecorder(Client& client, std::string component, EventRecorderOptions options, Metrics* metrics)
+    : client_(client), component_(std::move(component)), options_(options), metrics_(metrics) {
+  if (metrics_ != nullptr) {
+    metrics_->Describe(kDroppedMetric, "Events not written, by reason (queue_full, rate_limited).");
+  }
+  writer_ = std::jthread([this](std::stop_token stop) { Run(stop); });
+}
+
+EventRecorder::~EventRecorder() {
+  Flush(options_.flush_on_destroy);
+  writer_.request_stop();
+  changed_.notify_all();
+}
+
+void EventRecorder::Drop(const char* reason) {
+  if (metrics_ != nullptr) metrics_->Add(kDroppedMetric, {{"reason", reason}});
+}
+
+bool EventRecorder::AllowLocked(const std::string& uid) {
+  auto now = std::chrono::steady_clock::now();
+  auto [it, inserted] = buckets_.try_emplace(uid, Bucket{static_cast<double>(options_.per_object_burst), now});
+  Bucket& bucket = it->second;
+  if (!inserted && options_.per_object_refill.count() > 0) {
+    double refill = std::chrono::duration<double>(now - bucket.refilled) /
+                    std::chrono::duration<double>(options_.per_object_refill);
+    bucket.tokens = std::min<double>(options_.per_object_burst, bucket.tokens + refill);
+    bucket.refilled = now;
+  }
+  if (bucket.tokens < 1) return false;
+  bucket.tokens -= 1;
+  if (buckets_.size() > kMaxRemembered) buckets_.clear();  // forgetting only lets a burst through again
+  return true;
+}
 
 void EventRecorder::Record(const Object& involved, const std::string& type, const std::string& reason,
                            const std::string& message) {
-  const Resource events = resources::Events();
+  const std::string key = UidOf(involved) + "\x1f" + type + "\x1f" + reason + "\x1f" + message;
+  const std::string now = TimeNow();
+  std::lock_guard lock(mutex_);
+  if (auto waiting = pending_.find(key); waiting != pending_.end()) {
+    // The same event is still queued: aggregate, no new entry, no token spent.
+    ++waiting->second.count;
+    waiting->second.last_timestamp = now;
+    return;
+  }
+  if (!AllowLocked(UidOf(involved))) return Drop("rate_limited");
+  if (pending_.size() >= options_.queue_size) return Drop("queue_full");
   std::string namespace_name = NamespaceOf(involved);
   if (namespace_name.empty()) namespace_name = "default";  // events on cluster-scoped objects
-  const std::string dedup_key = UidOf(involved) + "\x1f" + type + "\x1f" + reason + "\x1f" + message;
-  const std::string now = TimeNow();
+  Pending pending{{{"apiVersion", involved.value("apiVersion", "")},
+                   {"kind", involved.value("kind", "")},
+                   {"namespace", NamespaceOf(involved)},
+                   {"name", NameOf(involved)},
+                   {"uid", UidOf(involved)},
+                   {"resourceVersion", ResourceVersionOf(involved)}},
+                  namespace_name, type, reason, message, 1, now, now};
+  pending_.emplace(key, std::move(pending));
+  order_.push_back(key);
+  changed_.notify_all();
+}
 
-  std::lock_guard lock(mutex_);
-  auto found = recorded_.find(dedup_key);
-  if (found != recorded_.end()) {
-    Recorded& recorded = found->second;
+bool EventRecorder::Flush(std::chrono::milliseconds timeout) {
+  std::unique_lock lock(mutex_);
+  return changed_.wait_for(lock, timeout, [this] { return order_.empty() && !writing_; });
+}
+
+void EventRecorder::Run(std::stop_token stop) {
+  std::unique_lock lock(mutex_);
+  while (true) {
+    changed_.wait(lock, stop, [this] { return !order_.empty(); });
+    if (stop.stop_requested()) return;  // the destructor flushed what it could
+    std::string key = std::move(order_.front());
+    order_.pop_front();
+    auto node = pending_.extract(key);
+    writing_ = true;
+    lock.unlock();
+    Write(key, std::move(node.mapped()), stop);
+    lock.lock();
+    writing_ = false;
+    changed_.notify_all();
+  }
+}
+
+void EventRecorder::Write(const std::string& key, Pending pending, std::stop_token stop) {
+  const Resource events = resources::Events();
+  // Bounded, so a stalled API server cannot hold the recorder (and Flush) forever.
+  const CallOptions call = CallOptions::Within(std::chrono::seconds(10), std::move(stop));
+  auto found = written_.find(key);
+  if (found != written_.end()) {
+    Written& written = found->second;
     StatusOr<Object> patched = client_.Patch(
-        events, recorded.namespace_name, recorded.name, PatchType::kMerge,
-        {{"count", recorded.count + 1}, {"lastTimestamp", now}});
+        events, pending.namespace_name, written.name, PatchType::kMerge,
+        {{"count", written.count + pending.count}, {"lastTimestamp", pending.last_timestamp}}, {}, call);
     if (patched.ok()) {
-      ++recorded.count;
+      written.count += pending.count;
       return;
     }
     if (!IsNotFound(patched.status())) {
-      spdlog::warn("events: updating {}: {}", recorded.name, patched.status().ToString());
+      spdlog::warn("events: updating {}: {}", written.name, patched.status().ToString());
       return;
     }
-    recorded_.erase(found);  // the Event expired (TTL): write a new one
+    written_.erase(found);  // the Event expired (TTL): write a new one
   }
   thread_local std::mt19937_64 random(std::random_device{}());
   char suffix[17];
   std::snprintf(suffix, sizeof suffix, "%016llx", static_cast<unsigned long long>(random()));
-  const std::string name = NameOf(involved) + "." + suffix;
+  const std::string name = pending.involved.value("name", "") + "." + suffix;
   Object event = {{"apiVersion", "v1"},
                   {"kind", "Event"},
-                  {"metadata", {{"name", name}, {"namespace", namespace_name}}},
-                  {"involvedObject",
-                   {{"apiVersion", involved.value("apiVersion", "")},
-                    {"kind", involved.value("kind", "")},
-                    {"namespace", NamespaceOf(involved)},
-                    {"name", NameOf(involved)},
-                    {"uid", UidOf(involved)},
-                    {"resourceVersion", ResourceVersionOf(involved)}}},
-                  {"type", type},
-                  {"reason", reason},
-                  {"message", message},
+                  {"metadata", {{"name", name}, {"namespace", pending.namespace_name}}},
+                  {"involvedObject", pending.involved},
+                  {"type", pending.type},
+                  {"reason", pending.reason},
+                  {"message", pending.message},
                   {"source", {{"component", component_}}},
                   {"reportingComponent", component_},
-                  {"firstTimestamp", now},
-                  {"lastTimestamp", now},
-                  {"count", 1}};
-  StatusOr<Object> created = client_.Create(events, namespace_name, event);
+                  {"firstTimestamp", pending.first_timestamp},
+                  {"lastTimestamp", pending.last_timestamp},
+                  {"count", pending.count}};
+  StatusOr<Object> created = client_.Create(events, pending.namespace_name, event, call);
   if (!created.ok()) {
-    spdlog::warn("events: recording {} on {}: {}", reason, KeyOf(involved), created.status().ToString());
+    spdlog::warn("events: recording {} on {}/{}: {}", pending.reason, pending.namespace_name,
+                 pending.involved.value("name", ""), created.status().ToString());
     return;
   }
-  constexpr size_t kMaxRemembered = 4096;  // bounds memory; forgetting only costs a duplicate Event
-  if (recorded_.size() >= kMaxRemembered) recorded_.clear();
-  recorded_[dedup_key] = Recorded{namespace_name, name, 1};
+  if (written_.size() >= kMaxRemembered) written_.clear();
+  written_[key] = Written{name, pending.count};
 }
 
 }  // namespace mlscale::kube

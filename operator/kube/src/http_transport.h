@@ -36,21 +36,27 @@ inline constexpr const char* kNotSent = "not sent: ";
 
 class HttpTransport {
  public:
+  using Clock = std::chrono::steady_clock;
   virtual ~HttpTransport() = default;
-  // Sends the request and reads the whole response. A connection failure or timeout is
-  // kUnavailable / kDeadlineExceeded with the cause; any HTTP status is a response.
-  virtual StatusOr<HttpResponse> Send(const HttpRequest& request) = 0;
+  // Sends the request and reads the whole response, abandoning it (the connection is
+  // closed) at `deadline` (kDeadlineExceeded) or when `stop` is requested (kCancelled).
+  // A connection failure is kUnavailable with the cause; any HTTP status is a response.
+  // A body longer than ClientConfig::max_response_bytes is kResourceExhausted.
+  virtual StatusOr<HttpResponse> Send(const HttpRequest& request, Clock::time_point deadline,
+                                      std::stop_token stop) = 0;
   // Sends the request; on a 2xx status calls `on_line` for each line of the body as it
   // arrives until the body ends, `on_line` returns false or `stop` is requested. On
   // other statuses the body is read whole into the response. `idle_timeout` bounds the
-  // wait for headers and between lines.
+  // wait for headers and between lines; a line longer than
+  // ClientConfig::max_watch_line_bytes ends the stream with kResourceExhausted.
   virtual StatusOr<HttpResponse> Stream(const HttpRequest& request,
                                         const std::function<bool(std::string_view)>& on_line,
                                         std::chrono::seconds idle_timeout, std::stop_token stop) = 0;
 };
 
-// The cpprestsdk implementation: TLS per `config` (CA, client certificate, verification
-// on unless insecure_skip_tls_verify). Errors: unparsable server URL.
+// The cpprestsdk implementation: TLS per `config` (the given CA alone, or the system's
+// roots when none is given; client certificate; verification on unless
+// insecure_skip_tls_verify). Errors: unparsable server URL.
 StatusOr<std::unique_ptr<HttpTransport>> MakeCpprestTransport(const ClientConfig& config);
 
 }  // namespace mlscale::kube

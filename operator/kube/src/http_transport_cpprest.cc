@@ -3,9 +3,16 @@
 #include <cpprest/containerstream.h>
 #include <cpprest/http_client.h>
 
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+
 #include <algorithm>
+#include <condition_variable>
 #include <exception>
+#include <map>
+#include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "http_transport.h"
@@ -18,6 +25,9 @@ namespace http = web::http;
 // Loads the CA and client credentials from memory into the TLS context.
 void ConfigureTls(const ClientConfig& config, boost::asio::ssl::context& context) {
   if (!config.ca_pem.empty()) {
+    // cpprestsdk has loaded the system's roots already (set_default_verify_paths): a
+    // kubeconfig that names a CA means that CA alone, so start from an empty store.
+    SSL_CTX_set_cert_store(context.native_handle(), X509_STORE_new());
     context.add_certificate_authority(boost::asio::buffer(config.ca_pem));
   }
   if (!config.client_certificate_pem.empty()) {
@@ -41,10 +51,91 @@ http::http_request BuildRequest(const HttpRequest& request) {
   return out;
 }
 
-std::string ReadAll(http::http_response& response) {
-  std::vector<unsigned char> bytes = response.extract_vector().get();
-  return std::string(bytes.begin(), bytes.end());
+using Clock = std::chrono::steady_clock;
+
+// Reads the body as it arrives, handing each piece to `on_bytes` (false: stop reading);
+// whatever has arrived is taken in one go, and one byte is waited for only when nothing
+// is buffered. Returns false when the body ended, true when `on_bytes` stopped it.
+bool ReadBody(http::http_response& response, const std::function<bool(std::string_view)>& on_bytes,
+              const std::stop_token& stop = {}) {
+  concurrency::streams::streambuf<uint8_t> body = response.body().streambuf();
+  std::vector<uint8_t> chunk(64 * 1024);
+  while (!stop.stop_requested()) {
+    size_t available = std::min(body.in_avail(), chunk.size());
+    if (available == 0) {
+      auto next = body.bumpc().get();
+      if (next == concurrency::streams::streambuf<uint8_t>::traits::eof()) return false;
+      char byte = static_cast<char>(next);
+      if (!on_bytes(std::string_view(&byte, 1))) return true;
+    } else {
+      size_t n = body.getn(chunk.data(), available).get();
+      if (!on_bytes(std::string_view(reinterpret_cast<const char*>(chunk.data()), n))) return true;
+    }
+  }
+  return true;
 }
+
+// The whole body, or kResourceExhausted past `limit` bytes (the rest is not read).
+StatusOr<std::string> ReadAll(http::http_response& response, size_t limit, const std::string& what) {
+  if (response.headers().content_length() > limit) {
+    return Status(StatusCode::kResourceExhausted, what + ": the response body (" +
+                  std::to_string(response.headers().content_length()) + " bytes) exceeds the limit of " +
+                  std::to_string(limit) + " bytes");
+  }
+  std::string out;
+  bool over = ReadBody(response, [&](std::string_view bytes) {
+    if (out.size() + bytes.size() > limit) return false;
+    out.append(bytes);
+    return true;
+  });
+  if (over) {
+    return Status(StatusCode::kResourceExhausted,
+                  what + ": the response body exceeds the limit of " + std::to_string(limit) + " bytes");
+  }
+  return out;
+}
+
+// Cancels requests at their deadlines: one thread per transport, however many calls.
+class DeadlineWatch {
+ public:
+  using Key = std::pair<Clock::time_point, uint64_t>;
+  DeadlineWatch() : thread_([this](std::stop_token stop) { Run(stop); }) {}
+  Key Add(Clock::time_point deadline, pplx::cancellation_token_source source) {
+    std::lock_guard lock(mutex_);
+    Key key{deadline, next_id_++};
+    entries_.emplace(key, std::move(source));
+    changed_.notify_all();
+    return key;
+  }
+  void Remove(const Key& key) {
+    std::lock_guard lock(mutex_);
+    entries_.erase(key);
+  }
+
+ private:
+  void Run(std::stop_token stop) {
+    std::unique_lock lock(mutex_);
+    while (!stop.stop_requested()) {
+      Clock::time_point now = Clock::now();
+      while (!entries_.empty() && entries_.begin()->first.first <= now) {
+        entries_.begin()->second.cancel();
+        entries_.erase(entries_.begin());
+      }
+      if (entries_.empty()) {
+        changed_.wait(lock, stop, [this] { return !entries_.empty(); });
+      } else {
+        Clock::time_point next = entries_.begin()->first.first;
+        changed_.wait_until(lock, stop, next, [this, next] { return entries_.begin()->first.first < next; });
+      }
+    }
+  }
+
+  std::mutex mutex_;
+  std::condition_variable_any changed_;
+  std::map<Key, pplx::cancellation_token_source> entries_;
+  uint64_t next_id_ = 0;
+  std::jthread thread_;  // last: joined before the entries go
+};
 
 HttpResponse Head(const http::http_response& response) {
   HttpResponse out;
@@ -68,17 +159,35 @@ Status TransportError(const std::string& what, const std::string& cause) {
 class CpprestTransport final : public HttpTransport {
  public:
   CpprestTransport(const ClientConfig& config, web::uri base) : config_(config), base_(std::move(base)) {
-    client_ = std::make_unique<http::client::http_client>(base_, ClientSettings(config.request_timeout));
+    // cpprestsdk's own timeout, in whole seconds, is a backstop; Send's deadline is exact.
+    auto backstop = std::chrono::ceil<std::chrono::seconds>(config.request_timeout) + std::chrono::seconds(1);
+    client_ = std::make_unique<http::client::http_client>(base_, ClientSettings(backstop));
   }
 
-  StatusOr<HttpResponse> Send(const HttpRequest& request) override {
+  StatusOr<HttpResponse> Send(const HttpRequest& request, Clock::time_point deadline,
+                              std::stop_token stop) override {
+    const std::string what = request.method + " " + request.path_and_query;
+    if (stop.stop_requested()) return Cancelled(what + ": cancelled before it was sent");
+    if (Clock::now() >= deadline) return DeadlineExceeded(what + ": the deadline passed before it was sent");
+    pplx::cancellation_token_source cancel;
+    std::stop_callback on_stop(stop, [&cancel] { cancel.cancel(); });
+    DeadlineWatch::Key watched = deadlines_.Add(deadline, cancel);
+    struct Unwatch {
+      DeadlineWatch& watch;
+      DeadlineWatch::Key key;
+      ~Unwatch() { watch.Remove(key); }
+    } unwatch{deadlines_, watched};
     try {
-      http::http_response response = client_->request(BuildRequest(request)).get();
+      http::http_response response = client_->request(BuildRequest(request), cancel.get_token()).get();
       HttpResponse out = Head(response);
-      out.body = ReadAll(response);
+      StatusOr<std::string> body = ReadAll(response, config_.max_response_bytes, what);
+      if (!body.ok()) return body.status();
+      out.body = std::move(*body);
       return out;
     } catch (const std::exception& e) {
-      return TransportError(request.method + " " + request.path_and_query, e.what());
+      if (stop.stop_requested()) return Cancelled(what + ": cancelled");
+      if (Clock::now() >= deadline) return DeadlineExceeded(what + ": no complete answer within the deadline");
+      return TransportError(what, e.what());
     }
   }
 
@@ -93,34 +202,34 @@ class CpprestTransport final : public HttpTransport {
     try {
       http::http_response response = client.request(BuildRequest(request), cancel.get_token()).get();
       HttpResponse out = Head(response);
+      const std::string what = "stream " + request.path_and_query;
       if (out.status < 200 || out.status >= 300) {
-        out.body = ReadAll(response);
+        StatusOr<std::string> body = ReadAll(response, config_.max_response_bytes, what);
+        if (!body.ok()) return body.status();
+        out.body = std::move(*body);
         return out;
       }
-      // Read whatever has arrived in one go (a line at a time costs a task per event)
-      // and wait for one byte only when nothing is buffered; hand out complete lines.
-      concurrency::streams::streambuf<uint8_t> body = response.body().streambuf();
+      // Hand out complete lines; a line longer than the limit ends the stream.
       std::string pending;
-      std::vector<uint8_t> chunk(64 * 1024);
-      for (bool open = true; open && !stop.stop_requested();) {
-        size_t available = std::min(body.in_avail(), chunk.size());
-        if (available == 0) {
-          auto next = body.bumpc().get();
-          if (next == concurrency::streams::streambuf<uint8_t>::traits::eof()) {
-            open = false;
-          } else {
-            pending.push_back(static_cast<char>(next));
-          }
-        } else {
-          size_t n = body.getn(chunk.data(), available).get();
-          pending.append(reinterpret_cast<const char*>(chunk.data()), n);
-        }
+      Status too_long;
+      bool stopped_by_us = ReadBody(response, [&](std::string_view bytes) {
+        pending.append(bytes);
         size_t start = 0;
+        auto over = [&](size_t length) {
+          if (length <= config_.max_watch_line_bytes) return false;
+          too_long = Status(StatusCode::kResourceExhausted, what + ": a line exceeds the limit of " +
+                                                                std::to_string(config_.max_watch_line_bytes) + " bytes");
+          return true;
+        };
         for (size_t newline; (newline = pending.find('\n', start)) != std::string::npos; start = newline + 1) {
-          if (!on_line(std::string_view(pending).substr(start, newline - start))) return out;
+          if (over(newline - start)) return false;
+          if (!on_line(std::string_view(pending).substr(start, newline - start))) return false;
         }
         pending.erase(0, start);
-      }
+        return !over(pending.size());
+      }, stop);
+      if (!too_long.ok()) return too_long;
+      if (stopped_by_us) return out;
       if (!pending.empty() && !stop.stop_requested()) on_line(pending);  // a last line without newline
       return out;
     } catch (const std::exception& e) {
@@ -143,6 +252,7 @@ class CpprestTransport final : public HttpTransport {
   ClientConfig config_;
   web::uri base_;
   std::unique_ptr<http::client::http_client> client_;
+  DeadlineWatch deadlines_;
 };
 
 }  // namespace

@@ -35,10 +35,18 @@ int64_t SpecInt(const Object& lease, const char* field) {
   return spec.contains(field) && spec[field].is_number_integer() ? spec[field].get<int64_t>() : 0;
 }
 
+constexpr const char* kLeaderMetric = "mlscale_kube_leader_election_master_status";
+
+int64_t UnixMillis() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
 }  // namespace
 
-StatusOr<std::unique_ptr<LeaderElector>> LeaderElector::Create(Client& client, LeaderElectionConfig config,
-                                                               LeaderCallbacks callbacks) {
+StatusOr<std::unique_ptr<LeaderElector>> LeaderElector::Create(const ClientConfig& client_config,
+                                                               LeaderElectionConfig config, LeaderCallbacks callbacks,
+                                                               Metrics* metrics) {
   if (config.lease_namespace.empty() || config.lease_name.empty() || config.identity.empty()) {
     return InvalidArgument("leader election needs a lease namespace, a lease name and an identity");
   }
@@ -46,24 +54,51 @@ StatusOr<std::unique_ptr<LeaderElector>> LeaderElector::Create(Client& client, L
         config.retry_period.count() > 0)) {
     return InvalidArgument("leader election needs lease_duration > renew_deadline > retry_period > 0");
   }
-  return std::unique_ptr<LeaderElector>(new LeaderElector(client, std::move(config), std::move(callbacks)));
+  if (config.lease_duration < std::chrono::seconds(1)) {
+    return InvalidArgument("leader election: lease_duration must be at least 1 s (the Lease counts whole seconds)");
+  }
+  // The elector's own client: a limiter nobody else drains, no retries (the renew loop
+  // is the retry), and no attempt longer than the renew deadline.
+  ClientConfig own = client_config;
+  own.qps = 20;
+  own.burst = 20;
+  own.max_retries = 0;
+  own.request_timeout = std::min<std::chrono::milliseconds>(client_config.request_timeout, config.renew_deadline);
+  own.user_agent = client_config.user_agent + " leader-election";
+  StatusOr<std::unique_ptr<Client>> client = Client::Create(own, metrics);
+  if (!client.ok()) return client.status().WithContext("leader election client");
+  return std::unique_ptr<LeaderElector>(
+      new LeaderElector(std::move(*client), std::move(config), std::move(callbacks), metrics));
 }
 
-LeaderElector::LeaderElector(Client& client, LeaderElectionConfig config, LeaderCallbacks callbacks)
-    : client_(client), config_(std::move(config)), callbacks_(std::move(callbacks)) {}
+LeaderElector::LeaderElector(std::unique_ptr<Client> client, LeaderElectionConfig config, LeaderCallbacks callbacks,
+                             Metrics* metrics)
+    : client_(std::move(client)), metrics_(metrics), config_(std::move(config)), callbacks_(std::move(callbacks)) {
+  if (metrics_ != nullptr) {
+    metrics_->Describe(kLeaderMetric, "1 while this replica leads (its controllers run), else 0, by lease.");
+    PublishLeading(false);
+  }
+}
+
+void LeaderElector::PublishLeading(bool leading) {
+  leading_ = leading;
+  if (metrics_ != nullptr) metrics_->Set(kLeaderMetric, {{"name", config_.lease_name}}, leading ? 1 : 0);
+}
 
 std::string LeaderElector::ObservedLeader() const {
   std::lock_guard lock(mutex_);
   return observed_holder_;
 }
 
-bool LeaderElector::TryAcquireOrRenew() {
+bool LeaderElector::TryAcquireOrRenew(const CallOptions& call) {
   const Resource leases = resources::Leases();
-  const auto now = std::chrono::steady_clock::now();
   const std::string now_text = MicroTimeNow();
   const int64_t duration_seconds =
       std::chrono::duration_cast<std::chrono::seconds>(config_.lease_duration).count();
-  StatusOr<Object> current = client_.Get(leases, config_.lease_namespace, config_.lease_name);
+  StatusOr<Object> current = client_->Get(leases, config_.lease_namespace, config_.lease_name, "", call);
+  // Judged from when the read returned: a change the read shows happened before then,
+  // so an expiry counted from here is never early.
+  const auto read_at = std::chrono::steady_clock::now();
   if (!current.ok() && IsNotFound(current.status())) {
     Object lease = {{"apiVersion", "coordination.k8s.io/v1"},
                     {"kind", "Lease"},
@@ -74,14 +109,14 @@ bool LeaderElector::TryAcquireOrRenew() {
                       {"acquireTime", now_text},
                       {"renewTime", now_text},
                       {"leaseTransitions", 0}}}};
-    StatusOr<Object> created = client_.Create(leases, config_.lease_namespace, lease);
+    StatusOr<Object> created = client_->Create(leases, config_.lease_namespace, lease, call);
     if (!created.ok()) {
       if (!IsAlreadyExists(created.status())) spdlog::warn("leader election: {}", created.status().ToString());
       return false;
     }
     std::lock_guard lock(mutex_);
     observed_holder_ = config_.identity;
-    observed_at_ = now;
+    observed_at_ = read_at;
     return true;
   }
   if (!current.ok()) {
@@ -98,11 +133,11 @@ bool LeaderElector::TryAcquireOrRenew() {
     if (holder != observed_holder_ || renew_time != observed_renew_time_) {
       observed_holder_ = holder;
       observed_renew_time_ = renew_time;
-      observed_at_ = now;
+      observed_at_ = read_at;
     }
     int64_t held_for = SpecInt(*current, "leaseDurationSeconds");
     auto lease_duration = held_for > 0 ? std::chrono::seconds(held_for) : config_.lease_duration;
-    if (!holder.empty() && holder != config_.identity && now < observed_at_ + lease_duration) return false;
+    if (!holder.empty() && holder != config_.identity && read_at < observed_at_ + lease_duration) return false;
   }
   Object lease = std::move(*current);
   if (holder != config_.identity) {
@@ -112,7 +147,7 @@ bool LeaderElector::TryAcquireOrRenew() {
   lease["spec"]["holderIdentity"] = config_.identity;
   lease["spec"]["leaseDurationSeconds"] = duration_seconds;
   lease["spec"]["renewTime"] = now_text;
-  StatusOr<Object> updated = client_.Update(leases, lease);
+  StatusOr<Object> updated = client_->Update(leases, lease, "", call);
   if (!updated.ok()) {
     if (!IsConflict(updated.status())) spdlog::warn("leader election: {}", updated.status().ToString());
     return false;
@@ -120,19 +155,19 @@ bool LeaderElector::TryAcquireOrRenew() {
   std::lock_guard lock(mutex_);
   observed_holder_ = config_.identity;
   observed_renew_time_ = now_text;
-  observed_at_ = now;
+  observed_at_ = read_at;
   return true;
 }
 
 void LeaderElector::Release() {
-  StatusOr<Object> updated = client_.UpdateWithRetry(
+  StatusOr<Object> updated = client_->UpdateWithRetry(
       resources::Leases(), config_.lease_namespace, config_.lease_name, [this](Object& lease) {
         if (SpecString(lease, "holderIdentity") != config_.identity) return false;
         lease["spec"]["holderIdentity"] = nullptr;
         lease["spec"]["leaseDurationSeconds"] = 1;
         lease["spec"]["renewTime"] = MicroTimeNow();
         return true;
-      }, "", 3);
+      }, "", 3, CallOptions::Within(config_.renew_deadline));
   if (!updated.ok()) {
     spdlog::warn("leader election: releasing the lease failed: {}", updated.status().ToString());
   } else {
@@ -140,8 +175,10 @@ void LeaderElector::Release() {
   }
 }
 
-void LeaderElector::Lead(std::stop_token stop) {
-  leading_ = true;
+void LeaderElector::Lead(std::stop_token stop, std::chrono::steady_clock::time_point renewed_at) {
+  using Clock = std::chrono::steady_clock;
+  const int64_t started_ms = UnixMillis();
+  PublishLeading(true);
   spdlog::info("leader election: {} became leader of {}/{}", config_.identity, config_.lease_namespace,
                config_.lease_name);
   if (callbacks_.on_new_leader) callbacks_.on_new_leader(config_.identity);
@@ -150,19 +187,41 @@ void LeaderElector::Lead(std::stop_token stop) {
   if (callbacks_.on_started_leading) {
     leader = std::jthread([this, token = leadership.get_token()] { callbacks_.on_started_leading(token); });
   }
-  auto last_renew = std::chrono::steady_clock::now();
-  while (SleepJittered(config_.retry_period, stop)) {
-    if (TryAcquireOrRenew()) {
-      last_renew = std::chrono::steady_clock::now();
-    } else if (std::chrono::steady_clock::now() - last_renew > config_.renew_deadline) {
-      spdlog::error("leader election: {} could not renew within {} ms; stepping down", config_.identity,
-                    config_.renew_deadline.count());
+  bool lost = false;
+  while (!stop.stop_requested()) {
+    Clock::time_point deadline = renewed_at + config_.renew_deadline;
+    // Sleep a retry period, but never past the renew deadline.
+    auto pause = std::min<Clock::duration>(config_.retry_period, deadline - Clock::now());
+    if (pause > Clock::duration::zero() &&
+        !SleepJittered(std::chrono::duration_cast<std::chrono::milliseconds>(pause), stop)) {
+      break;
+    }
+    if (Clock::now() >= deadline) {
+      lost = true;
+      break;
+    }
+    Clock::time_point sent = Clock::now();
+    // Bounded by the renew deadline: a renew that would end later is abandoned.
+    if (TryAcquireOrRenew(CallOptions{stop, deadline})) {
+      renewed_at = sent;
+    } else if (Clock::now() >= deadline) {
+      lost = true;
       break;
     }
   }
+  if (lost) {
+    spdlog::error("leader election: {} could not renew within {} ms; stepping down", config_.identity,
+                  config_.renew_deadline.count());
+  }
   leadership.request_stop();
   if (leader.joinable()) leader.join();
-  leading_ = false;
+  PublishLeading(false);
+  spdlog::info("leader election: {} led {}/{} from {} to {}", config_.identity, config_.lease_namespace,
+               config_.lease_name, started_ms, UnixMillis());
+  if (lost && Clock::now() >= renewed_at + config_.lease_duration) {
+    spdlog::error("leader election: stopping the controllers outlasted the lease ({} ms); another replica may "
+                  "have led meanwhile", config_.lease_duration.count());
+  }
   if (callbacks_.on_stopped_leading) callbacks_.on_stopped_leading();
   if (stop.stop_requested() && config_.release_on_stop) Release();
 }
@@ -170,8 +229,9 @@ void LeaderElector::Lead(std::stop_token stop) {
 void LeaderElector::Run(std::stop_token stop) {
   std::string last_leader;
   while (!stop.stop_requested()) {
-    if (TryAcquireOrRenew()) {
-      Lead(stop);
+    auto sent = std::chrono::steady_clock::now();
+    if (TryAcquireOrRenew(CallOptions::Within(config_.renew_deadline, stop))) {
+      Lead(stop, sent);
       continue;
     }
     std::string leader = ObservedLeader();

@@ -28,16 +28,16 @@ std::string Resource::Path(std::string_view namespace_name, std::string_view nam
 std::string Resource::ApiVersion() const { return group.empty() ? version : group + "/" + version; }
 
 namespace resources {
-Resource Pods() { return {"", "v1", "pods", true}; }
-Resource Services() { return {"", "v1", "services", true}; }
-Resource ConfigMaps() { return {"", "v1", "configmaps", true}; }
-Resource Secrets() { return {"", "v1", "secrets", true}; }
-Resource Namespaces() { return {"", "v1", "namespaces", false}; }
-Resource Nodes() { return {"", "v1", "nodes", false}; }
-Resource Events() { return {"", "v1", "events", true}; }
-Resource ServiceAccounts() { return {"", "v1", "serviceaccounts", true}; }
-Resource Deployments() { return {"apps", "v1", "deployments", true}; }
-Resource Leases() { return {"coordination.k8s.io", "v1", "leases", true}; }
+Resource Pods() { return {"", "v1", "pods", true, "Pod"}; }
+Resource Services() { return {"", "v1", "services", true, "Service"}; }
+Resource ConfigMaps() { return {"", "v1", "configmaps", true, "ConfigMap"}; }
+Resource Secrets() { return {"", "v1", "secrets", true, "Secret"}; }
+Resource Namespaces() { return {"", "v1", "namespaces", false, "Namespace"}; }
+Resource Nodes() { return {"", "v1", "nodes", false, "Node"}; }
+Resource Events() { return {"", "v1", "events", true, "Event"}; }
+Resource ServiceAccounts() { return {"", "v1", "serviceaccounts", true, "ServiceAccount"}; }
+Resource Deployments() { return {"apps", "v1", "deployments", true, "Deployment"}; }
+Resource Leases() { return {"coordination.k8s.io", "v1", "leases", true, "Lease"}; }
 }  // namespace resources
 
 namespace {

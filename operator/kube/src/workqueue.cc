@@ -54,7 +54,14 @@ void WorkQueue::AddAfter(const std::string& key, std::chrono::milliseconds delay
   if (delay.count() <= 0) return Add(key);
   std::lock_guard lock(mutex_);
   if (shutting_down_) return;
-  delayed_.emplace(Clock::now() + delay, key);
+  const Clock::time_point ready_at = Clock::now() + delay;
+  auto existing = delayed_by_key_.find(key);
+  if (existing != delayed_by_key_.end()) {
+    if (existing->second->first <= ready_at) return;  // an earlier look is already due
+    delayed_.erase(existing->second);
+    delayed_by_key_.erase(existing);
+  }
+  delayed_by_key_.emplace(key, delayed_.emplace(ready_at, key));
   delayed_changed_.notify_all();
 }
 
@@ -119,6 +126,7 @@ void WorkQueue::ShutDown() {
   queue_.clear();
   dirty_.clear();
   delayed_.clear();
+  delayed_by_key_.clear();
   PublishDepthLocked();
   ready_.notify_all();
   delayed_changed_.notify_all();
@@ -134,6 +142,11 @@ size_t WorkQueue::Len() const {
   return queue_.size();
 }
 
+size_t WorkQueue::DelayedLen() const {
+  std::lock_guard lock(mutex_);
+  return delayed_.size();
+}
+
 void WorkQueue::DelayLoop(std::stop_token stop) {
   std::unique_lock lock(mutex_);
   while (!stop.stop_requested()) {
@@ -141,6 +154,7 @@ void WorkQueue::DelayLoop(std::stop_token stop) {
     while (!delayed_.empty() && delayed_.begin()->first <= now) {
       std::string key = std::move(delayed_.begin()->second);
       delayed_.erase(delayed_.begin());
+      delayed_by_key_.erase(key);
       AddLocked(key);
     }
     if (delayed_.empty()) {

@@ -25,6 +25,7 @@ enum class StatusCode {
   kDataLoss,          // corrupt file or message
   kFailedPrecondition,
   kAborted,
+  kCancelled,         // the caller asked to stop (a stop token)
   kInternal,          // a bug or an unexpected state
 };
 
@@ -64,6 +65,7 @@ inline Status DeadlineExceeded(std::string m) { return {StatusCode::kDeadlineExc
 inline Status DataLoss(std::string m) { return {StatusCode::kDataLoss, std::move(m)}; }
 inline Status FailedPrecondition(std::string m) { return {StatusCode::kFailedPrecondition, std::move(m)}; }
 inline Status Internal(std::string m) { return {StatusCode::kInternal, std::move(m)}; }
+inline Status Cancelled(std::string m) { return {StatusCode::kCancelled, std::move(m)}; }
 
 // A value or the error that prevented it. Access to value() on an error is a bug.
 template <typename T>
@@ -104,6 +106,7 @@ inline std::string_view StatusCodeName(StatusCode code) {
     case StatusCode::kDataLoss: return "DataLoss";
     case StatusCode::kFailedPrecondition: return "FailedPrecondition";
     case StatusCode::kAborted: return "Aborted";
+    case StatusCode::kCancelled: return "Cancelled";
     case StatusCode::kInternal: return "Internal";
   }
   return "Unknown";

@@ -2,7 +2,9 @@
 // one Client is shared by everything in a process. Requests pass a client-side rate
 // limiter (ClientConfig::qps/burst); transient failures (connection errors, 429 with
 // Retry-After, 5xx) are retried with exponential backoff up to ClientConfig::max_retries.
-// Failures are Status values (see errors.h).
+// Every call takes CallOptions (a stop token and a deadline). Listed items carry
+// apiVersion and kind (the API server omits them). Failures are Status values (see
+// errors.h); response bytes are never quoted in them.
 #pragma once
 
 #include <chrono>
@@ -66,6 +68,18 @@ struct WatchOptions {
   int timeout_seconds = 300;         // server ends the stream after this; 0 = server default
 };
 
+// What bounds one call, as a Go context does: `stop` abandons it (kCancelled) and
+// `deadline` too (kDeadlineExceeded), including the wait for the rate limiter and any
+// retries. Unset: only ClientConfig::request_timeout per attempt.
+struct CallOptions {
+  std::stop_token stop{};
+  std::optional<std::chrono::steady_clock::time_point> deadline{};
+  // A CallOptions with the deadline `timeout` from now.
+  static CallOptions Within(std::chrono::milliseconds timeout, std::stop_token stop = {}) {
+    return {std::move(stop), std::chrono::steady_clock::now() + timeout};
+  }
+};
+
 struct WatchEvent {
   enum class Type { kAdded, kModified, kDeleted, kBookmark };
   Type type;
@@ -86,28 +100,29 @@ class Client {
   // `namespace_name` is ignored for cluster-scoped resources. `subresource` "" or
   // "status"/"scale"/... addresses a subresource of the object.
   StatusOr<Object> Get(const Resource& resource, const std::string& namespace_name,
-                       const std::string& name, const std::string& subresource = "");
+                       const std::string& name, const std::string& subresource = "",
+                       const CallOptions& call = {});
   // One page (or everything when options.limit == 0). namespace "" = all namespaces.
   StatusOr<ObjectList> List(const Resource& resource, const std::string& namespace_name,
-                            const ListOptions& options = {});
+                            const ListOptions& options = {}, const CallOptions& call = {});
   // Every page, following continue tokens; the result's resource_version is the first page's.
   StatusOr<ObjectList> ListAll(const Resource& resource, const std::string& namespace_name,
-                               ListOptions options = {});
+                               ListOptions options = {}, const CallOptions& call = {});
   // The namespace comes from the object's metadata when `namespace_name` is "".
   StatusOr<Object> Create(const Resource& resource, const std::string& namespace_name,
-                          const Object& object);
+                          const Object& object, const CallOptions& call = {});
   // PUT with the object's metadata.resourceVersion: a stale version fails with kConflict.
   StatusOr<Object> Update(const Resource& resource, const Object& object,
-                          const std::string& subresource = "");
-  StatusOr<Object> UpdateStatus(const Resource& resource, const Object& object) {
-    return Update(resource, object, "status");
+                          const std::string& subresource = "", const CallOptions& call = {});
+  StatusOr<Object> UpdateStatus(const Resource& resource, const Object& object, const CallOptions& call = {}) {
+    return Update(resource, object, "status", call);
   }
   StatusOr<Object> Patch(const Resource& resource, const std::string& namespace_name,
                          const std::string& name, PatchType type, const Object& patch,
-                         const PatchOptions& options = {});
+                         const PatchOptions& options = {}, const CallOptions& call = {});
   // Returns OK when deleted or deletion started; NotFound when absent.
   Status Delete(const Resource& resource, const std::string& namespace_name,
-                const std::string& name, const DeleteOptions& options = {});
+                const std::string& name, const DeleteOptions& options = {}, const CallOptions& call = {});
 
   // Runs one watch request and calls `on_event` for each event as it arrives, until the
   // server ends the stream (returns OK: resume from the last version seen), `stop` is
@@ -124,7 +139,8 @@ class Client {
   StatusOr<Object> UpdateWithRetry(const Resource& resource, const std::string& namespace_name,
                                    const std::string& name,
                                    const std::function<bool(Object&)>& mutate,
-                                   const std::string& subresource = "", int attempts = 10);
+                                   const std::string& subresource = "", int attempts = 10,
+                                   const CallOptions& call = {});
 
   const ClientConfig& config() const { return config_; }
   // Requests sent so far (after rate limiting, including retries).
@@ -135,7 +151,7 @@ class Client {
   explicit Client(std::unique_ptr<State> state);
   // One logical request: rate limit, send, retry transient failures, map errors.
   StatusOr<Object> Call(std::string_view verb, const std::string& method, const std::string& path,
-                        const std::string& content_type = "", const std::string& body = "");
+                        const std::string& content_type, const std::string& body, const CallOptions& call);
 
   ClientConfig config_;
   std::unique_ptr<State> state_;

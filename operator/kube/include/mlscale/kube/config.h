@@ -14,7 +14,7 @@ struct ClientConfig {
   std::string namespace_name = "default";  // the context's namespace (in-cluster: the pod's)
 
   // TLS. PEM text, already read from files when the kubeconfig named files.
-  std::string ca_pem;                     // empty: the system's trust store
+  std::string ca_pem;                     // given: trusted alone; empty: the system's trust store
   bool insecure_skip_tls_verify = false;  // only when the kubeconfig asks for it
   std::string client_certificate_pem;
   std::string client_key_pem;
@@ -29,8 +29,14 @@ struct ClientConfig {
   double qps = 50.0;
   int burst = 100;
 
-  std::chrono::seconds request_timeout{30};  // per non-watch request, excluding retries
+  // Per non-watch request attempt (headers and body), excluding retries; a caller's
+  // deadline (CallOptions) can make it shorter.
+  std::chrono::milliseconds request_timeout{30'000};
   int max_retries = 5;  // for transient failures: connection errors, 429, 5xx
+  // What is read from the server is bounded, so that a hostile or broken server cannot
+  // exhaust memory: a response body, and one line (one event) of a watch.
+  size_t max_response_bytes = size_t{256} << 20;
+  size_t max_watch_line_bytes = size_t{16} << 20;
   std::string user_agent = "mlscale-kube/0.1";
 };
 

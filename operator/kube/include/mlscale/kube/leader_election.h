@@ -1,7 +1,15 @@
 // Leader election on a coordination.k8s.io/v1 Lease, like client-go's: the holder
-// renews the lease every retry_period; a standby takes over once the lease has not been
-// renewed for lease_duration; a leader that cannot renew within renew_deadline stops
-// leading. On a clean stop the leader releases the lease so a standby takes over at once.
+// renews the lease every retry_period; a standby takes over once it has seen the lease
+// unchanged for lease_duration (by its own clock, from when its read returned); a
+// leader that has not renewed within renew_deadline of sending its last successful
+// renew stops leading: its controllers are stopped (on_started_leading's stop token,
+// then joined) before renew_deadline + that stop time, which must stay under
+// lease_duration, so two replicas never lead at once. The elector talks through a
+// client of its own (its own rate limiter, no retries, every call bounded by what is
+// left of the renew deadline), so a busy shared client cannot delay a renew. On a
+// clean stop the leader releases the lease so a standby takes over at once.
+// Each leadership interval is logged when it ends:
+//   "leader election: <identity> led <ns>/<name> from <unix ms> to <unix ms>".
 #pragma once
 
 #include <atomic>
@@ -12,6 +20,7 @@
 #include <string>
 
 #include "mlscale/kube/client.h"
+#include "mlscale/kube/metrics.h"
 
 namespace mlscale::kube {
 
@@ -37,10 +46,14 @@ struct LeaderCallbacks {
 
 class LeaderElector {
  public:
-  // `client` must outlive the elector. Errors: missing namespace/name/identity, or
-  // durations that are not lease_duration > renew_deadline > retry_period.
-  static StatusOr<std::unique_ptr<LeaderElector>> Create(Client& client, LeaderElectionConfig config,
-                                                         LeaderCallbacks callbacks);
+  // Builds the elector's own client from `client_config` (the manager's credentials and
+  // server). `metrics` (optional, must outlive the elector) gets the elector's requests
+  // and the gauge mlscale_kube_leader_election_master_status{name=<lease>}. Errors:
+  // missing namespace/name/identity, durations that are not lease_duration >
+  // renew_deadline > retry_period > 0, a client that cannot be built.
+  static StatusOr<std::unique_ptr<LeaderElector>> Create(const ClientConfig& client_config,
+                                                         LeaderElectionConfig config, LeaderCallbacks callbacks,
+                                                         Metrics* metrics = nullptr);
   // Acquires, leads, and re-acquires after losing the lease, until `stop` is requested;
   // then releases the lease when leading. Blocks.
   void Run(std::stop_token stop);
@@ -48,13 +61,18 @@ class LeaderElector {
   std::string ObservedLeader() const;
 
  private:
-  LeaderElector(Client& client, LeaderElectionConfig config, LeaderCallbacks callbacks);
-  // One attempt to acquire or renew; true when we hold the lease afterwards.
-  bool TryAcquireOrRenew();
+  LeaderElector(std::unique_ptr<Client> client, LeaderElectionConfig config, LeaderCallbacks callbacks,
+                Metrics* metrics);
+  // One attempt to acquire or renew, bounded by `call`; true when we hold the lease afterwards.
+  bool TryAcquireOrRenew(const CallOptions& call);
   void Release();
-  void Lead(std::stop_token stop);
+  // Leads from `renewed_at` (when the acquiring request was sent) until the lease is
+  // lost or `stop` is requested.
+  void Lead(std::stop_token stop, std::chrono::steady_clock::time_point renewed_at);
+  void PublishLeading(bool leading);
 
-  Client& client_;
+  std::unique_ptr<Client> client_;
+  Metrics* metrics_;
   LeaderElectionConfig config_;
   LeaderCallbacks callbacks_;
   std::atomic<bool> leading_{false};

@@ -1,7 +1,10 @@
 // A controller manager: the process-wide pieces an operator needs, wired together.
 // Owns the metrics registry, the client, the informers and the controllers; serves
-// /metrics, /healthz and /readyz; optionally runs leader election (controllers run only
-// while leading); stops cleanly on SIGTERM/SIGINT (queues drain, lease released).
+// /metrics on one address and /healthz, /readyz on another (controller-runtime's
+// defaults :8080 and :8081); optionally runs leader election (controllers run only
+// while leading; a standby is ready too, so rolling updates proceed; leadership is the
+// gauge mlscale_kube_leader_election_master_status); stops cleanly on SIGTERM/SIGINT
+// (queues drain, lease released), also when setup fails after the handlers were installed.
 #pragma once
 
 #include <atomic>
@@ -21,9 +24,9 @@ namespace mlscale::kube {
 
 struct ManagerOptions {
   ClientConfig client;
-  // Address of the /metrics, /healthz, /readyz endpoint; port 0 picks a free one, ""
-  // serves nothing.
-  std::string health_address = "127.0.0.1:8080";
+  // "host:port" ("" host: every interface; port 0: a free one; "" address: not served).
+  std::string metrics_address = ":8080";       // /metrics
+  std::string health_probe_address = ":8081";  // /healthz, /readyz (ready = caches synced)
   std::optional<LeaderElectionConfig> leader_election;  // none: always run
 };
 
@@ -39,10 +42,13 @@ class Manager {
   Controller& AddController(ControllerOptions options, ReconcileFunction reconcile);
 
   // Runs until `stop` is requested or SIGTERM/SIGINT arrives (when handle_signals).
-  // Returns an error when the health endpoint cannot be served.
+  // Returns an error when an endpoint cannot be served or leader election is
+  // misconfigured; the signal dispositions are restored on every return.
   Status Run(std::stop_token stop = {}, bool handle_signals = true);
-  // The health endpoint's port once Run has started serving (0 before).
+  // The endpoints' ports once Run has started serving (0 before).
+  int metrics_port() const { return metrics_port_.load(); }
   int health_port() const { return health_port_.load(); }
+  // Every informer has synced (a standby is ready as well).
   bool Ready() const;
   bool Leading() const;
 
@@ -56,6 +62,7 @@ class Manager {
   std::unique_ptr<InformerFactory> informers_;
   std::vector<std::unique_ptr<Controller>> controllers_;
   std::unique_ptr<LeaderElector> elector_;
+  std::atomic<int> metrics_port_{0};
   std::atomic<int> health_port_{0};
 };
 

@@ -16,6 +16,9 @@ struct Resource {
   std::string version;  // "v1"
   std::string plural;   // "pods"
   bool namespaced = true;
+  // "Pod": stamped on listed items (the API server sends items without apiVersion and
+  // kind), so that an owner reference built from one is complete.
+  std::string kind{};
 
   // "/api/v1" or "/apis/<group>/<version>".
   std::string GroupVersionPath() const;

@@ -1,7 +1,8 @@
 // A work queue of object keys for controllers, like client-go's rate-limited queue:
 // a key queued many times is processed once; a key is processed by one worker at a
 // time (added again while in progress, it is requeued when Done); failures requeue
-// with per-key exponential backoff, bounded overall by a token bucket; AddAfter delays.
+// with per-key exponential backoff, bounded overall by a token bucket; AddAfter delays
+// (a key waits in at most one delayed entry, the earliest asked for, as in client-go).
 #pragma once
 
 #include <chrono>
@@ -54,6 +55,7 @@ class WorkQueue {
   void ShutDown();
   bool ShuttingDown() const;
   size_t Len() const;  // keys waiting (not in progress, not delayed)
+  size_t DelayedLen() const;  // keys waiting for their delay
 
  private:
   void AddLocked(const std::string& key);
@@ -71,6 +73,7 @@ class WorkQueue {
   std::unordered_map<std::string, Clock::time_point> added_at_;  // for the queue-wait metric
   std::unordered_map<std::string, int> failures_;
   std::multimap<Clock::time_point, std::string> delayed_;
+  std::unordered_map<std::string, std::multimap<Clock::time_point, std::string>::iterator> delayed_by_key_;
   std::condition_variable_any delayed_changed_;
   bool shutting_down_ = false;
   std::jthread delay_thread_;
