@@ -80,7 +80,8 @@ int main(int argc, char** argv) {
 
   kube::ManagerOptions options;
   options.client = *client;
-  options.health_address = flags->health_address;
+  options.metrics_address = flags->metrics_bind_address;
+  options.health_probe_address = flags->health_probe_bind_address;
   if (flags->leader_elect) {
     kube::LeaderElectionConfig election;
     election.lease_namespace = flags->leader_election_namespace;

@@ -39,8 +39,10 @@ StatusOr<OperatorFlags> ParseOperatorFlags(const std::vector<std::string>& argum
        "namespace of the leader Lease")
       ("leader-election-id", po::value(&flags.leader_election_id)->default_value("mlscale-operator"),
        "name of the leader Lease")
-      ("health-address", po::value(&flags.health_address)->default_value("0.0.0.0:8081"),
-       "address serving /metrics, /healthz and /readyz (port 0: any free port; \"\": none)")
+      ("metrics-bind-address", po::value(&flags.metrics_bind_address)->default_value(":8080"),
+       "address serving /metrics (\":8080\": every interface; port 0: any free port; \"\": none)")
+      ("health-probe-bind-address", po::value(&flags.health_probe_bind_address)->default_value(":8081"),
+       "address serving /healthz and /readyz (ready once the caches synced, leader or not)")
       ("kube-api-qps", po::value(&flags.kube_api_qps)->default_value(50), "client-side limit of API requests per second")
       ("kube-api-burst", po::value(&flags.kube_api_burst)->default_value(100), "burst above --kube-api-qps")
       ("workers", po::value(&flags.workers)->default_value(4), "concurrent reconciles per controller")

@@ -18,7 +18,8 @@ struct OperatorFlags {
   bool leader_elect = false;
   std::string leader_election_namespace = "default";
   std::string leader_election_id = "mlscale-operator";  // the Lease's name
-  std::string health_address = "0.0.0.0:8081";  // /metrics, /healthz, /readyz
+  std::string metrics_bind_address = ":8080";       // /metrics
+  std::string health_probe_bind_address = ":8081";  // /healthz, /readyz (ready = caches synced)
   double kube_api_qps = 50;
   int kube_api_burst = 100;
   int workers = 4;  // concurrent reconciles per controller

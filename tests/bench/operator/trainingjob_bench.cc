@@ -49,7 +49,7 @@ constexpr int kBurst = 100;
   std::exit(1);
 }
 
-kube::Resource TrainingJobs() { return {"mlscale.io", "v1alpha1", "trainingjobs", true}; }
+kube::Resource TrainingJobs() { return {"mlscale.io", "v1alpha1", "trainingjobs", true, "TrainingJob"}; }
 
 std::unique_ptr<kube::Client> MakeClient(const std::string& kubeconfig, double qps, int burst) {
   StatusOr<kube::ClientConfig> config = kube::LoadKubeconfig(kubeconfig);

@@ -59,7 +59,7 @@ struct TrainingJobController::Scope {
   kube::SharedInformer* secrets = nullptr;
 };
 
-kube::Resource TrainingJobs() { return {"mlscale.io", "v1alpha1", "trainingjobs", true}; }
+kube::Resource TrainingJobs() { return {"mlscale.io", "v1alpha1", "trainingjobs", true, "TrainingJob"}; }
 
 TrainingJobController::TrainingJobController(kube::Manager& manager, ControllerConfig config)
     : manager_(manager), config_(std::move(config)), events_(manager.client(), "mlscale-operator") {}

@@ -51,8 +51,8 @@ StatusOr<std::unique_ptr<OperatorProcess>> OperatorProcess::Start(std::vector<st
 Status OperatorProcess::Spawn(bool wait_for_controllers) {
   StatusOr<TestCluster> cluster = CurrentCluster();
   if (!cluster.ok()) return cluster.status();
-  std::vector<std::string> args = {OperatorBinary(), "--kubeconfig", cluster->admin_kubeconfig, "--health-address",
-                                   "127.0.0.1:0"};
+  std::vector<std::string> args = {OperatorBinary(), "--kubeconfig", cluster->admin_kubeconfig, "--metrics-bind-address",
+                                   "127.0.0.1:0", "--health-probe-bind-address", "127.0.0.1:0"};
   args.insert(args.end(), flags_.begin(), flags_.end());
   const size_t log_size_before = ReadFile(log_file_).size();
   posix_spawn_file_actions_t actions;
@@ -65,7 +65,7 @@ Status OperatorProcess::Spawn(bool wait_for_controllers) {
   int error = posix_spawn(&pid_, argv[0], &actions, nullptr, argv.data(), environ);
   posix_spawn_file_actions_destroy(&actions);
   if (error != 0) return Internal(std::string("starting ") + argv[0] + ": " + std::strerror(error));
-  const std::string ready = wait_for_controllers ? "controller(s) running" : "serving /metrics";
+  const std::string ready = wait_for_controllers ? "controller(s) running" : "/metrics on port";
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
   while (std::chrono::steady_clock::now() < deadline) {
     if (ReadFile(log_file_).find(ready, log_size_before) != std::string::npos) return Status::Ok();

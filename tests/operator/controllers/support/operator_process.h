@@ -16,8 +16,8 @@ namespace mlscale::testing {
 
 class OperatorProcess {
  public:
-  // Starts the operator with `flags` (besides --kubeconfig and --health-address, which
-  // are given) and returns once its log says the controllers run, or, with leader
+  // Starts the operator with `flags` (besides --kubeconfig and free loopback ports for
+  // --metrics-bind-address and --health-probe-bind-address, which are given) and returns once its log says the controllers run, or, with leader
   // election, once the process serves. Errors carry the log's tail.
   static StatusOr<std::unique_ptr<OperatorProcess>> Start(std::vector<std::string> flags, std::string log_file,
                                                           bool wait_for_controllers = true);

@@ -23,7 +23,7 @@ TEST(OperatorFlagsTest, DefaultsAreWhatAnAdminExpects) {
 TEST(OperatorFlagsTest, ReadsEveryFlag) {
   StatusOr<OperatorFlags> flags = ParseOperatorFlags(
       {"--kubeconfig", "/k", "--namespace", "a", "--namespace=b", "--leader-elect", "--leader-election-namespace", "ops",
-       "--leader-election-id", "lease", "--health-address", "127.0.0.1:0", "--kube-api-qps", "100", "--kube-api-burst",
+       "--leader-election-id", "lease", "--metrics-bind-address", "127.0.0.1:0", "--health-probe-bind-address", "127.0.0.1:9", "--kube-api-qps", "100", "--kube-api-burst",
        "200", "--workers", "8", "--log-level", "debug", "--log-format", "json", "--status-write-qps", "5",
        "--restart-backoff", "0.5", "--max-restart-backoff", "30", "--start-timeout", "20", "--controllers",
        "TrainingJob", "--trainer-command", "/bin/t", "--progress-interval", "2"});
@@ -33,7 +33,8 @@ TEST(OperatorFlagsTest, ReadsEveryFlag) {
   EXPECT_TRUE(flags->leader_elect);
   EXPECT_EQ(flags->leader_election_namespace, "ops");
   EXPECT_EQ(flags->leader_election_id, "lease");
-  EXPECT_EQ(flags->health_address, "127.0.0.1:0");
+  EXPECT_EQ(flags->metrics_bind_address, "127.0.0.1:0");
+  EXPECT_EQ(flags->health_probe_bind_address, "127.0.0.1:9");
   EXPECT_EQ(flags->kube_api_qps, 100);
   EXPECT_EQ(flags->kube_api_burst, 200);
   EXPECT_EQ(flags->workers, 8);

@@ -17,7 +17,7 @@ namespace {
 
 using namespace std::chrono_literals;
 
-kube::Resource TrainingJobs() { return {"mlscale.io", "v1alpha1", "trainingjobs", true}; }
+kube::Resource TrainingJobs() { return {"mlscale.io", "v1alpha1", "trainingjobs", true, "TrainingJob"}; }
 
 // status of an object as seen (an empty object before the first status write).
 json StatusOf(const json& object) {

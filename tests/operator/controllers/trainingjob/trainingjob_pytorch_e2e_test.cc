@@ -31,7 +31,7 @@ TEST_F(TrainingJobE2E, PyTorchDdpUserImageSucceedsAndReportsItsMetric) {
   }
   StartNode();
   StartOperator();
-  EventLog jobs(*client_, {"mlscale.io", "v1alpha1", "trainingjobs", true}, namespace_);
+  EventLog jobs(*client_, {"mlscale.io", "v1alpha1", "trainingjobs", true, "TrainingJob"}, namespace_);
   json example = ReadExample("trainingjob-pytorch.yaml");
   ASSERT_TRUE(example.is_object());
   json job = Job("ddp", example["spec"]);
