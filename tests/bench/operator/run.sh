@@ -15,7 +15,7 @@ body=$(MLSCALE_TEST_CLUSTER_DIR="$dir" "$build/tests/bench/operator/trainingjob_
   echo "# mlscale-operator benchmarks"
   echo
   echo "Run $(date -u +%Y-%m-%dT%H:%MZ) by \`tests/bench/operator/run.sh\` on $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)),"
-  echo "$(free -g | awk '/Mem:/ {print $2}') GiB RAM, shared with other work at the time (load average $load_before before, $(cut -d' ' -f1-3 /proc/loadavg) after)."
+  echo "$(free -g | awk '/Mem:/ {print $2}') GiB RAM (load average $load_before before, $(cut -d' ' -f1-3 /proc/loadavg) after)."
   echo "etcd, kube-apiserver, controller-manager and scheduler run on the same cores (testcluster.py)."
   echo
   echo "$body"
