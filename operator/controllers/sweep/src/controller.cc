@@ -56,6 +56,18 @@ StatusOr<std::unique_ptr<SweepController>> SweepController::Register(kube::Manag
   if (config.workers < 1) return InvalidArgument("sweep controller: workers must be >= 1");
   std::unique_ptr<SweepController> self(new SweepController(manager, std::move(config)));
   SweepController* raw = self.get();
+  // An informer of a resource that is not served never syncs, and the manager starts no
+  // controller before every cache has: without the CRD this controller stays off, so an
+  // operator hosting every kind still runs TrainingJobs (checked once: restart the
+  // operator after installing the CRD). Another error (e.g. no permission to read CRDs)
+  // leaves it on.
+  StatusOr<Object> crd = manager.client().Get({"apiextensions.k8s.io", "v1", "customresourcedefinitions", false}, "",
+                                              "hyperparametersweeps.mlscale.io");
+  if (!crd.ok() && kube::IsNotFound(crd.status())) {
+    spdlog::warn("hyperparametersweep: the CRD hyperparametersweeps.mlscale.io is not installed; the controller is off "
+                 "until the operator restarts with it installed");
+    return self;
+  }
   kube::ControllerOptions options;
   options.name = "hyperparametersweep";
   options.workers = raw->config_.workers;
@@ -224,7 +236,7 @@ StatusOr<kube::ReconcileResult> SweepController::Reconcile(const std::string& ke
   std::vector<hpo::Assignment> assignments;
   if (plan.create > 0) {
     std::optional<Suggester::Result> suggested = suggester_->Get(
-        key, spec.sampler, spec.space, SamplerHistory(spec, trials, /*with_intermediate=*/false),
+        key, spec.sampler, spec.space, SamplerHistory(trials, /*with_intermediate=*/false),
         static_cast<int>(plan.create));
     if (!suggested) {
       requeue = kRecheck;  // the Suggester enqueues the sweep when its answer is ready

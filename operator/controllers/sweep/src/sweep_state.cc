@@ -178,7 +178,7 @@ Plan Decide(const api::SweepSpec& spec, const SweepStatus& previous, const std::
     if (std::optional<std::vector<hpo::IntermediateValue>> values = ValuesToRecord(*trial)) {
       plan.record.push_back({trial->name, std::move(*values)});
     }
-    if (history.empty()) history = SamplerHistory(spec, trials, /*with_intermediate=*/true);
+    if (history.empty()) history = SamplerHistory(trials, /*with_intermediate=*/true);
     // The intermediate value is the training loss: lower is better whatever the objective.
     StatusOr<hpo::StopDecision> decision =
         hpo::DecideEarlyStop(spec.early_stopping, hpo::Direction::kMinimize, history, trial->name);

@@ -141,11 +141,12 @@ Trial ObserveTrial(const api::SweepSpec& spec, const Object& job) {
   return trial;
 }
 
-std::vector<hpo::Trial> SamplerHistory(const api::SweepSpec& spec, const std::vector<Trial>& trials,
+std::vector<hpo::Trial> SamplerHistory(const std::vector<Trial>& trials,
                                        bool with_intermediate) {
   std::vector<const Trial*> ordered;
   for (const Trial& trial : trials) {
-    if (trial.assignment && hpo::ValidateAssignment(spec.space, *trial.assignment).ok()) ordered.push_back(&trial);
+    // ObserveTrial read the assignment against this space (AssignmentFromJson validates).
+    if (trial.assignment) ordered.push_back(&trial);
   }
   std::sort(ordered.begin(), ordered.end(), [](const Trial* a, const Trial* b) { return a->index < b->index; });
   std::vector<hpo::Trial> history;

@@ -177,7 +177,7 @@ TEST(ObserveTrial, DamagedChildrenAreFailedTrialsNamingTheField) {
     EXPECT_FALSE(trial.assignment) << text;
     EXPECT_NE(trial.message.find(kAssignmentAnnotation), std::string::npos) << trial.message;
   }
-  EXPECT_TRUE(SamplerHistory(sweep.spec, {trial}, false).empty());
+  EXPECT_TRUE(SamplerHistory({trial}, false).empty());
 }
 
 TEST(ObserveTrial, RecordedReadingsThenTheLiveOne) {
@@ -384,7 +384,7 @@ TEST(Suggester, AnswersOffTheCallerWithExactlySuggestsAnswer) {
       },
       nullptr);
   std::vector<Trial> trials = {Observed(sweep, 0, Assignment(0.01), Succeeded(0.8))};
-  std::vector<hpo::Trial> history = SamplerHistory(sweep.spec, trials, false);
+  std::vector<hpo::Trial> history = SamplerHistory(trials, false);
   EXPECT_FALSE(suggester.Get("ns/s", sweep.spec.sampler, sweep.spec.space, history, 2));
   {
     std::unique_lock lock(mutex);

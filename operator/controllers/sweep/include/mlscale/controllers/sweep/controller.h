@@ -38,7 +38,8 @@ class SweepController {
  public:
   // Creates the informers (sweeps; TrainingJobs labelled mlscale.io/sweep-name), the
   // handlers (a trial enqueues its controlling sweep) and the controller in `manager`,
-  // which must outlive the result.
+  // which must outlive the result. When the CRD is not installed the result is inert
+  // (nothing registered; a warning says so), so the other kinds still run.
   static StatusOr<std::unique_ptr<SweepController>> Register(kube::Manager& manager, ControllerConfig config);
   ~SweepController();
 

@@ -77,10 +77,10 @@ Trial ObserveTrial(const api::SweepSpec& spec, const Object& job);
 
 // The history the sampler and the early-stopping rule see, in index order: active and
 // stopping trials pending, succeeded completed, failed failed, early-stopped stopped.
-// Trials without a valid assignment for `spec.space` are left out. With
+// Trials whose assignment could not be read (nullopt) are left out. With
 // `with_intermediate` false the readings are dropped (the samplers do not use them), so
 // the history, and thus Suggest's answer, changes only when a trial starts or ends.
-std::vector<hpo::Trial> SamplerHistory(const api::SweepSpec& spec, const std::vector<Trial>& trials,
+std::vector<hpo::Trial> SamplerHistory(const std::vector<Trial>& trials,
                                        bool with_intermediate);
 
 // The child TrainingJob of trial `index` with `assignment`: name, labels, annotations,
