@@ -122,7 +122,7 @@ Status NodeAgent::WriteNodeStatus() {
       {"conditions", conditions},
       {"addresses", {{{"type", "InternalIP"}, {"address", config_.host_ip}},
                      {{"type", "Hostname"}, {"address", config_.node_name}}}},
-      {"daemonEndpoints", {{"kubeletEndpoint", {{"Port", 0}}}}},
+      {"daemonEndpoints", {{"kubeletEndpoint", {{"Port", log_server_ ? log_server_->port() : 0}}}}},
       {"nodeInfo", {{"machineID", ""}, {"systemUUID", ""}, {"bootID", ""},
                     {"kernelVersion", ""}, {"osImage", "mlscale-test-node"},
                     {"containerRuntimeVersion", "mlscale-test-node://0.1"},
@@ -160,7 +160,38 @@ void NodeAgent::MarkDirty(const std::string& key, bool names_changed) {
   wake_.notify_all();
 }
 
+std::optional<std::string> NodeAgent::LogFileOf(const std::string& namespace_name, const std::string& pod,
+                                                const std::string& container) {
+  std::lock_guard lock(logs_mutex_);
+  auto it = log_targets_.find(namespace_name + "/" + pod);
+  if (it == log_targets_.end()) return std::nullopt;
+  if (it->second.containers.count(container)) return it->second.pod_dir + "/" + container + ".log";
+  if (it->second.init_containers.count(container)) return it->second.pod_dir + "/init-" + container + ".log";
+  return std::nullopt;
+}
+
+void NodeAgent::ForgetLogs(const std::string& key, const std::string& uid) {
+  std::lock_guard lock(logs_mutex_);
+  auto it = log_targets_.find(key);
+  if (it != log_targets_.end() && it->second.uid == uid) log_targets_.erase(it);
+}
+
 Status NodeAgent::Run(std::stop_token stop) {
+  if (!config_.tls_cert_file.empty()) {
+    LogServerOptions options;
+    options.address = config_.host_ip;
+    options.port = config_.kubelet_port;
+    options.cert_file = config_.tls_cert_file;
+    options.key_file = config_.tls_key_file;
+    options.client_ca_file = config_.client_ca_file;
+    options.log_file = [this](const std::string& ns, const std::string& pod, const std::string& container) {
+      return LogFileOf(ns, pod, container);
+    };
+    StatusOr<std::unique_ptr<LogServer>> server = LogServer::Start(std::move(options));
+    if (!server.ok()) return server.status();
+    log_server_ = std::move(*server);
+    spdlog::info("log endpoint on {}:{}", config_.host_ip, log_server_->port());
+  }
   MLSCALE_RETURN_IF_ERROR(RegisterNode());
   MLSCALE_RETURN_IF_ERROR(RenewLease());
   spdlog::info("node {} registered (capacity {})", config_.node_name, json(config_.capacity).dump());
@@ -232,6 +263,7 @@ Status NodeAgent::Run(std::stop_token stop) {
     addresses_.Release(entry.address);
   }
   entries_.clear();
+  log_server_.reset();  // ends every follow
   if (config_.delete_node_on_exit) {
     for (const auto& [resource, namespace_name] : {std::pair{resources::Leases(), kLeaseNamespace},
                                                    std::pair{resources::Nodes(), ""}}) {
@@ -254,6 +286,7 @@ void NodeAgent::SyncPod(const std::string& key) {
     PodEntry& entry = it->second;
     entry.runtime->Terminate(std::chrono::milliseconds(0));
     if (!entry.runtime->Finished()) return;  // the runtime reports when it is
+    ForgetLogs(key, entry.uid);
     addresses_.Release(entry.address);
     entries_.erase(it);
     it = entries_.end();
@@ -277,6 +310,7 @@ void NodeAgent::SyncPod(const std::string& key) {
   PodEntry& entry = it->second;
   if (!deleting && entry.retry_plan_at && Clock::now() >= *entry.retry_plan_at) {
     std::string address = entry.address;
+    ForgetLogs(key, entry.uid);
     entries_.erase(it);  // nothing runs in a pod without a plan
     StartPod(key, *pod, address);
     return;
@@ -435,6 +469,13 @@ void NodeAgent::StartPod(const std::string& key, const kube::Object& pod, const 
     entry.retry_plan_at = Clock::now() + kPlanRetryPeriod;
   }
   entry.runtime = std::make_unique<PodRuntime>(plan.ok() ? std::move(*plan) : PlanSkeleton(pod), options);
+  {
+    LogTarget target{entry.uid, options.pod_dir, {}, {}};
+    for (const ContainerPlan& c : entry.runtime->plan().containers) target.containers.insert(c.name);
+    for (const ContainerPlan& c : entry.runtime->plan().init_containers) target.init_containers.insert(c.name);
+    std::lock_guard lock(logs_mutex_);
+    log_targets_[key] = std::move(target);
+  }
   spdlog::info("pod {} starting at {} (files in {})", key, entry.address, options.pod_dir);
   entry.runtime->Start();
   PodEntry& stored = entries_[key] = std::move(entry);

@@ -20,6 +20,7 @@
 
 #include "address_pool.h"
 #include "agent_config.h"
+#include "log_endpoint.h"
 #include "mlscale/kube/client.h"
 #include "mlscale/kube/informer.h"
 #include "pod_runtime.h"
@@ -82,6 +83,11 @@ class NodeAgent {
                                                            const std::string& namespace_name,
                                                            const std::string& name);
 
+  // The log file of a container of a pod running here, for the log endpoint's threads.
+  std::optional<std::string> LogFileOf(const std::string& namespace_name, const std::string& pod,
+                                       const std::string& container);
+  void ForgetLogs(const std::string& key, const std::string& uid);
+
   kube::Client& client_;
   const AgentConfig config_;
   AddressPool addresses_;
@@ -99,6 +105,16 @@ class NodeAgent {
   bool names_dirty_ = true;
 
   std::map<std::string, PodEntry> entries_;  // by pod key; only the Run thread touches it
+
+  struct LogTarget {
+    std::string uid;
+    std::string pod_dir;
+    std::set<std::string> containers;       // their logs are <pod dir>/<name>.log
+    std::set<std::string> init_containers;  // <pod dir>/init-<name>.log
+  };
+  std::mutex logs_mutex_;  // guards log_targets_ (read by the log endpoint's threads)
+  std::map<std::string, LogTarget> log_targets_;  // by pod key
+  std::unique_ptr<LogServer> log_server_;
 };
 
 }  // namespace mlscale::nodeagent

@@ -1,7 +1,9 @@
 // What the node agent gives pods that a kubelet gives, against the real control plane:
 // service-account tokens from the TokenRequest API mounted where the kubelet mounts them,
 // with which a program using in-cluster configuration authenticates as its service
-// account (and is denied what its role does not grant); automountServiceAccountToken: false.
+// account (and is denied what its role does not grant), as the audit log records;
+// automountServiceAccountToken: false; `kubectl logs` through the API server to the
+// agent's log endpoint.
 #include <unistd.h>
 
 #include <chrono>
@@ -13,6 +15,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "audit_log.h"
 #include "cluster_environment.h"
 #include "node_agent_process.h"
 
@@ -113,6 +116,13 @@ TEST_F(KubeletE2E, InClusterProgramAuthenticatesAsItsServiceAccount) {
   EXPECT_NE(log.find("namespace: " + namespace_ + "\n"), std::string::npos) << log;
   EXPECT_NE(log.find("list pods: allowed\n"), std::string::npos) << log;
   EXPECT_NE(log.find("list secrets: forbidden\n"), std::string::npos) << log;
+  // The audit log saw the service account's requests, the denied one with 403.
+  StatusOr<std::vector<AuditRecord>> audit = ReadAuditLog(CurrentCluster()->audit_log);
+  ASSERT_TRUE(audit.ok()) << audit.status().ToString();
+  UsedPermissions used = PermissionsOf(*audit, "system:serviceaccount:" + namespace_ + ":trainer");
+  EXPECT_EQ(used.used, (std::set<std::string>{"create authentication.k8s.io/selfsubjectreviews", "list /pods",
+                                              "list /secrets"}));
+  EXPECT_EQ(used.denied, (std::set<std::string>{"list /secrets"}));
   // The token on the host side is bound to this pod (the API server's claims say so).
   std::string token = ReadAll(node_->PodDir(namespace_, "probe") + "/volumes/" +
                               Run({"-n", namespace_, "get", "pod", "probe", "-o",
@@ -135,6 +145,29 @@ TEST_F(KubeletE2E, NoTokenWithoutAutomountButTheApiServerAddress) {
   Apply(pod);
   EXPECT_EQ(WaitForEnd("no-token"), "Succeeded") << Log("no-token");
   EXPECT_EQ(Log("no-token"), CurrentCluster()->server + "\n");
+}
+
+TEST_F(KubeletE2E, KubectlLogsCurrentPreviousTailAndFollow) {
+  // The first run fails, the second runs for a while: -f follows it to its end.
+  json pod = Pod("logs", {"sh", "-c",
+                          "n=$(cat runs 2>/dev/null || echo 0); echo $((n+1)) > runs; echo \"run $n line 1\"; "
+                          "echo \"run $n line 2\"; [ $n -ge 1 ] || exit 1; sleep 4; echo \"run $n done\""});
+  pod["spec"]["restartPolicy"] = "OnFailure";
+  Apply(pod);
+  ASSERT_TRUE(WaitFor([&] {
+    return Run({"-n", namespace_, "get", "pod", "logs", "-o",
+                "jsonpath={.status.containerStatuses[0].restartCount}/{.status.containerStatuses[0].state.running}"})
+               .output.rfind("1/{", 0) == 0;
+  }, 60s));
+  CommandResult followed = Run({"-n", namespace_, "logs", "-f", "logs", "-c", "main"});
+  EXPECT_EQ(followed.exit_code, 0) << followed.output;
+  EXPECT_EQ(followed.output, "run 1 line 1\nrun 1 line 2\nrun 1 done\n");
+  CommandResult previous = Run({"-n", namespace_, "logs", "--previous", "logs"});
+  EXPECT_EQ(previous.output, "run 0 line 1\nrun 0 line 2\n");
+  EXPECT_EQ(Run({"-n", namespace_, "logs", "--tail=2", "logs"}).output, "run 1 line 2\nrun 1 done\n");
+  CommandResult timestamps = Run({"-n", namespace_, "logs", "--timestamps", "logs"});
+  EXPECT_NE(timestamps.exit_code, 0);
+  EXPECT_NE(timestamps.output.find("timestamps are not recorded"), std::string::npos) << timestamps.output;
 }
 
 }  // namespace
