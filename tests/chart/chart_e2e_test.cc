@@ -68,15 +68,15 @@ class ChartCluster : public ::testing::Test {
     return Helm(args);
   }
 
-  // The object (or list) kubectl prints as JSON; null when kubectl fails.
+  // The object (or list) kubectl prints as JSON; an empty object when kubectl fails (e.g. not found).
   json Get(const std::vector<std::string>& args) const {
     std::vector<std::string> all = {"get"};
     all.insert(all.end(), args.begin(), args.end());
     all.insert(all.end(), {"-o", "json"});
     CommandResult result = Kubectl(all);
-    if (result.exit_code != 0) return json();
+    if (result.exit_code != 0) return json::object();
     json parsed = json::parse(result.output, nullptr, false);
-    return parsed.is_discarded() ? json() : parsed;
+    return parsed.is_object() ? parsed : json::object();
   }
 
   std::string MakeNamespace(const std::string& prefix) {
@@ -161,7 +161,7 @@ class ChartRelease : public ChartCluster {
             {"controllers", operator_cmd::KnownControllers()},
             {"namespaces", {work_ns_}},
             {"leaderElection", {{"enabled", true}}},
-            {"logLevel", "debug"},
+            
             {"nodeSelector", placement["nodeSelector"]},
             {"tolerations", placement["tolerations"]}};
   }
@@ -210,10 +210,13 @@ json DigitsJob(const NodeAgentProcess& node) {
   StatusOr<json> job = api::ParseYamlDocument(*text);
   EXPECT_TRUE(job.ok()) << job.status().ToString();
   (*job)["spec"]["replicas"] = 2;  // lean: two cores for every test of the run
+  // 20 epochs take about a second: long enough to suspend it while it runs (it resumes
+  // from its checkpoint).
+  (*job)["spec"]["trainer"]["epochs"] = 400;
   json placement = json::object();
   node.PlaceHere(placement);
   (*job)["spec"]["template"] = placement;
-  (*job)["spec"]["runPolicy"] = {{"cleanPodPolicy", "All"}, {"ttlSecondsAfterFinished", 5}};
+  (*job)["spec"]["runPolicy"] = {{"cleanPodPolicy", "All"}, {"ttlSecondsAfterFinished", 20}};
   return *job;
 }
 
@@ -228,69 +231,63 @@ TEST_F(ChartRelease, LeastPrivilegeProvenUpgradeKeepsJobsUninstallLeavesNothing)
   ASSERT_EQ(install.exit_code, 0) << install.output << Diagnostics();
   EXPECT_THAT(install.output, HasSubstr("kubectl apply -f examples/trainingjob-digits.yaml"));  // NOTES.txt
 
-  // --- TrainingJob: Running, suspended, resumed, upgraded under it, Succeeded, deleted by TTL.
-  const json job = DigitsJob(*node_);
-  CommandResult applied = Kubectl({"apply", "-n", work_ns_, "-f", "-"}, job.dump());
-  ASSERT_EQ(applied.exit_code, 0) << applied.output;
-  auto state = [&] { return Get({"tj", "digits", "-n", work_ns_}).value("status", json::object()).value("state", ""); };
-  auto pods = [&] { return Get({"pods", "-n", work_ns_, "-l", "mlscale.io/job-name=digits"}).value("items", json::array()); };
-  ASSERT_TRUE(WaitFor([&] { return state() == "Running"; }, 180s)) << Diagnostics("digits");
-
+  // --- TrainingJob. "digits" (the example): Running, suspended, resumed, Succeeded, deleted
+  // by its TTL. "steady" (a worker that sleeps) runs through the helm upgrade.
+  auto state = [&](const std::string& name) {
+    return Get({"tj", name, "-n", work_ns_}).value("status", json::object()).value("state", "");
+  };
+  auto pod_uids = [&](const std::string& name) {
+    std::set<std::string> uids;
+    for (const json& pod : Get({"pods", "-n", work_ns_, "-l", "mlscale.io/job-name=" + name}).value("items", json::array())) {
+      uids.insert(pod["metadata"]["uid"].get<std::string>());
+    }
+    return uids;
+  };
+  json placement = json::object();
+  node_->PlaceHere(placement);
+  const json steady = {{"apiVersion", "mlscale.io/v1alpha1"},
+                       {"kind", "TrainingJob"},
+                       {"metadata", {{"name", "steady"}}},
+                       {"spec",
+                        {{"replicas", 1},
+                         {"container", {{"image", "busybox:e2e"}, {"command", {"/bin/sh", "-c", "sleep 3600"}}}},
+                         {"template", placement}}}};
+  for (const json& job : {DigitsJob(*node_), steady}) {
+    CommandResult applied = Kubectl({"apply", "-n", work_ns_, "-f", "-"}, job.dump());
+    ASSERT_EQ(applied.exit_code, 0) << applied.output;
+  }
+  ASSERT_TRUE(WaitFor([&] { return state("digits") == "Running"; }, 180s)) << Diagnostics("digits");
   ASSERT_EQ(Kubectl({"patch", "tj", "digits", "-n", work_ns_, "--type=merge", "-p",
                      R"({"spec":{"runPolicy":{"suspend":true}}})"}).exit_code, 0);
-  ASSERT_TRUE(WaitFor([&] { return state() == "Suspended" && pods().empty(); }, 120s)) << Diagnostics("digits");
+  ASSERT_TRUE(WaitFor([&] { return state("digits") == "Suspended" && pod_uids("digits").empty(); }, 120s))
+      << Diagnostics("digits");
   ASSERT_EQ(Kubectl({"patch", "tj", "digits", "-n", work_ns_, "--type=merge", "-p",
                      R"({"spec":{"runPolicy":{"suspend":false}}})"}).exit_code, 0);
-  ASSERT_TRUE(WaitFor([&] { return state() == "Running"; }, 180s)) << Diagnostics("digits");
+  ASSERT_TRUE(WaitFor([&] { return state("digits") == "Succeeded"; }, 600s)) << Diagnostics("digits");
+  EXPECT_EQ(Get({"tj", "digits", "-n", work_ns_}).value("status", json::object()).value("restarts", 0), 0);
 
-  // helm upgrade to two replicas (the second stands by for the Lease) while the job runs.
-  std::set<std::string> uids_before;
-  for (const json& pod : pods()) uids_before.insert(pod["metadata"]["uid"]);
+  // helm upgrade to two replicas (the second stands by for the Lease) while "steady" runs.
+  ASSERT_TRUE(WaitFor([&] { return state("steady") == "Running"; }, 120s)) << Diagnostics("steady");
+  const std::set<std::string> before = pod_uids("steady");
   CommandResult upgrade = InstallOrUpgrade("upgrade", 2);
-  ASSERT_EQ(upgrade.exit_code, 0) << upgrade.output << Diagnostics("digits");
+  ASSERT_EQ(upgrade.exit_code, 0) << upgrade.output << Diagnostics("steady");
   json deployment = Get({"deployment", release_ + "-mlscale", "-n", release_ns_});
-  EXPECT_EQ(deployment["status"].value("readyReplicas", 0), 2) << Diagnostics();
-  std::set<std::string> uids_after;
-  for (const json& pod : pods()) uids_after.insert(pod["metadata"]["uid"]);
-  const std::string now = state();
-  EXPECT_TRUE(now == "Running" || now == "Succeeded") << now << Diagnostics("digits");
-  if (now == "Running") {
-    EXPECT_EQ(uids_after, uids_before) << "the upgrade restarted the job's workers";
-  }
-
-  ASSERT_TRUE(WaitFor([&] { return state() == "Succeeded"; }, 600s)) << Diagnostics("digits");
-  EXPECT_EQ(Get({"tj", "digits", "-n", work_ns_})["status"].value("restarts", 0), 0);
-  ASSERT_TRUE(WaitFor([&] { return Get({"tj", "digits", "-n", work_ns_}).is_null(); }, 60s))
+  EXPECT_EQ(deployment.value("status", json::object()).value("readyReplicas", 0), 2) << Diagnostics();
+  std::this_thread::sleep_for(3s);  // the new replica's caches are synced: it would have acted by now
+  EXPECT_EQ(state("steady"), "Running") << Diagnostics("steady");
+  EXPECT_EQ(pod_uids("steady"), before) << "the upgrade restarted the running job's worker";
+  EXPECT_EQ(Get({"tj", "steady", "-n", work_ns_}).value("status", json::object()).value("restarts", 0), 0);
+  ASSERT_EQ(Kubectl({"delete", "tj", "steady", "-n", work_ns_, "--wait=false"}).exit_code, 0);
+  ASSERT_TRUE(WaitFor([&] { return Get({"tj", "digits", "-n", work_ns_}).empty(); }, 120s))
       << "ttlSecondsAfterFinished did not delete the job" << Diagnostics();
 
-  // --- The audit log: what the operator's ServiceAccount asked for, against its grants.
-  StatusOr<std::vector<AuditRequest>> requests = ReadAuditRequests(cluster_.dir + "/audit.log", Username());
-  ASSERT_TRUE(requests.ok()) << requests.status().ToString();
-  ASSERT_FALSE(requests->empty()) << "no request of " << Username() << " in the audit log";
-  std::vector<std::string> denied;
-  std::set<Grant> used;
-  for (const AuditRequest& request : *requests) {
-    if (request.code == 403) denied.push_back(request.ToString());
-    if (request.code == 403 || request.resource.empty()) continue;  // non-resource URLs: discovery, granted to all
-    const std::string resource = request.group + "/" + request.resource +
-                                 (request.subresource.empty() ? "" : "/" + request.subresource);
-    used.insert(request.verb + " " + resource);
-    if (!request.name.empty()) used.insert(request.verb + " " + resource + "[" + request.name + "]");
-  }
-  EXPECT_THAT(denied, ::testing::IsEmpty()) << "requests of the operator were refused";
+  // The grants, as installed (the audit log is read after the uninstall).
   CommandResult manifest = HelmHere({"get", "manifest", release_, "--namespace", release_ns_});
   ASSERT_EQ(manifest.exit_code, 0) << manifest.output;
   StatusOr<std::vector<json>> objects = ParseYamlStream(manifest.output);
   ASSERT_TRUE(objects.ok()) << objects.status().ToString();
   std::map<std::string, std::vector<Grant>> grants = GrantsOf(*objects);
   ASSERT_FALSE(grants.empty());
-  for (const auto& [role, list] : grants) {
-    if (role == "ClusterRole//mlscale-router") continue;  // the router's, not the operator's
-    for (const Grant& grant : list) {
-      EXPECT_TRUE(used.count(grant)) << role << " grants '" << grant << "', which the operator never used";
-    }
-  }
-
   // --- helm uninstall: nothing of the release is left (CRDs stay, as Helm keeps them).
   CommandResult uninstall = HelmHere({"uninstall", release_, "--namespace", release_ns_, "--wait", "--timeout", "120s"});
   ASSERT_EQ(uninstall.exit_code, 0) << uninstall.output;
@@ -306,8 +303,52 @@ TEST_F(ChartRelease, LeastPrivilegeProvenUpgradeKeepsJobsUninstallLeavesNothing)
   }
   json cluster_left = Get({"clusterroles,clusterrolebindings", "-l", selector});
   EXPECT_THAT(cluster_left.value("items", json::array()), ::testing::IsEmpty()) << cluster_left.dump(1);
-  EXPECT_TRUE(Get({"serviceaccount", service_account_, "-n", release_ns_}).is_null());
-  EXPECT_FALSE(Get({"crd", "trainingjobs.mlscale.io"}).is_null()) << "the CRDs must stay";
+  EXPECT_TRUE(Get({"serviceaccount", service_account_, "-n", release_ns_}).empty());
+  EXPECT_FALSE(Get({"crd", "trainingjobs.mlscale.io"}).empty()) << "the CRDs must stay";
+
+  // --- The audit log: what the operator's ServiceAccount asked for in its whole life (its
+  // watches are logged when they end: the uninstall stopped them), against its grants.
+  std::vector<std::string> denied;
+  std::set<Grant> used;
+  auto read_audit_log = [&]() -> Status {
+    StatusOr<std::vector<AuditRecord>> records = ReadAuditLog(cluster_.audit_log);
+    if (!records.ok()) return records.status();
+    denied.clear();
+    used.clear();
+    for (const AuditRecord& record : *records) {
+      if (record.user != Username()) continue;
+      if (record.code == 403) denied.push_back(Permission(record) + " " + record.uri);
+      if (record.code == 403 || record.resource.empty()) continue;  // non-resource URLs: discovery, granted to all
+      used.insert(Permission(record));
+      if (!record.name.empty()) used.insert(Permission(record) + "[" + record.name + "]");
+    }
+    // `bind` is checked inside the RoleBinding's creation and not logged on its own: the
+    // operator's only RoleBindings (InferenceService routers') bind ClusterRole mlscale-router.
+    if (used.count("create rbac.authorization.k8s.io/rolebindings")) {
+      used.insert("bind rbac.authorization.k8s.io/clusterroles[mlscale-router]");
+    }
+    return Status::Ok();
+  };
+  auto all_used = [&] {
+    for (const auto& [role, list] : grants) {
+      for (const Grant& grant : list) {
+        if (role != "ClusterRole//mlscale-router" && !used.count(grant)) return false;
+      }
+    }
+    return true;
+  };
+  Status read = read_audit_log();
+  ASSERT_TRUE(read.ok()) << read.ToString();
+  // A watch is logged when it ends, a moment after its process was stopped.
+  WaitFor([&] { return read_audit_log().ok() && all_used(); }, 30s);
+  ASSERT_FALSE(used.empty()) << "no request of " << Username() << " in the audit log";
+  EXPECT_THAT(denied, ::testing::IsEmpty()) << "requests of the operator were refused";
+  for (const auto& [role, list] : grants) {
+    if (role == "ClusterRole//mlscale-router") continue;  // the router's, not the operator's
+    for (const Grant& grant : list) {
+      EXPECT_TRUE(used.count(grant)) << role << " grants '" << grant << "', which the operator never used";
+    }
+  }
 }
 
 }  // namespace

@@ -10,6 +10,7 @@
 
 #include "chart_support.h"
 #include "mlscale/api/manifest.h"
+#include "operator_flags.h"
 
 namespace mlscale::testing {
 namespace {
@@ -218,6 +219,20 @@ TEST(Chart, OptionalServiceMonitorAndDashboard) {
   StatusOr<std::vector<json>> orphan = RenderChart({"metrics.serviceMonitor.enabled=true", "metrics.service.enabled=false"});
   ASSERT_FALSE(orphan.ok());
   EXPECT_THAT(orphan.status().message(), HasSubstr("metrics.serviceMonitor.enabled needs metrics.service.enabled"));
+}
+
+TEST(Chart, DefaultControllersAreEveryKindTheOperatorHosts) {
+  StatusOr<std::vector<json>> rendered = RenderChart({});
+  ASSERT_TRUE(rendered.ok()) << rendered.status().ToString();
+  std::vector<std::string> asked;
+  for (const std::string& arg : Args(Deployment(*rendered))) {
+    if (arg.rfind("--controllers=", 0) == 0) asked.push_back(arg.substr(14));
+  }
+  EXPECT_THAT(asked, ::testing::UnorderedElementsAreArray(operator_cmd::KnownControllers()));
+  // And each of those kinds is one values.schema.json accepts.
+  json schema = json::parse(ReadFile(ChartDir() + "/values.schema.json"));
+  std::vector<std::string> accepted = schema["properties"]["controllers"]["items"]["enum"];
+  EXPECT_THAT(accepted, ::testing::IsSupersetOf(operator_cmd::KnownControllers()));
 }
 
 TEST(Chart, RouterClusterRoleOnlyWithInferenceServices) {

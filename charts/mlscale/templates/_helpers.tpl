@@ -66,6 +66,57 @@ audit log that each is used and nothing else is asked for.
   verbs: [create]
 {{- end }}
 {{- end }}
+{{- if has "HyperparameterSweep" $kinds }}
+# HyperparameterSweep controller: its informer; status through the status subresource.
+- apiGroups: [mlscale.io]
+  resources: [hyperparametersweeps]
+  verbs: [list, watch]
+- apiGroups: [mlscale.io]
+  resources: [hyperparametersweeps/status]
+  verbs: [update]
+# Trials are TrainingJobs: informer (label mlscale.io/sweep-name), created per suggestion,
+# patched to record their values (annotation) and to stop them early (suspend).
+- apiGroups: [mlscale.io]
+  resources: [trainingjobs]
+  verbs: [list, watch, create, patch]
+{{- end }}
+{{- if has "InferenceService" $kinds }}
+# InferenceService controller: its informer; status through the status subresource.
+- apiGroups: [mlscale.io]
+  resources: [inferenceservices]
+  verbs: [list, watch]
+- apiGroups: [mlscale.io]
+  resources: [inferenceservices/status]
+  verbs: [update]
+# Revisions and the router: a Deployment and a Service each, written by server-side apply
+# (PATCH), retired revisions deleted; informers (label mlscale.io/inference-service).
+- apiGroups: [apps]
+  resources: [deployments]
+  verbs: [list, watch, patch, delete]
+- apiGroups: [""]
+  resources: [services]
+  verbs: [list, watch, patch, delete]
+# Model-server pods' readiness (informer), the TrainingJobs whose models are served.
+- apiGroups: [""]
+  resources: [pods]
+  verbs: [list, watch]
+- apiGroups: [mlscale.io]
+  resources: [trainingjobs]
+  verbs: [list, watch]
+# The router's identity in the service's namespace: ServiceAccount and RoleBinding
+# mlscale-router (create-if-absent); binding the ClusterRole mlscale-router needs `bind` on
+# it (the operator does not hold the router's read permissions itself).
+- apiGroups: [""]
+  resources: [serviceaccounts]
+  verbs: [create]
+- apiGroups: [rbac.authorization.k8s.io]
+  resources: [rolebindings]
+  verbs: [create]
+- apiGroups: [rbac.authorization.k8s.io]
+  resources: [clusterroles]
+  resourceNames: [mlscale-router]
+  verbs: [bind]
+{{- end }}
 # Every controller records Events; a repeated one is patched (count, lastTimestamp).
 - apiGroups: [""]
   resources: [events]
