@@ -168,6 +168,30 @@ TEST_F(KubeletE2E, KubectlLogsCurrentPreviousTailAndFollow) {
   CommandResult timestamps = Run({"-n", namespace_, "logs", "--timestamps", "logs"});
   EXPECT_NE(timestamps.exit_code, 0);
   EXPECT_NE(timestamps.output.find("timestamps are not recorded"), std::string::npos) << timestamps.output;
+
+  // Straight to the endpoint the Node advertises: its certificate verifies against the
+  // cluster CA for 127.0.0.1, and only a client with a certificate from that CA is served.
+  std::string port = Run({"get", "node", node_->name(), "-o", "jsonpath={.status.daemonEndpoints.kubeletEndpoint.Port}"}).output;
+  ASSERT_FALSE(port.empty() || port == "0");
+  std::string pki = CurrentCluster()->dir + "/pki/";
+  auto fetch = [&](const std::string& client_cert) {
+    std::string script =
+        "import socket, ssl, sys\n"
+        "ctx = ssl.create_default_context(cafile=sys.argv[1])\n"
+        "if len(sys.argv) > 4: ctx.load_cert_chain(sys.argv[4], sys.argv[5])\n"
+        "try:\n"
+        "  s = ctx.wrap_socket(socket.create_connection(('127.0.0.1', int(sys.argv[2])), timeout=10),"
+        " server_hostname='127.0.0.1')\n"
+        "  s.sendall(('GET ' + sys.argv[3] + ' HTTP/1.1\\r\\nHost: n\\r\\n\\r\\n').encode())\n"
+        "  print(s.recv(64).decode(errors='replace').splitlines()[0])\n"
+        "except (ssl.SSLError, OSError, IndexError) as e: print('refused', type(e).__name__)\n";
+    std::vector<std::string> argv = {"python3", "-c", script, pki + "ca.crt", port,
+                                     "/containerLogs/" + namespace_ + "/logs/main"};
+    if (!client_cert.empty()) argv.insert(argv.end(), {pki + client_cert + ".crt", pki + client_cert + ".key"});
+    return RunCommand(argv).output;
+  };
+  EXPECT_EQ(fetch("apiserver-kubelet-client"), "HTTP/1.1 200 OK\n");
+  EXPECT_EQ(fetch("").rfind("refused", 0), 0u) << fetch("");
 }
 
 }  // namespace
