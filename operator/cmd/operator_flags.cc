@@ -18,13 +18,13 @@ std::string Join(const std::vector<std::string>& items) {
 
 }  // namespace
 
-std::vector<std::string> KnownControllers() { return {"TrainingJob"}; }
+std::vector<std::string> KnownControllers() { return {"TrainingJob", "HyperparameterSweep"}; }
 
 StatusOr<OperatorFlags> ParseOperatorFlags(const std::vector<std::string>& arguments) {
   OperatorFlags flags;
   double progress_interval_seconds = 1, restart_backoff_seconds = 10, max_restart_backoff_seconds = 360,
          start_timeout_seconds = 120;
-  po::options_description options("mlscale-operator: runs the mlscale controllers (TrainingJob) in one manager");
+  po::options_description options("mlscale-operator: runs the mlscale controllers (TrainingJob, HyperparameterSweep) in one manager");
   options.add_options()
       ("help,h", po::bool_switch(&flags.help), "print this help")
       ("kubeconfig", po::value(&flags.kubeconfig), "kubeconfig file (default: $KUBECONFIG, in-cluster, ~/.kube/config)")
