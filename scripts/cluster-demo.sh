@@ -108,8 +108,9 @@ say "kubectl apply -f examples/trainingjob-digits.yaml"
 kubectl apply -f examples/trainingjob-digits.yaml
 applied="tj/digits"
 # The other kinds' examples, when the operator hosts their controllers.
-controllers=$("$build/operator/cmd/mlscale-operator" --help | sed -n 's/.*default: all of \([^)]*\)).*/\1/p')
+controllers=$("$build/operator/cmd/mlscale-operator" --help | sed -n '1s/.*controllers (\(.*\)) in one manager.*/\1/p')
 if grep -q HyperparameterSweep <<<"$controllers" && [ -f examples/sweep-digits-bayesian.yaml ]; then
+  say "kubectl apply -f examples/sweep-digits-bayesian.yaml"
   kubectl apply -f examples/sweep-digits-bayesian.yaml
 fi
 
@@ -147,7 +148,11 @@ The demo cluster is up. To use it:
   kubectl logs digits-worker-0                 # a worker's log (through the node agent)
   kubectl -n mlscale-system logs deployment/mlscale   # the operator's log
 EOF
-if [ -e "$dir/bin/kubectl-mlscale" ]; then echo "  kubectl mlscale status digits                # progress, loss, samples/s"; fi
+if [ -e "$dir/bin/kubectl-mlscale" ]; then
+  echo "  kubectl mlscale status digits                # progress, loss, samples/s, ETA"
+  if kubectl get sweep digits-bayesian >/dev/null 2>&1; then echo "  kubectl mlscale trials digits-bayesian       # the sweep's trials, best first"; fi
+  echo "  kubectl mlscale top                          # jobs, sweeps and services at a glance"
+fi
 cat <<EOF
   kubectl apply -f examples/trainingjob-mpi.yaml
 Pod files (logs, hosts) are under $dir/nodes/<node>/pods/.
