@@ -83,6 +83,8 @@ printf '#!/bin/sh\nPATH=%s:%s:$PATH exec %s "$@"\n' "$(realpath "$build/worker")
   "$(realpath "$build/launcher/mlscale-launch")" >"$worker"
 chmod 755 "$worker"
 version=$(sed -n 's/^appVersion: "\(.*\)"/\1/p' charts/mlscale/Chart.yaml)
+# The kubelet's log endpoint (kubectl logs through the API server), with the cluster's certificates.
+pki="$dir/cluster/pki"
 say "$nodes node agents"
 for i in $(seq "$nodes"); do
   name="demo-node-$i"
@@ -92,6 +94,8 @@ for i in $(seq "$nodes"); do
     --ready-file "$dir/nodes/$name/ready" --delete-node-on-exit --capacity cpu=16 --capacity memory=32Gi \
     --image "mlscale/operator:$version=$(realpath "$build/operator/cmd/mlscale-operator")" \
     --image "mlscale/worker:$version=$worker" --image "ghcr.io/mlscale/worker:v1alpha1=$worker" \
+    --tls-cert-file "$pki/kubelet-serving.crt" --tls-private-key-file "$pki/kubelet-serving.key" \
+    --client-ca-file "$pki/ca.crt" \
     >"$dir/nodes/$name/agent.log" 2>&1 </dev/null &
   echo $! >>"$dir/nodes.pids"
 done
