@@ -54,7 +54,7 @@ audit log that each is used and nothing else is asked for.
   resources: [pods]
   verbs: [list, watch, create, delete]
 # The job's headless Service, trainer ConfigMap (MPI: hostfile) and token Secret (MPI: SSH
-# key): informers (label mlscale.io/managed-by), created when absent; the garbage
+# key): informers (label app.kubernetes.io/managed-by), created when absent; the garbage
 # collector deletes them with the job.
 - apiGroups: [""]
   resources: [services, configmaps, secrets]
