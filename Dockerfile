@@ -6,7 +6,7 @@
 #   docker build --target worker   --build-arg GPU=ON -t mlscale/worker:0.1.0-gpu .
 #
 # - operator: mlscale-operator alone on debian:bookworm-slim with the shared libraries it
-#   links (and nothing else: no shell tools beyond the base, no compilers), user 65532.
+#   links (NLopt: the sweep controller's Bayesian search; nothing else: no compilers), user 65532.
 #   The chart (charts/mlscale) runs it with a read-only root filesystem.
 # - worker: what worker pods run: mlscale-launch (the entrypoint), mlscale-train,
 #   mlscale-serve (InferenceService predictors), mlscale-router (InferenceService routers,
@@ -55,7 +55,7 @@ FROM debian:${DEBIAN}-slim AS operator
 # hadolint ignore=DL3008
 RUN apt-get update \
  && apt-get install -y --no-install-recommends libcpprest2.10 libyaml-cpp0.7 libspdlog1.10 libfmt9 \
-      libboost-program-options1.74.0 libssl3 ca-certificates \
+      libboost-program-options1.74.0 libnlopt0 libssl3 ca-certificates \
  && rm -rf /var/lib/apt/lists/*
 COPY --from=build /opt/mlscale/bin/mlscale-operator /usr/local/bin/mlscale-operator
 USER 65532:65532
