@@ -27,8 +27,8 @@ phase "PyTorch for the user-image tests (a venv outside the tree, installed once
 tests/launcher/setup-torch-venv.sh >/dev/null
 phase_done
 
-phase "control-plane binaries (built once per machine; the first build takes a while)"
-python3 tests/cluster/testcluster.py binaries
+phase "control-plane binaries and helm (built once per machine; the first build takes a while)"
+python3 tests/cluster/testcluster.py binaries --extra helm
 phase_done
 
 phase "build"

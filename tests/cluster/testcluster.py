@@ -4,7 +4,11 @@
 Subcommands:
   binaries [--extra kwok helm]   find or build the binaries; print where they are
   up --dir D                      start etcd, kube-apiserver, kube-controller-manager and
-                                  kube-scheduler; write D/cluster.json and D/admin.kubeconfig
+                                  kube-scheduler; write D/cluster.json and D/admin.kubeconfig.
+                                  The API server writes an audit log (Metadata level, every
+                                  request: cluster.json "auditLog") and reaches node agents'
+                                  log endpoints with a client certificate from the cluster's CA
+                                  (agents serve with cluster.json "kubeletServingCert"/"Key")
   down --dir D                    stop everything started by `up --dir D`; no process is left
   kubeconfig --dir D --namespace NS --service-account SA --out F
                                   write a kubeconfig that authenticates as that service account
@@ -210,6 +214,11 @@ def make_pki(pki):
         "admin": ("/O=system:masters/CN=mlscale-test-admin", "extendedKeyUsage=clientAuth"),
         "controller-manager": ("/CN=system:kube-controller-manager", "extendedKeyUsage=clientAuth"),
         "scheduler": ("/CN=system:kube-scheduler", "extendedKeyUsage=clientAuth"),
+        # What the API server shows the node agents' log endpoints (`kubectl logs`), and the
+        # agents' serving certificate: every agent listens on 127.0.0.1 (its InternalIP).
+        "apiserver-kubelet-client": ("/CN=kube-apiserver-kubelet-client", "extendedKeyUsage=clientAuth"),
+        "kubelet-serving": ("/CN=mlscale-test-node",
+                            "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth"),
     }
     for name, (subject, extensions) in certs.items():
         openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", f"{name}.key", "-out", f"{name}.csr",
@@ -220,6 +229,16 @@ def make_pki(pki):
                 "-CAcreateserial", "-out", f"{name}.crt", "-days", "7", "-extfile", f"{name}.ext", cwd=pki)
     openssl("genrsa", "-out", "sa.key", "2048", cwd=pki)
     openssl("rsa", "-in", "sa.key", "-pubout", "-out", "sa.pub", cwd=pki)
+
+
+# Every request at Metadata level (who, verb, resource, response code; no bodies), so a test
+# can list what a service account did and what it was denied (tests/common/audit_log.h).
+AUDIT_POLICY = """apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: ["RequestReceived"]
+rules:
+- level: Metadata
+"""
 
 
 def write_kubeconfig(path, server, ca_file, user):
@@ -268,7 +287,15 @@ def component_commands(d, bins, ports):
             "--service-account-issuer", "https://kubernetes.default.svc.cluster.local",
             "--service-account-key-file", p("sa.pub"), "--service-account-signing-key-file", p("sa.key"),
             "--service-cluster-ip-range", SERVICE_CIDR, "--allow-privileged=true",
-            "--cert-dir", pki, "--profiling=false", "--v=1"],
+            "--cert-dir", pki, "--profiling=false", "--v=1",
+            "--audit-policy-file", os.path.join(d, "audit-policy.yaml"),
+            "--audit-log-path", os.path.join(d, "logs", "audit.log"), "--audit-log-maxsize=0",
+            # kubectl logs: the node agents serve the kubelet's log endpoint on their InternalIP
+            # with a certificate from this CA, and take this client certificate.
+            "--kubelet-certificate-authority", p("ca.crt"),
+            "--kubelet-client-certificate", p("apiserver-kubelet-client.crt"),
+            "--kubelet-client-key", p("apiserver-kubelet-client.key"),
+            "--kubelet-preferred-address-types", "InternalIP"],
         "kube-controller-manager": [
             bins["kube-controller-manager"], "--kubeconfig", kc("controller-manager"),
             "--authentication-kubeconfig", kc("controller-manager"),
@@ -452,8 +479,13 @@ def command_up(args):
         write_kubeconfig(os.path.join(d, f"{name}.kubeconfig"), server, ca_file,
                          {"client-certificate": os.path.join(d, "pki", f"{name}.crt"),
                           "client-key": os.path.join(d, "pki", f"{name}.key")})
+    with open(os.path.join(d, "audit-policy.yaml"), "w") as f:
+        f.write(AUDIT_POLICY)
     state = {"server": server, "adminKubeconfig": os.path.join(d, "admin.kubeconfig"), "caFile": ca_file,
-             "binDir": os.path.dirname(bins["kubectl"]), "binaries": bins, "ports": ports}
+             "binDir": os.path.dirname(bins["kubectl"]), "binaries": bins, "ports": ports,
+             "auditLog": os.path.join(d, "logs", "audit.log"),
+             "kubeletServingCert": os.path.join(d, "pki", "kubelet-serving.crt"),
+             "kubeletServingKey": os.path.join(d, "pki", "kubelet-serving.key")}
     commands = component_commands(d, bins, ports)
     with open(os.path.join(d, "cluster.json"), "w") as f:
         json.dump(state, f, indent=2)

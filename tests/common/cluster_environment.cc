@@ -26,6 +26,9 @@ StatusOr<TestCluster> LoadCluster() {
   cluster.admin_kubeconfig = doc.value("adminKubeconfig", "");
   cluster.ca_file = doc.value("caFile", "");
   cluster.bin_dir = doc.value("binDir", "");
+  cluster.audit_log = doc.value("auditLog", "");
+  cluster.kubelet_serving_cert = doc.value("kubeletServingCert", "");
+  cluster.kubelet_serving_key = doc.value("kubeletServingKey", "");
   if (cluster.server.empty() || cluster.admin_kubeconfig.empty() || cluster.bin_dir.empty()) {
     return DataLoss(path + " lacks server, adminKubeconfig or binDir");
   }

@@ -17,6 +17,10 @@ struct TestCluster {
   std::string admin_kubeconfig; // cluster-admin credentials
   std::string ca_file;          // the CA that signed the apiserver's serving cert
   std::string bin_dir;          // where kubectl, etcd, kube-apiserver... are
+  std::string audit_log;        // the API server's audit log (audit_log.h reads it)
+  // The node agents' serving certificate and key (PEM files) for their log endpoint.
+  std::string kubelet_serving_cert;
+  std::string kubelet_serving_key;
 };
 
 // The running test cluster, read once from $MLSCALE_TEST_CLUSTER_DIR/cluster.json.

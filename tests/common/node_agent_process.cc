@@ -97,6 +97,10 @@ StatusOr<std::unique_ptr<NodeAgentProcess>> StartNodeAgent(const NodeAgentOption
                                    "--restart-backoff-ms", std::to_string(options.restart_backoff_ms),
                                    "--delete-node-on-exit",
                                    "--label", "mlscale.io/test-node=" + options.name};
+  if (!cluster->kubelet_serving_cert.empty()) {  // kubectl logs through the API server
+    args.insert(args.end(), {"--tls-cert-file", cluster->kubelet_serving_cert, "--tls-private-key-file",
+                             cluster->kubelet_serving_key, "--client-ca-file", cluster->ca_file});
+  }
   if (options.exclusive) {
     args.insert(args.end(), {"--taint", "mlscale.io/test-node=" + options.name + ":NoSchedule"});
   }

@@ -71,7 +71,8 @@ class NodeAgentProcess {
 };
 
 // Starts mlscale-test-node against the current test cluster and waits until its Node is
-// registered and its caches are synced. Errors carry the tail of the agent's log.
+// registered and its caches are synced. It serves the kubelet's log endpoint with the
+// cluster's kubelet serving certificate, so `kubectl logs` works for its pods. Errors carry the tail of the agent's log.
 StatusOr<std::unique_ptr<NodeAgentProcess>> StartNodeAgent(const NodeAgentOptions& options);
 
 // "<prefix>-<pid>-<counter>": node names that do not collide across test processes.

@@ -146,6 +146,14 @@ po::options_description FlagDescriptions() {
        "first container restart delay (default 1000, doubling)")
       ("max-restart-backoff-ms", po::value<std::string>()->value_name("N"), "restart delay cap (default 30000)")
       ("delete-node-on-exit", "delete the Node and its Lease on SIGTERM/SIGINT")
+      ("tls-cert-file", po::value<std::string>()->value_name("PEM"),
+       "serving certificate of the log endpoint (kubectl logs); with --tls-private-key-file and "
+       "--client-ca-file, else no endpoint is served")
+      ("tls-private-key-file", po::value<std::string>()->value_name("PEM"), "its key")
+      ("client-ca-file", po::value<std::string>()->value_name("PEM"),
+       "CA that signs the certificates of allowed clients (the API server's --kubelet-client-certificate)")
+      ("kubelet-port", po::value<std::string>()->value_name("N"),
+       "port of the log endpoint on --host-ip (default 0: a free one, advertised in the Node status)")
       ("log-level", po::value<std::string>()->value_name("LEVEL"), "trace, debug, info (default), warn, error");
   return flags;
 }
@@ -204,6 +212,17 @@ StatusOr<AgentConfig> ParseFlags(const std::vector<std::string>& args) {
       config.cluster_domain = value;
     } else if (name == "ready-file") {
       config.ready_file = value;
+    } else if (name == "tls-cert-file") {
+      config.tls_cert_file = value;
+    } else if (name == "tls-private-key-file") {
+      config.tls_key_file = value;
+    } else if (name == "client-ca-file") {
+      config.client_ca_file = value;
+    } else if (name == "kubelet-port") {
+      StatusOr<int64_t> number = Number(value, flag);
+      if (!number.ok()) return number.status();
+      if (*number < 0 || *number > 65535) return InvalidArgument("--kubelet-port must be 0..65535");
+      config.kubelet_port = static_cast<uint16_t>(*number);
     } else if (name == "log-level") {
       config.log_level = value;
     } else if (name == "lease-duration-seconds" || name == "restart-backoff-ms" || name == "max-restart-backoff-ms") {
@@ -215,6 +234,10 @@ StatusOr<AgentConfig> ParseFlags(const std::vector<std::string>& args) {
     }
   }
   if (config.node_name.empty()) return InvalidArgument("--node-name is required");
+  int tls_files = !config.tls_cert_file.empty() + !config.tls_key_file.empty() + !config.client_ca_file.empty();
+  if (tls_files != 0 && tls_files != 3) {
+    return InvalidArgument("--tls-cert-file, --tls-private-key-file and --client-ca-file go together");
+  }
   if (config.state_dir.empty()) config.state_dir = "/tmp/mlscale-test-node/" + config.node_name;
   return config;
 }

@@ -11,6 +11,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <map>
 #include <string>
 #include <vector>
@@ -43,6 +44,11 @@ struct AgentConfig {
   std::chrono::milliseconds restart_backoff{1000};
   std::chrono::milliseconds max_restart_backoff{30'000};
   bool delete_node_on_exit = false;
+  // The log endpoint (log_endpoint.h): served when all three files are given.
+  std::string tls_cert_file;
+  std::string tls_key_file;
+  std::string client_ca_file;
+  uint16_t kubelet_port = 0;  // 0 = any free port
   std::string log_level = "info";
 };
 

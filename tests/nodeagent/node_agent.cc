@@ -48,10 +48,27 @@ bool OnNode(const kube::ObjectPtr& pod, const std::string& node) {
 
 std::string Phase(const json& pod) { return StringField(Field(pod, "status"), "phase"); }
 
+// "https://host:port" (or "https://[v6]:port") -> the in-cluster variables.
+std::vector<std::string> ApiServerEnv(const std::string& server) {
+  std::string rest = server.substr(server.find("://") == std::string::npos ? 0 : server.find("://") + 3);
+  rest = rest.substr(0, rest.find('/'));
+  std::string host = rest, port = "443";
+  if (size_t colon = rest.rfind(':'); colon != std::string::npos && rest.find(']', colon) == std::string::npos) {
+    host = rest.substr(0, colon);
+    port = rest.substr(colon + 1);
+  }
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  return {"KUBERNETES_SERVICE_HOST=" + host, "KUBERNETES_SERVICE_PORT=" + port,
+          "KUBERNETES_SERVICE_PORT_HTTPS=" + port};
+}
+
 }  // namespace
 
 NodeAgent::NodeAgent(kube::Client& client, AgentConfig config)
-    : client_(client), config_(std::move(config)), addresses_(config_.address_dir) {}
+    : client_(client),
+      config_(std::move(config)),
+      addresses_(config_.address_dir),
+      api_server_env_(ApiServerEnv(client.config().server)) {}
 
 NodeAgent::~NodeAgent() = default;
 
@@ -105,7 +122,7 @@ Status NodeAgent::WriteNodeStatus() {
       {"conditions", conditions},
       {"addresses", {{{"type", "InternalIP"}, {"address", config_.host_ip}},
                      {{"type", "Hostname"}, {"address", config_.node_name}}}},
-      {"daemonEndpoints", {{"kubeletEndpoint", {{"Port", 0}}}}},
+      {"daemonEndpoints", {{"kubeletEndpoint", {{"Port", log_server_ ? log_server_->port() : 0}}}}},
       {"nodeInfo", {{"machineID", ""}, {"systemUUID", ""}, {"bootID", ""},
                     {"kernelVersion", ""}, {"osImage", "mlscale-test-node"},
                     {"containerRuntimeVersion", "mlscale-test-node://0.1"},
@@ -143,7 +160,38 @@ void NodeAgent::MarkDirty(const std::string& key, bool names_changed) {
   wake_.notify_all();
 }
 
+std::optional<std::string> NodeAgent::LogFileOf(const std::string& namespace_name, const std::string& pod,
+                                                const std::string& container) {
+  std::lock_guard lock(logs_mutex_);
+  auto it = log_targets_.find(namespace_name + "/" + pod);
+  if (it == log_targets_.end()) return std::nullopt;
+  if (it->second.containers.count(container)) return it->second.pod_dir + "/" + container + ".log";
+  if (it->second.init_containers.count(container)) return it->second.pod_dir + "/init-" + container + ".log";
+  return std::nullopt;
+}
+
+void NodeAgent::ForgetLogs(const std::string& key, const std::string& uid) {
+  std::lock_guard lock(logs_mutex_);
+  auto it = log_targets_.find(key);
+  if (it != log_targets_.end() && it->second.uid == uid) log_targets_.erase(it);
+}
+
 Status NodeAgent::Run(std::stop_token stop) {
+  if (!config_.tls_cert_file.empty()) {
+    LogServerOptions options;
+    options.address = config_.host_ip;
+    options.port = config_.kubelet_port;
+    options.cert_file = config_.tls_cert_file;
+    options.key_file = config_.tls_key_file;
+    options.client_ca_file = config_.client_ca_file;
+    options.log_file = [this](const std::string& ns, const std::string& pod, const std::string& container) {
+      return LogFileOf(ns, pod, container);
+    };
+    StatusOr<std::unique_ptr<LogServer>> server = LogServer::Start(std::move(options));
+    if (!server.ok()) return server.status();
+    log_server_ = std::move(*server);
+    spdlog::info("log endpoint on {}:{}", config_.host_ip, log_server_->port());
+  }
   MLSCALE_RETURN_IF_ERROR(RegisterNode());
   MLSCALE_RETURN_IF_ERROR(RenewLease());
   spdlog::info("node {} registered (capacity {})", config_.node_name, json(config_.capacity).dump());
@@ -195,7 +243,10 @@ Status NodeAgent::Run(std::stop_token stop) {
       std::swap(names, names_dirty_);
     }
     if (now >= next_resync) {  // level-triggered: every pod we run is looked at again
-      for (const auto& [key, entry] : entries_) dirty.insert(key);
+      for (auto& [key, entry] : entries_) {
+        dirty.insert(key);
+        if (!entry.runtime->Done()) RefreshTokens(key, entry);
+      }
       next_resync = now + kResyncPeriod;
     }
     if (names) RefreshNames();
@@ -212,6 +263,7 @@ Status NodeAgent::Run(std::stop_token stop) {
     addresses_.Release(entry.address);
   }
   entries_.clear();
+  log_server_.reset();  // ends every follow
   if (config_.delete_node_on_exit) {
     for (const auto& [resource, namespace_name] : {std::pair{resources::Leases(), kLeaseNamespace},
                                                    std::pair{resources::Nodes(), ""}}) {
@@ -234,6 +286,7 @@ void NodeAgent::SyncPod(const std::string& key) {
     PodEntry& entry = it->second;
     entry.runtime->Terminate(std::chrono::milliseconds(0));
     if (!entry.runtime->Finished()) return;  // the runtime reports when it is
+    ForgetLogs(key, entry.uid);
     addresses_.Release(entry.address);
     entries_.erase(it);
     it = entries_.end();
@@ -257,6 +310,7 @@ void NodeAgent::SyncPod(const std::string& key) {
   PodEntry& entry = it->second;
   if (!deleting && entry.retry_plan_at && Clock::now() >= *entry.retry_plan_at) {
     std::string address = entry.address;
+    ForgetLogs(key, entry.uid);
     entries_.erase(it);  // nothing runs in a pod without a plan
     StartPod(key, *pod, address);
     return;
@@ -316,6 +370,63 @@ std::string NodeAgent::HostsFor(const kube::Object& pod, const std::string& addr
   return HostsFileFor(self, records, services, config_.cluster_domain);
 }
 
+StatusOr<std::string> NodeAgent::RequestToken(const PodPlan& plan, const TokenProjection& projection,
+                                              std::chrono::system_clock::time_point& refresh_at) {
+  json spec = {{"expirationSeconds", projection.expiration_seconds},
+               {"boundObjectRef", {{"apiVersion", "v1"}, {"kind", "Pod"}, {"name", plan.name}, {"uid", plan.uid}}}};
+  if (!projection.audience.empty()) spec["audiences"] = {projection.audience};
+  json request = {{"apiVersion", "authentication.k8s.io/v1"}, {"kind", "TokenRequest"}, {"spec", spec}};
+  auto issued = std::chrono::system_clock::now();
+  StatusOr<kube::Object> answer = client_.CreateSubresource(resources::ServiceAccounts(), plan.namespace_name,
+                                                            plan.service_account, "token", request);
+  std::string what = "requesting a token for service account " + plan.namespace_name + "/" + plan.service_account;
+  if (!answer.ok()) return answer.status().WithContext(what);
+  const json& status = Field(*answer, "status");
+  std::string token = StringField(status, "token");
+  std::optional<std::chrono::system_clock::time_point> expires = kube::ParseTime(StringField(status, "expirationTimestamp"));
+  if (token.empty() || !expires) return DataLoss(what + ": the answer has no token or expirationTimestamp");
+  refresh_at = TokenRefreshTime(issued, *expires);
+  return token;
+}
+
+Status NodeAgent::IssueTokens(PodPlan& plan, const std::string& pod_dir, PodEntry& entry) {
+  for (VolumePlan& volume : plan.volumes) {
+    for (const TokenProjection& projection : volume.tokens) {
+      IssuedToken issued{pod_dir + "/volumes/" + volume.name + "/" + projection.path, projection, {}};
+      StatusOr<std::string> token = RequestToken(plan, projection, issued.refresh_at);
+      // As the kubelet fails the volume's mount: the pod waits and the plan is retried.
+      if (!token.ok()) return InvalidArgument(token.status().ToString());
+      volume.files[projection.path] = *token;
+      entry.tokens.push_back(std::move(issued));
+    }
+  }
+  return Status::Ok();
+}
+
+void NodeAgent::RefreshTokens(const std::string& key, PodEntry& entry) {
+  auto now = std::chrono::system_clock::now();
+  for (IssuedToken& issued : entry.tokens) {
+    if (now < issued.refresh_at) continue;
+    StatusOr<std::string> token = RequestToken(entry.runtime->plan(), issued.projection, issued.refresh_at);
+    if (!token.ok()) {
+      spdlog::warn("pod {}: {} (retrying in 10 s)", key, token.status().ToString());
+      issued.refresh_at = now + std::chrono::seconds(10);
+      continue;
+    }
+    // A reader sees the old token or the new one, never half of one; the pod's bind mount
+    // is of the folder, so the renamed file is what it sees.
+    std::string staging = issued.file + ".new";
+    {
+      std::ofstream out(staging, std::ios::binary | std::ios::trunc);
+      out << *token;
+    }
+    std::error_code error;
+    std::filesystem::rename(staging, issued.file, error);
+    if (error) spdlog::warn("pod {}: replacing {}: {}", key, issued.file, error.message());
+    else spdlog::info("pod {}: service-account token refreshed", key);
+  }
+}
+
 void NodeAgent::StartPod(const std::string& key, const kube::Object& pod, const std::string& address) {
   PodEntry entry;
   entry.uid = kube::UidOf(pod);
@@ -338,9 +449,13 @@ void NodeAgent::StartPod(const std::string& key, const kube::Object& pod, const 
   inputs.lookup = [this](const std::string& kind, const std::string& ns, const std::string& name) {
     return ReadValues(kind, ns, name);
   };
+  inputs.base_env.insert(inputs.base_env.end(), api_server_env_.begin(), api_server_env_.end());
   StatusOr<PodPlan> plan = BuildPodPlan(pod, inputs);
   RuntimeOptions options;
   options.pod_dir = config_.state_dir + "/pods/" + kube::NamespaceOf(pod) + "_" + kube::NameOf(pod) + "_" + entry.uid;
+  if (plan.ok()) {
+    if (Status issued = IssueTokens(*plan, options.pod_dir, entry); !issued.ok()) plan = issued;
+  }
   options.pod_ip = entry.address;
   options.host_ip = config_.host_ip;
   options.restart_backoff = config_.restart_backoff;
@@ -354,6 +469,13 @@ void NodeAgent::StartPod(const std::string& key, const kube::Object& pod, const 
     entry.retry_plan_at = Clock::now() + kPlanRetryPeriod;
   }
   entry.runtime = std::make_unique<PodRuntime>(plan.ok() ? std::move(*plan) : PlanSkeleton(pod), options);
+  {
+    LogTarget target{entry.uid, options.pod_dir, {}, {}};
+    for (const ContainerPlan& c : entry.runtime->plan().containers) target.containers.insert(c.name);
+    for (const ContainerPlan& c : entry.runtime->plan().init_containers) target.init_containers.insert(c.name);
+    std::lock_guard lock(logs_mutex_);
+    log_targets_[key] = std::move(target);
+  }
   spdlog::info("pod {} starting at {} (files in {})", key, entry.address, options.pod_dir);
   entry.runtime->Start();
   PodEntry& stored = entries_[key] = std::move(entry);

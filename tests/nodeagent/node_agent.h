@@ -16,9 +16,11 @@
 #include <set>
 #include <stop_token>
 #include <string>
+#include <vector>
 
 #include "address_pool.h"
 #include "agent_config.h"
+#include "log_endpoint.h"
 #include "mlscale/kube/client.h"
 #include "mlscale/kube/informer.h"
 #include "pod_runtime.h"
@@ -39,8 +41,16 @@ class NodeAgent {
   Status Run(std::stop_token stop);
 
  private:
+  // A service-account token the agent keeps current in a pod's volume.
+  struct IssuedToken {
+    std::string file;  // on the host: <pod dir>/volumes/<volume>/<path>
+    TokenProjection projection;
+    std::chrono::system_clock::time_point refresh_at;
+  };
+
   struct PodEntry {
     std::string uid;
+    std::vector<IssuedToken> tokens;
     std::string address;
     std::unique_ptr<PodRuntime> runtime;
     nlohmann::json last_status;   // as last written
@@ -51,6 +61,14 @@ class NodeAgent {
     std::optional<std::chrono::steady_clock::time_point> retry_plan_at;
   };
 
+  // Asks the TokenRequest API for a token of the pod's service account, bound to the pod;
+  // returns the token and sets `refresh_at` (TokenRefreshTime).
+  StatusOr<std::string> RequestToken(const PodPlan& plan, const TokenProjection& projection,
+                                     std::chrono::system_clock::time_point& refresh_at);
+  // Issues the plan's tokens into its volumes' files; records them in `entry` for refresh.
+  Status IssueTokens(PodPlan& plan, const std::string& pod_dir, PodEntry& entry);
+  // Replaces every token of a running pod that is due (written atomically: rename).
+  void RefreshTokens(const std::string& key, PodEntry& entry);
   Status RegisterNode();
   Status WriteNodeStatus();
   Status RenewLease();
@@ -65,9 +83,17 @@ class NodeAgent {
                                                            const std::string& namespace_name,
                                                            const std::string& name);
 
+  // The log file of a container of a pod running here, for the log endpoint's threads.
+  std::optional<std::string> LogFileOf(const std::string& namespace_name, const std::string& pod,
+                                       const std::string& container);
+  void ForgetLogs(const std::string& key, const std::string& uid);
+
   kube::Client& client_;
   const AgentConfig config_;
   AddressPool addresses_;
+  // KUBERNETES_SERVICE_HOST/PORT (and _PORT_HTTPS) of the API server the agent talks to:
+  // there is no service proxy, so pods reach it at its real address, not a ClusterIP.
+  std::vector<std::string> api_server_env_;
   std::string node_uid_;
   std::string node_ready_since_;
   std::unique_ptr<kube::SharedInformer> pods_;
@@ -79,6 +105,16 @@ class NodeAgent {
   bool names_dirty_ = true;
 
   std::map<std::string, PodEntry> entries_;  // by pod key; only the Run thread touches it
+
+  struct LogTarget {
+    std::string uid;
+    std::string pod_dir;
+    std::set<std::string> containers;       // their logs are <pod dir>/<name>.log
+    std::set<std::string> init_containers;  // <pod dir>/init-<name>.log
+  };
+  std::mutex logs_mutex_;  // guards log_targets_ (read by the log endpoint's threads)
+  std::map<std::string, LogTarget> log_targets_;  // by pod key
+  std::unique_ptr<LogServer> log_server_;
 };
 
 }  // namespace mlscale::nodeagent

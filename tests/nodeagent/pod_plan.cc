@@ -336,6 +336,26 @@ Status AddDownwardFiles(const json& pod, const json& source, const PlanInputs& i
   return Status::Ok();
 }
 
+// A projected serviceAccountToken source -> a token the agent issues.
+Status AddTokenProjection(const json& source, std::vector<TokenProjection>& tokens, const std::string& where) {
+  if (!source.is_object()) return InvalidArgument(where + ".serviceAccountToken is not an object");
+  TokenProjection token;
+  token.path = StringField(source, "path");
+  token.audience = StringField(source, "audience");
+  if (token.path.empty() || token.path[0] == '/' || token.path.find("..") != std::string::npos) {
+    return InvalidArgument(where + ".serviceAccountToken.path must be relative without '..'");
+  }
+  const json& expiration = Field(source, "expirationSeconds");
+  if (!expiration.is_null()) {
+    if (!expiration.is_number_integer() || expiration.get<int64_t>() < 600) {
+      return InvalidArgument(where + ".serviceAccountToken.expirationSeconds must be an integer >= 600");
+    }
+    token.expiration_seconds = expiration.get<int64_t>();
+  }
+  tokens.push_back(std::move(token));
+  return Status::Ok();
+}
+
 // spec.volumes -> what the runtime prepares.
 StatusOr<std::vector<VolumePlan>> BuildVolumes(const json& pod, const PlanInputs& inputs) {
   std::vector<VolumePlan> volumes;
@@ -367,17 +387,20 @@ StatusOr<std::vector<VolumePlan>> BuildVolumes(const json& pod, const PlanInputs
     } else if (volume.contains("downwardAPI")) {
       MLSCALE_RETURN_IF_ERROR(AddDownwardFiles(pod, volume["downwardAPI"], inputs, plan.files, where));
     } else if (volume.contains("projected")) {
-      // What the ServiceAccount admission adds to every pod (kube-api-access-*): the CA
-      // ConfigMap and the namespace. The agent issues no service-account tokens, so a
-      // serviceAccountToken source adds no file.
+      // What the ServiceAccount admission adds to every pod (kube-api-access-*): a token,
+      // the CA ConfigMap and the namespace. Tokens are issued by the agent (TokenProjection).
       for (const json& source : ListField(volume["projected"], "sources")) {
+        if (source.contains("serviceAccountToken")) {
+          MLSCALE_RETURN_IF_ERROR(AddTokenProjection(source["serviceAccountToken"], plan.tokens, where));
+          continue;
+        }
         if (source.contains("configMap") || source.contains("secret")) {
           bool config_map = source.contains("configMap");
           MLSCALE_RETURN_IF_ERROR(AddKeyedFiles(config_map ? source["configMap"] : source["secret"], config_map,
                                                 namespace_name, inputs, plan.files, where));
         } else if (source.contains("downwardAPI")) {
           MLSCALE_RETURN_IF_ERROR(AddDownwardFiles(pod, source["downwardAPI"], inputs, plan.files, where));
-        } else if (!source.contains("serviceAccountToken")) {
+        } else {
           return InvalidArgument(where + ": unsupported projected source " + source.dump());
         }
       }
@@ -525,6 +548,12 @@ std::string WaitingReasonFor(const Status& plan_error) {
   return plan_error.code() == StatusCode::kNotFound ? "ErrImagePull" : "CreateContainerConfigError";
 }
 
+std::chrono::system_clock::time_point TokenRefreshTime(std::chrono::system_clock::time_point issued,
+                                                       std::chrono::system_clock::time_point expires) {
+  auto lifetime = std::max(expires - issued, std::chrono::system_clock::duration::zero());
+  return issued + std::min<std::chrono::system_clock::duration>(lifetime * 4 / 5, std::chrono::hours(24));
+}
+
 std::string PodHostname(const json& pod) {
   std::string hostname = StringField(Field(pod, "spec"), "hostname");
   if (!hostname.empty()) return hostname;
@@ -575,6 +604,9 @@ StatusOr<PodPlan> BuildPodPlan(const json& pod, const PlanInputs& inputs) {
   if (plan.name.empty() || plan.uid.empty()) return InvalidArgument("the pod has no name or uid");
   plan.hostname = PodHostname(pod);
   plan.subdomain = StringField(spec, "subdomain");
+  if (std::string account = StringField(spec, "serviceAccountName"); !account.empty()) {
+    plan.service_account = account;
+  }
   std::string policy = StringField(spec, "restartPolicy");
   if (policy.empty() || policy == "Always") {
     plan.restart_policy = RestartPolicy::kAlways;

@@ -3,6 +3,7 @@
 // launch plans, unit-tested without an API server or processes.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -35,9 +36,19 @@ struct ProbePlan {
   int failure_threshold = 3;
 };
 
+// A projected serviceAccountToken source: the agent asks the TokenRequest API for a token
+// of the pod's service account, bound to the pod, writes it at `path` in the volume and
+// replaces it before it expires (TokenRefreshTime).
+struct TokenProjection {
+  std::string path;                  // relative to the volume, e.g. "token"
+  std::string audience;              // "" = the API server's own audiences
+  int64_t expiration_seconds = 3600;  // requested lifetime (the API server's minimum is 600)
+};
+
 // A pod volume as the agent provides it: a folder of the pod's own (emptyDir), a host
 // folder (hostPath), or a folder the agent fills with files (configMap, secret,
-// downwardAPI fieldRefs, projected: no service-account token is issued).
+// downwardAPI fieldRefs, projected: service-account tokens are listed in `tokens` and
+// issued by the agent, which adds them to `files`).
 struct VolumePlan {
   enum class Kind { kEmptyDir, kHostPath, kFiles };
   std::string name;
@@ -45,6 +56,7 @@ struct VolumePlan {
   std::string host_path;                      // kHostPath
   bool create_host_path = false;              // kHostPath type DirectoryOrCreate
   std::map<std::string, std::string> files;   // kFiles: relative path -> content
+  std::vector<TokenProjection> tokens;        // kFiles (projected): tokens to issue
 };
 
 struct MountPlan {
@@ -76,6 +88,7 @@ struct PodPlan {
   std::string uid;
   std::string hostname;   // spec.hostname, else the pod name (at most 63 characters)
   std::string subdomain;  // spec.subdomain
+  std::string service_account = "default";  // spec.serviceAccountName
   RestartPolicy restart_policy = RestartPolicy::kAlways;
   int64_t termination_grace_seconds = 30;
   std::vector<VolumePlan> volumes;
@@ -122,6 +135,11 @@ std::string ExpandVariables(const std::string& text, const std::vector<std::stri
 
 // The container's waiting reason for a BuildPodPlan error.
 std::string WaitingReasonFor(const Status& plan_error);
+
+// When a token issued at `issued` that expires at `expires` is replaced, by the kubelet's
+// rule: once 80% of its lifetime has passed, and at the latest 24 h after it was issued.
+std::chrono::system_clock::time_point TokenRefreshTime(std::chrono::system_clock::time_point issued,
+                                                       std::chrono::system_clock::time_point expires);
 
 // Pod name -> hostname as the kubelet derives it (spec.hostname, else the name cut to 63
 // characters without a trailing '-' or '.').

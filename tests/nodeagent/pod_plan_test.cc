@@ -165,6 +165,43 @@ TEST(PodPlan, VolumesAndMounts) {
   plan = BuildPodPlan(pod, Inputs());
   ASSERT_TRUE(plan.ok()) << plan.status().ToString();
   EXPECT_EQ(plan->volumes[0].files, (std::map<std::string, std::string>{{"ca.crt", "0.1"}, {"namespace", "ml"}}));
+  ASSERT_EQ(plan->volumes[0].tokens.size(), 1u);  // issued by the agent, not by the plan
+  EXPECT_EQ(plan->volumes[0].tokens[0].path, "token");
+  EXPECT_EQ(plan->volumes[0].tokens[0].audience, "");
+  EXPECT_EQ(plan->volumes[0].tokens[0].expiration_seconds, 3600);
+  EXPECT_EQ(plan->service_account, "default");
+}
+
+TEST(PodPlan, ServiceAccountTokenProjection) {
+  auto with_token = [](json token) {
+    json pod = Pod({{{"name", "w"}, {"image", "mlscale/worker:dev"}}},
+                   {{"serviceAccountName", "trainer"},
+                    {"volumes", {{{"name", "sa"}, {"projected", {{"sources", {{{"serviceAccountToken", token}}}}}}}}}});
+    return BuildPodPlan(pod, Inputs());
+  };
+  StatusOr<PodPlan> plan = with_token({{"path", "vault/token"}, {"audience", "vault"}, {"expirationSeconds", 7200}});
+  ASSERT_TRUE(plan.ok()) << plan.status().ToString();
+  EXPECT_EQ(plan->service_account, "trainer");
+  ASSERT_EQ(plan->volumes[0].tokens.size(), 1u);
+  EXPECT_EQ(plan->volumes[0].tokens[0].path, "vault/token");
+  EXPECT_EQ(plan->volumes[0].tokens[0].audience, "vault");
+  EXPECT_EQ(plan->volumes[0].tokens[0].expiration_seconds, 7200);
+  for (const json& bad : {json{{"path", "/abs"}}, json{{"path", "../x"}}, json{{"audience", "a"}},
+                          json{{"path", "t"}, {"expirationSeconds", 60}},
+                          json{{"path", "t"}, {"expirationSeconds", "1h"}}, json("token")}) {
+    StatusOr<PodPlan> refused = with_token(bad);
+    ASSERT_FALSE(refused.ok()) << bad.dump();
+    EXPECT_NE(refused.status().message().find("serviceAccountToken"), std::string::npos) << refused.status().ToString();
+  }
+}
+
+TEST(TokenRefreshTime, At80PercentOfTheLifetimeAndWithin24Hours) {
+  using namespace std::chrono;
+  system_clock::time_point issued = system_clock::from_time_t(1'700'000'000);
+  EXPECT_EQ(TokenRefreshTime(issued, issued + seconds(3600)), issued + seconds(2880));
+  EXPECT_EQ(TokenRefreshTime(issued, issued + seconds(600)), issued + seconds(480));
+  EXPECT_EQ(TokenRefreshTime(issued, issued + hours(24 * 365)), issued + hours(24));
+  EXPECT_EQ(TokenRefreshTime(issued, issued - seconds(5)), issued);  // already expired: now
 }
 
 TEST(PodPlan, HostnameAndSubdomain) {

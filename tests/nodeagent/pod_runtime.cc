@@ -58,6 +58,13 @@ void WriteInPlace(const std::string& path, const std::string& text) {
   close(fd);
 }
 
+// Appends one line to the container's run record (<container>.log.runs, read by the log
+// endpoint: log_endpoint.h): "start <offset>" when a run starts writing its log at that
+// offset, "end <offset>" when it has exited with the log at that size.
+void RecordRun(const std::string& log_file, const char* event, off_t offset) {
+  std::ofstream(log_file + ".runs", std::ios::app) << event << ' ' << offset << '\n';
+}
+
 // Makes sure a bind-mount target exists on the host, like the one of `source` (a folder
 // or a file): folders are created with their parents, a file target is created empty
 // when its folder exists. A container that mounts /data thus leaves an empty /data on
@@ -298,6 +305,7 @@ bool PodRuntime::Reap(Slot& slot) {
   terminated.finished_at = std::chrono::system_clock::now();
   terminated.container_id = slot.observed.state.container_id;
   slot.process.reset();
+  RecordRun(slot.log_file, "end", FileSize(slot.log_file));
   slot.liveness_kill_deadline.reset();
   FinishRun(slot, std::move(terminated));
   return true;
@@ -378,6 +386,7 @@ bool PodRuntime::StartIfDue(Slot& slot) {
     return true;
   }
   slot.process = std::move(*process);
+  RecordRun(slot.log_file, "start", slot.log_offset);
   slot.observed.state = ContainerState{};
   slot.observed.state.kind = ContainerState::Kind::kRunning;
   slot.observed.state.reason.clear();

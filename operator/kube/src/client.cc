@@ -315,6 +315,16 @@ StatusOr<Object> Client::Create(const Resource& resource, const std::string& nam
   return Call("create", "POST", resource.Path(ns), "application/json", object.dump(), call);
 }
 
+StatusOr<Object> Client::CreateSubresource(const Resource& resource, const std::string& namespace_name,
+                                           const std::string& name, const std::string& subresource,
+                                           const Object& body, const CallOptions& call) {
+  if (name.empty() || subresource.empty()) {
+    return InvalidArgument("create " + resource.plural + ": a subresource needs an object name and a subresource");
+  }
+  return Call("create", "POST", resource.Path(namespace_name, name, subresource), "application/json", body.dump(),
+              call);
+}
+
 StatusOr<Object> Client::Update(const Resource& resource, const Object& object, const std::string& subresource,
                                 const CallOptions& call) {
   std::string name = NameOf(object);
@@ -429,6 +439,21 @@ Status Client::WatchStream(const Resource& resource, const std::string& namespac
     return StatusFromHttp(response->status, response->body).WithContext("watch " + path);
   }
   return failure;
+}
+
+Status Client::StreamLines(const std::string& path_and_query,
+                           const std::function<bool(std::string_view)>& on_line, std::stop_token stop) {
+  if (!state_->limiter.Acquire(stop)) return Status::Ok();
+  HttpRequest request = state_->Request(config_, "GET", path_and_query, "", "");
+  auto started = std::chrono::steady_clock::now();
+  // A followed log may stay quiet for long: the stream ends with the container or `stop`.
+  StatusOr<HttpResponse> response = state_->transport->Stream(request, on_line, std::chrono::hours(24), stop);
+  state_->Record("get", response.ok() ? response->status : 0, std::chrono::steady_clock::now() - started);
+  if (!response.ok()) return response.status();
+  if (response->status < 200 || response->status >= 300) {
+    return StatusFromHttp(response->status, response->body).WithContext("GET " + path_and_query);
+  }
+  return Status::Ok();
 }
 
 }  // namespace mlscale::kube

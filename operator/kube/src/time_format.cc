@@ -24,4 +24,29 @@ std::string Format(bool micro) {
 std::string MicroTimeNow() { return Format(true); }
 std::string TimeNow() { return Format(false); }
 
+std::optional<std::chrono::system_clock::time_point> ParseTime(std::string_view text_view) {
+  std::string text(text_view);
+  std::tm tm{};
+  int consumed = 0;
+  if (std::sscanf(text.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
+                  &tm.tm_min, &tm.tm_sec, &consumed) != 6) {
+    return std::nullopt;
+  }
+  size_t position = static_cast<size_t>(consumed);
+  long micros = 0;
+  if (position < text.size() && text[position] == '.') {
+    long scale = 100000;
+    for (++position; position < text.size() && text[position] >= '0' && text[position] <= '9'; ++position) {
+      micros += (text[position] - '0') * scale;
+      scale /= 10;
+    }
+  }
+  if (position + 1 != text.size() || text[position] != 'Z') return std::nullopt;
+  tm.tm_year -= 1900;
+  tm.tm_mon -= 1;
+  const time_t seconds = timegm(&tm);
+  if (seconds == time_t(-1)) return std::nullopt;
+  return std::chrono::system_clock::from_time_t(seconds) + std::chrono::microseconds(micros);
+}
+
 }  // namespace mlscale::kube

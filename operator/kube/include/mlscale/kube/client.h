@@ -14,6 +14,7 @@
 #include <optional>
 #include <stop_token>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "mlscale/common/status.h"
@@ -111,6 +112,11 @@ class Client {
   // The namespace comes from the object's metadata when `namespace_name` is "".
   StatusOr<Object> Create(const Resource& resource, const std::string& namespace_name,
                           const Object& object, const CallOptions& call = {});
+  // POST `body` to a subresource of an object, e.g. a TokenRequest to
+  // serviceaccounts/<name>/token; returns what the server answers.
+  StatusOr<Object> CreateSubresource(const Resource& resource, const std::string& namespace_name,
+                                     const std::string& name, const std::string& subresource,
+                                     const Object& body, const CallOptions& call = {});
   // PUT with the object's metadata.resourceVersion: a stale version fails with kConflict.
   StatusOr<Object> Update(const Resource& resource, const Object& object,
                           const std::string& subresource = "", const CallOptions& call = {});
@@ -141,6 +147,15 @@ class Client {
                                    const std::function<bool(Object&)>& mutate,
                                    const std::string& subresource = "", int attempts = 10,
                                    const CallOptions& call = {});
+
+  // GETs a text stream (e.g. pods/<name>/log?follow=true) and calls `on_line` with each
+  // line (without its newline) as it arrives, until the body ends (OK), `on_line` returns
+  // false or `stop` is requested (OK). `path_and_query` is a resource path
+  // (Resource::Path(...)) with its query already encoded. A line longer than
+  // ClientConfig::max_watch_line_bytes ends it with kResourceExhausted; an HTTP error
+  // is a Status carrying the server's message.
+  Status StreamLines(const std::string& path_and_query, const std::function<bool(std::string_view)>& on_line,
+                     std::stop_token stop = {});
 
   const ClientConfig& config() const { return config_; }
   // Requests sent so far (after rate limiting, including retries).

@@ -1,7 +1,10 @@
 // Kubernetes timestamps (metav1.Time and MicroTime) of the current instant.
 #pragma once
 
+#include <chrono>
+#include <optional>
 #include <string>
+#include <string_view>
 
 namespace mlscale::kube {
 
@@ -9,5 +12,9 @@ namespace mlscale::kube {
 std::string MicroTimeNow();
 // Now as metav1.Time: "2026-01-02T03:04:05Z".
 std::string TimeNow();
+
+// Parses metav1.Time or MicroTime ("2026-01-02T03:04:05Z", "...05.123456Z"; UTC only).
+// nullopt for anything else.
+std::optional<std::chrono::system_clock::time_point> ParseTime(std::string_view text);
 
 }  // namespace mlscale::kube
