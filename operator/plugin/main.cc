@@ -65,7 +65,7 @@ po::options_description CommandOptions(const std::string& name) {
   po::options_description options("Options of " + name);
   if (name == "logs") {
     options.add_options()
-        ("rank", po::value<int>()->default_value(0)->value_name("N"), "the worker's rank (label mlscale.io/rank)")
+        ("rank", po::value<int>()->default_value(0)->value_name("N"), "the worker's rank (label mlscale.io/replica-index)")
         ("follow,f", "stream the log as it grows")
         ("container,c", po::value<std::string>()->value_name("NAME"), "the container (default: the pod's default)")
         ("tail", po::value<int64_t>()->value_name("N"), "only the last N lines");
@@ -133,7 +133,7 @@ int Trials(kube::Client& client, const std::string& ns, const std::string& name)
 
 int Logs(kube::Client& client, const std::string& ns, const std::string& name, const po::variables_map& options) {
   int rank = options["rank"].as<int>();
-  std::string selector = "mlscale.io/job-name=" + name + ",mlscale.io/rank=" + std::to_string(rank);
+  std::string selector = "mlscale.io/job-name=" + name + ",mlscale.io/replica-index=" + std::to_string(rank);
   StatusOr<std::vector<json>> pods = ListItems(client, kube::resources::Pods(), ns, selector);
   if (!pods.ok()) return Fail(pods.status());
   // The newest incarnation of the rank (a restarted group replaces its pods).

@@ -152,7 +152,7 @@ TEST_F(PluginE2E, LogsOfARankThroughTheApiServer) {
   for (int rank : {0, 1}) {
     json pod = {{"apiVersion", "v1"}, {"kind", "Pod"},
                 {"metadata", {{"name", "digits-worker-" + std::to_string(rank)},
-                              {"labels", {{"mlscale.io/job-name", "digits"}, {"mlscale.io/rank", std::to_string(rank)}}}}},
+                              {"labels", {{"mlscale.io/job-name", "digits"}, {"mlscale.io/replica-index", std::to_string(rank)}}}}},
                 {"spec", {{"restartPolicy", "Never"},
                           {"containers", {{{"name", "worker"}, {"image", "busybox"},
                                            {"command", {"sh", "-c", "echo rank " + std::to_string(rank) +
