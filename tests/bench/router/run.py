@@ -16,6 +16,8 @@ import importlib.util
 import json
 import os
 import platform
+import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -39,11 +41,25 @@ NAMESPACE, SERVICE = "router-bench", "bench"
 
 
 def kubectl(cluster, *args, stdin=None):
-    return subprocess.run([os.path.join(cluster["binDir"], "kubectl"), "--kubeconfig", cluster["adminKubeconfig"], *args],
-                          input=stdin, capture_output=True, text=True, check=True).stdout
+    done = subprocess.run([os.path.join(cluster["binDir"], "kubectl"), "--kubeconfig", cluster["adminKubeconfig"], *args],
+                          input=stdin, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"kubectl {' '.join(args)}: {done.stderr.strip()}")
+    return done.stdout
 
 
-def set_up_cluster(cluster, pod_port):
+def host_address():
+    """The machine's non-loopback IPv4 address: the API server refuses loopback addresses in
+    EndpointSlices, so the pod listens here (a UDP connect sends nothing, it picks the route)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.connect(("192.0.2.123", 9))
+        address = s.getsockname()[0]
+    if address.startswith("127."):
+        raise RuntimeError("no non-loopback IPv4 address on this machine")
+    return address
+
+
+def set_up_cluster(cluster, pod_address, pod_port):
     if os.path.exists(ISVC_CRD):
         kubectl(cluster, "apply", "-f", ISVC_CRD)
     else:  # the minimal CRD the router's own tests use while the project's is not in this tree
@@ -63,14 +79,14 @@ def set_up_cluster(cluster, pod_port):
     labels = {"mlscale.io/inference-service": SERVICE, "mlscale.io/revision": "r1"}
     objects = [
         {"apiVersion": "mlscale.io/v1alpha1", "kind": "InferenceService", "metadata": {"name": SERVICE},
-         "spec": {"model": {"path": "/models/digits"}}},
+         "spec": {"model": {"trainingJob": "digits"}}},
         # The pod is a local process: a Service without selector and its EndpointSlice by hand.
         {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "bench-r1", "labels": labels},
          "spec": {"ports": [{"name": "http", "port": 8080, "targetPort": pod_port}]}},
         {"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
          "metadata": {"name": "bench-r1-manual", "labels": dict(labels, **{"kubernetes.io/service-name": "bench-r1"})},
          "addressType": "IPv4", "ports": [{"name": "http", "port": pod_port, "protocol": "TCP"}],
-         "endpoints": [{"addresses": ["127.0.0.1"], "conditions": {"ready": True, "serving": True, "terminating": False}}]},
+         "endpoints": [{"addresses": [pod_address], "conditions": {"ready": True, "serving": True, "terminating": False}}]},
     ]
     for obj in objects:
         kubectl(cluster, "-n", NAMESPACE, "apply", "-f", "-", stdin=json.dumps(obj))
@@ -121,13 +137,14 @@ def main():
                                                       "data": [float(i % 17) for i in range(64)]}]}).encode()
         with open(body_file, "wb") as f:
             f.write(body)
+        pod_address = host_address()
         pod_port, router_port, metrics_port = free_port(), free_port(), free_port()
         pod = Server("mlscale-serve", [os.path.join(build, "worker", "serve", "mlscale-serve"), "--model",
-                                       "digits=" + os.path.join(work, "models", "digits"), "--address", "127.0.0.1",
+                                       "digits=" + os.path.join(work, "models", "digits"), "--address", pod_address,
                                        "--port", str(pod_port), "--threads", "1", "--poll-seconds", "0"],
                      pod_port, log_dir=work)
         servers.append(pod)
-        set_up_cluster(cluster, pod_port)
+        set_up_cluster(cluster, pod_address, pod_port)
         router = Server("mlscale-router", [os.path.join(build, "worker", "router", "mlscale-router"),
                                            "--inference-service", SERVICE, "--namespace", NAMESPACE,
                                            "--kubeconfig", cluster["adminKubeconfig"],
@@ -136,9 +153,9 @@ def main():
                                            "--threads", "1", "--upstream-threads", "1", "--log-level", "warn"],
                         router_port, log_dir=work)
         servers.append(router)
-        targets = {DIRECT: pod_port, ROUTED: router_port}
-        for port in targets.values():
-            wait_ok(f"http://127.0.0.1:{port}/v2/models/digits/infer", body)
+        targets = {DIRECT: f"{pod_address}:{pod_port}", ROUTED: f"127.0.0.1:{router_port}"}
+        for target in targets.values():
+            wait_ok(f"http://{target}/v2/models/digits/infer", body)
         post_script = os.path.join(ROOT, "tests", "bench", "serve", "post.lua")
         requests = {"infer": (post_script, "/v2/models/digits/infer"), "health": (None, "/v2/health/ready")}
         results = {}  # (request, target, c) -> [runs]
@@ -147,7 +164,7 @@ def main():
             for kind, (script, path) in requests.items():
                 for c in concurrency:
                     for target in order:
-                        url = f"http://127.0.0.1:{targets[target]}{path}"
+                        url = f"http://{targets[target]}{path}"
                         run_wrk_for(url, body_file, script, 8, 1)  # warm-up
                         run = run_wrk_for(url, body_file, script, c, args.duration)
                         run["load"] = load_average()
@@ -159,6 +176,7 @@ def main():
         for server in servers:
             server.stop()
         subprocess.run([sys.executable, TESTCLUSTER, "down", "--dir", cluster_dir], capture_output=True)
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def run_wrk_for(url, body_file, script, connections, seconds):
@@ -186,7 +204,7 @@ def write_results(args, results, concurrency, load_start, load_end, stats):
         "**The machine is shared**: other engineers' builds and tests run on the same 2 cores, so absolute figures move "
         "between runs; only the ratio within one run means something (each cell's load average is beside it).",
         "",
-        "Setup: one `mlscale-serve` process (`--threads 1`, the model pod) serving the digits model (trained by "
+        "Setup: one `mlscale-serve` process (`--threads 1`, the model pod, on the machine's own address) serving the digits model (trained by "
         "`mlscale-train`, default config, 64-128-64-10). `mlscale-router` (`--threads 1 --upstream-threads 1`) learns the "
         "pod from a real EndpointSlice and the traffic split from the InferenceService's status on a private control plane "
         "(etcd, kube-apiserver, controller-manager, scheduler on the same cores). Load: wrk (keep-alive, 1-2 threads, "

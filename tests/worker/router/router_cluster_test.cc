@@ -216,7 +216,7 @@ class RouterCluster : public ::testing::Test {
            {"roleRef", {{"apiGroup", "rbac.authorization.k8s.io"}, {"kind", "Role"}, {"name", "mlscale-router"}}},
            {"subjects", {{{"kind", "ServiceAccount"}, {"name", "mlscale-router"}, {"namespace", namespace_}}}}});
     Apply({{"apiVersion", "mlscale.io/v1alpha1"}, {"kind", "InferenceService"}, {"metadata", {{"name", kService}}},
-           {"spec", {{"model", {{"path", "/models/m"}}}}}});
+           {"spec", {{"model", {{"trainingJob", "digits"}}}}}});  // valid under the project CRD too
   }
   void TearDown() override {
     router_.reset();

@@ -184,8 +184,9 @@ void Exchange::Start() {
   stream_ = client_.pool().Take(endpoint_);
   if (stream_) {
     reused_ = true;
-    // Continue on the connection's own strand.
-    asio::dispatch(stream_->get_executor(), [self = shared_from_this()] { self->Write(); });
+    // Initiated here, not posted to the connection's strand: the connection is this
+    // exchange's alone now, and a post would cost an I/O thread's wake-up per request.
+    Write();
     return;
   }
   Connect();
