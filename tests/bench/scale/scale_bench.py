@@ -238,6 +238,9 @@ def training_job(name, ns, args):
                      "container": {"image": "mlscale/worker:bench", "command": ["/bin/sh", "-c", "train"]},
                      "resources": {"limits": {"cpu": "1", "memory": "1Gi", "nvidia.com/gpu": "1"}},
                      "template": {"annotations": {RUN_FOR_ANNOTATION: args.run_for}},
+                     # The peer has no gang timeout; ours (default 300 s) would restart groups whose
+                     # pods the loaded control plane has not started within 5 minutes.
+                     "gang": {"timeoutSeconds": 3600},
                      "runPolicy": {"cleanPodPolicy": "None", "backoffLimit": 3}}}
 
 
@@ -414,9 +417,18 @@ def run_contender(contender, args, env, api):
                        "--restart-backoff", "1"]
         else:
             command = [env["peer"], *common, "--controller-threads", str(args.concurrency), "--zap-log-level", "info"]
-        process = subprocess.Popen(command, stdout=open(log_path, "w"), stderr=subprocess.STDOUT)
+        if contender in args.heaptrack:
+            # A profile run: heaptrack runs the operator as its child (RSS and CPU are then the
+            # profiler's, not the operator's); its output lands in the work folder.
+            command = ["heaptrack", *command]
+        process = subprocess.Popen(command, stdout=open(log_path, "w"), stderr=subprocess.STDOUT, cwd=args.work)
         wait_http(metrics_url)
         time.sleep(2)  # caches synced (empty namespace)
+    perf = None
+    if process is not None and contender in args.perf:
+        perf_data = os.path.join(args.work, f"{contender}.perf.data")
+        perf = subprocess.Popen(["perf", "record", "-F", "199", "-g", "-p", str(process.pid), "-o", perf_data],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     before_api = counters(metrics_text(None, api), "apiserver_request_total", ("verb", "resource"))
     before_client = client_requests(contender, metrics_url)
 
@@ -475,15 +487,48 @@ def run_contender(contender, args, env, api):
         sampler.stop.set()
         sampler.join()
     after_client = client_requests(contender, metrics_url)
+    latency = client_latency(contender, metrics_url)
     after_api = counters(metrics_text(None, api), "apiserver_request_total", ("verb", "resource"))
+    profile = None
+    if perf is not None:
+        perf.send_signal(signal.SIGINT)
+        perf.wait()
+        report = subprocess.run(["perf", "report", "-i", perf_data, "--stdio", "--no-children", "--sort", "dso,symbol",
+                                 "--percent-limit", "0.7", "-g", "none"], capture_output=True, text=True)
+        profile = os.path.join(args.work, f"{contender}.perf.txt")
+        with open(profile, "w") as f:
+            f.write(report.stdout)
+        log(f"{contender}: perf profile in {profile}")
+    memory = {}
     if process is not None:
-        process.send_signal(signal.SIGTERM)
+        # Where the memory is at the end (all pods exist): file-backed (binary, libraries) vs
+        # anonymous (heap, stacks).
+        with open(f"/proc/{process.pid}/smaps_rollup") as f:
+            for line in f:
+                parts = line.split()
+                if len(parts) == 3 and parts[2] == "kB":
+                    memory[parts[0].rstrip(":")] = int(parts[1]) / 1024
+        target = process.pid
+        if contender in args.heaptrack:  # signal the operator, not the heaptrack script waiting on it
+            children = subprocess.run(["pgrep", "-P", str(process.pid)], capture_output=True, text=True).stdout.split()
+            target = int(children[0]) if children else process.pid
+        os.kill(target, signal.SIGTERM)
         try:
-            process.wait(30)
+            process.wait(300 if contender in args.heaptrack else 30)
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
     observer.marks.shutdown(wait=True)
+    heap_report = None
+    if contender in args.heaptrack:
+        data = sorted(f for f in os.listdir(args.work) if f.startswith("heaptrack."))
+        if data:
+            report = subprocess.run(["heaptrack_print", "-f", os.path.join(args.work, data[-1]), "-p", "1", "-a", "0",
+                                     "-T", "0", "-l", "0", "-n", "12", "-s", "2"], capture_output=True, text=True)
+            heap_report = os.path.join(args.work, f"{contender}.heaptrack.txt")
+            with open(heap_report, "w") as f:
+                f.write(report.stdout)
+            log(f"{contender}: heaptrack peaks in {heap_report}")
 
     with observer.lock:
         latencies = []
@@ -525,6 +570,7 @@ def run_contender(contender, args, env, api):
             "apiRequests": sum(api_delta.values()),
             "apiRequestsByVerbResource": {"/".join(k): v for k, v in sorted(api_delta.items(), key=lambda kv: -kv[1])[:15]},
             "createdOverTime": sorted(observer.creations_over_time),
+            "memoryAtEndMiB": memory, "perfReport": profile, "heaptrackReport": heap_report, "clientLatency": latency,
         }
         if sampler and sampler.samples:
             rss = [s[1] for s in sampler.samples]
@@ -547,6 +593,18 @@ def run_contender(contender, args, env, api):
     gone = delete_namespace(api, ns)
     log(f"{contender}: namespace deleted in {gone:.0f} s")
     return result
+
+
+def client_latency(contender, metrics_url):
+    """The contender's mean API request latency by verb (s), from its client's histogram."""
+    if metrics_url is None:
+        return {}
+    text = metrics_text(metrics_url)
+    name, key = ("mlscale_kube_api_request_duration_seconds", "verb") if contender == "ours" \
+        else ("rest_client_request_duration_seconds", "verb")
+    sums = counters(text, name + "_sum", (key,))
+    counts = counters(text, name + "_count", (key,))
+    return {k[0]: {"meanSeconds": sums[k] / counts[k], "count": counts[k]} for k in sums if counts.get(k)}
 
 
 def client_requests(contender, metrics_url):
@@ -594,7 +652,7 @@ def setup_cluster(args):
     env["kwok_process"] = subprocess.Popen(
         [args.kwok, "--kubeconfig", env["kubeconfig"], "--manage-all-nodes=false",
          "--manage-nodes-with-label-selector=type=kwok", "--cidr=10.64.0.0/12", "--node-ip=10.63.0.1",
-         "--config", os.path.join(HERE, "stages.yaml")], stdout=kwok_log, stderr=subprocess.STDOUT)
+         "--v=WARN", "--config", os.path.join(HERE, "kwok.yaml"), "--config", os.path.join(HERE, "stages.yaml")], stdout=kwok_log, stderr=subprocess.STDOUT)
     deadline = time.time() + 120
     while time.time() < deadline:
         nodes = api.must("GET", "/api/v1/nodes?labelSelector=type%3Dkwok")["items"]
@@ -630,6 +688,8 @@ def main():
     parser.add_argument("--peer", help="the training-operator binary")
     parser.add_argument("--peer-module-dir", help="the training-operator module (its CRDs)")
     parser.add_argument("--out", help="write the results (JSON) here")
+    parser.add_argument("--heaptrack", default="", help="contenders to run under heaptrack (a profile run: RSS is the profiler's)")
+    parser.add_argument("--perf", default="", help="contenders to profile with perf record (e.g. ours,peer)")
     parser.add_argument("--check", action="store_true",
                         help="exit 1 unless every job Succeeded, no duplicate pod and no error (CI)")
     args = parser.parse_args()
@@ -637,6 +697,8 @@ def main():
         if getattr(args, key, None) is None:
             setattr(args, key, value)
     args.contenders = args.contenders.split(",")
+    args.perf = [c for c in args.perf.split(",") if c]
+    args.heaptrack = [c for c in args.heaptrack.split(",") if c]
     args.work = tempfile.mkdtemp(prefix=f"mlscale-scale-{args.scenario}.")
     args.cluster_dir = os.path.join(args.work, "cluster")
     env = {"operator": os.path.join(args.build, "operator", "cmd", "mlscale-operator"),
