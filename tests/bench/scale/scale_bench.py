@@ -639,7 +639,7 @@ def setup_cluster(args):
     for crd in crds:
         subprocess.run([kubectl, "--kubeconfig", env["kubeconfig"], "apply", "--server-side", "-f", crd], check=True,
                        stdout=subprocess.DEVNULL)
-    subprocess.run([kubectl, "--kubeconfig", env["kubeconfig"], "wait", "--for=condition=Established", "--timeout=60s",
+    subprocess.run([kubectl, "--kubeconfig", env["kubeconfig"], "wait", "--for=condition=Established", "--timeout=300s",
                     "crd/trainingjobs.mlscale.io"] + (["crd/pytorchjobs.kubeflow.org"] if "peer" in args.contenders else []),
                    check=True, stdout=subprocess.DEVNULL)
     for i in range(args.nodes):
@@ -701,6 +701,7 @@ def main():
     args.heaptrack = [c for c in args.heaptrack.split(",") if c]
     args.work = tempfile.mkdtemp(prefix=f"mlscale-scale-{args.scenario}.")
     args.cluster_dir = os.path.join(args.work, "cluster")
+    args.build = os.path.abspath(args.build)
     env = {"operator": os.path.join(args.build, "operator", "cmd", "mlscale-operator"),
            "ceiling": os.path.join(args.build, "tests", "bench", "scale", "scale_ceiling"), "peer": args.peer}
     load_before = open("/proc/loadavg").read().split()[:3]
