@@ -6,7 +6,8 @@
 #   scripts/test.sh -L unit      any further arguments go to ctest (here: unit tests only)
 #   scripts/test.sh --ci         what CI runs: warnings are errors, the GPU backend is
 #                                compiled from NVIDIA's wheels, and the unit tests run
-#                                once more under ASan+UBSan
+#                                once more under ASan+UBSan; the small scale benchmark
+#                                (tests/bench/scale/run.sh --ci) runs after the tests
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ci=0
@@ -41,6 +42,12 @@ phase_done
 phase "tests"
 ctest --test-dir build --output-on-failure --no-tests=error -j "$jobs" "$@"
 phase_done
+
+if [ "$ci" = 1 ]; then
+  phase "scale benchmark, small (100 TrainingJobs x 4 on kwok nodes: prints its figures, asserts correctness)"
+  tests/bench/scale/run.sh --ci
+  phase_done
+fi
 
 if [ "$ci" = 1 ]; then
   phase "unit tests under ASan+UBSan"

@@ -25,9 +25,8 @@
 #include <thread>
 #include <vector>
 
+#include "bare_client.h"
 #include "cluster_environment.h"
-#include "mlscale/api/training_job.h"
-#include "mlscale/controllers/trainingjob/children.h"
 #include "mlscale/kube/client.h"
 #include "mlscale/kube/config.h"
 #include "mlscale/kube/watch.h"
@@ -194,27 +193,13 @@ int main() {
       const std::string ns = "bench-bare-" + std::to_string(round);
       CreateNamespace(*admin, ns);
       std::unique_ptr<kube::Client> bare = MakeClient(kubeconfig, kQps, kBurst);
-      StatusOr<api::TrainingJob> parsed = api::TrainingJobFromJson(WideJob("wide", ns, kWorkers, "sleep 600"), nullptr);
-      if (!parsed.ok()) Die("parse", parsed.status());
-      controllers::trainingjob::JobRef job{*parsed, ""};  // no owner: nothing to garbage-collect
-      job.job.namespace_ = ns;
+      json wide = WideJob("wide", ns, kWorkers, "sleep 600");
       PodCounter pods(*admin, ns);
       const Clock::time_point start = Clock::now();
-      StatusOr<std::string> token = controllers::trainingjob::NewToken();
-      if (!token.ok()) Die("token", token.status());
-      std::vector<json> objects = {controllers::trainingjob::BuildTokenSecret(job, *token),
-                                   controllers::trainingjob::BuildService(job)};
-      for (int rank = 0; rank < kWorkers; ++rank) {
-        objects.push_back(controllers::trainingjob::BuildWorkerPod(job, rank, {}));
-      }
-      for (json& object : objects) {
-        object["metadata"].erase("ownerReferences");
-        const std::string kind = object["kind"];
-        kube::Resource resource = kind == "Pod" ? kube::resources::Pods()
-                                  : kind == "Service" ? kube::resources::Services()
-                                                      : kube::resources::Secrets();
-        StatusOr<json> created = bare->Create(resource, ns, object);
-        if (!created.ok()) Die("bare create", created.status());
+      StatusOr<std::vector<json>> objects = bench::BareJobObjects(wide);
+      if (!objects.ok()) Die("bare objects", objects.status());
+      for (const json& object : *objects) {
+        if (Status created = bench::CreateBareObject(*bare, ns, object); !created.ok()) Die("bare create", created);
       }
       bare_seconds.push_back(std::chrono::duration<double>(pods.WaitFor(kWorkers) - start).count());
       testing::Kubectl(kubeconfig, {"delete", "namespace", ns, "--timeout=120s"});

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# The scale benchmark: mlscale-operator, Kubeflow's training operator v1.8.1 and a bare-client
+# ceiling, one after another on one test control plane with kwok-simulated GPU nodes
+# (scale_bench.py says what is measured and how).
+#
+#   tests/bench/scale/run.sh [--scenario A|B|C|small|all] [--build DIR] [scale_bench.py flags ...]
+#       runs the scenarios (default all: A, B, C), writes tests/bench/results/scale/scale-<S>.json
+#       and .png, and the tables into tests/bench/results/scale.md
+#   tests/bench/scale/run.sh --ci [--build DIR]
+#       CI: scenario small (100 jobs x 4), mlscale-operator and the ceiling only (the peer's Go
+#       build takes minutes), prints its figures and fails unless every job Succeeded with no
+#       duplicate pod and no error; writes nothing into the tree
+set -euo pipefail
+cd "$(dirname "$0")/../../.."
+scenarios=(A B C)
+build=build
+ci=0
+extra=()
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --ci) ci=1; shift ;;
+    --scenario) [ "$2" = all ] && scenarios=(A B C) || scenarios=("$2"); shift 2 ;;
+    --build) build=$2; shift 2 ;;
+    *) extra+=("$1"); shift ;;
+  esac
+done
+kwok=$(python3 tests/cluster/testcluster.py binaries --extra kwok | awk '$1 == "kwok" {print $2}')
+cmake --build "$build" --target mlscale-operator scale_ceiling >/dev/null
+
+if [ "$ci" = 1 ]; then
+  exec python3 tests/bench/scale/scale_bench.py --scenario small --contenders ours,ceiling --build "$build" \
+    --kwok "$kwok" --check "${extra[@]}"
+fi
+
+peer=$(python3 tests/cluster/testcluster.py go-binary --module-dir tests/bench/scale/training-operator \
+  --package . --name training-operator)
+peer_dir=$(cd tests/bench/scale/training-operator && GOFLAGS=-mod=mod go list -m -f '{{.Dir}}' github.com/kubeflow/training-operator)
+py=$(tests/bench/setup-venv.sh tests/bench/scale/plot.txt)/bin/python
+out=tests/bench/results/scale
+mkdir -p "$out"
+for scenario in "${scenarios[@]}"; do
+  "$py" tests/bench/scale/scale_bench.py --scenario "$scenario" --build "$build" --kwok "$kwok" --peer "$peer" \
+    --peer-module-dir "$peer_dir" --out "$out/scale-$scenario.json" "${extra[@]}"
+done
+"$py" tests/bench/scale/report.py "$out"/scale-*.json > "$out/tables.md"
+echo "tables in $out/tables.md (tests/bench/results/scale.md quotes them with the analysis)"
