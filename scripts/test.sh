@@ -29,7 +29,7 @@ tests/launcher/setup-torch-venv.sh >/dev/null
 phase_done
 
 phase "control-plane binaries and helm (built once per machine; the first build takes a while)"
-python3 tests/cluster/testcluster.py binaries --extra helm
+python3 tests/cluster/testcluster.py binaries --extra kwok helm
 phase_done
 
 phase "build"
