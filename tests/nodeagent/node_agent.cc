@@ -64,6 +64,20 @@ std::vector<std::string> ApiServerEnv(const std::string& server) {
 
 }  // namespace
 
+StatusOr<IssuedTokenValue> TokenFromTokenRequest(const json& answer) {
+  const json& status = Field(answer, "status");
+  if (!status.is_object()) return DataLoss("the TokenRequest answer has no status object");
+  const json& token = Field(status, "token");
+  if (!token.is_string() || token.get<std::string>().empty()) {
+    return DataLoss("the TokenRequest answer has no status.token string");
+  }
+  const json& expiry = Field(status, "expirationTimestamp");
+  std::optional<std::chrono::system_clock::time_point> expires =
+      expiry.is_string() ? kube::ParseTime(expiry.get<std::string>()) : std::nullopt;
+  if (!expires) return DataLoss("the TokenRequest answer has no valid status.expirationTimestamp");
+  return IssuedTokenValue{token.get<std::string>(), *expires};
+}
+
 NodeAgent::NodeAgent(kube::Client& client, AgentConfig config)
     : client_(client),
       config_(std::move(config)),
@@ -381,12 +395,10 @@ StatusOr<std::string> NodeAgent::RequestToken(const PodPlan& plan, const TokenPr
                                                             plan.service_account, "token", request);
   std::string what = "requesting a token for service account " + plan.namespace_name + "/" + plan.service_account;
   if (!answer.ok()) return answer.status().WithContext(what);
-  const json& status = Field(*answer, "status");
-  std::string token = StringField(status, "token");
-  std::optional<std::chrono::system_clock::time_point> expires = kube::ParseTime(StringField(status, "expirationTimestamp"));
-  if (token.empty() || !expires) return DataLoss(what + ": the answer has no token or expirationTimestamp");
-  refresh_at = TokenRefreshTime(issued, *expires);
-  return token;
+  StatusOr<IssuedTokenValue> value = TokenFromTokenRequest(*answer);
+  if (!value.ok()) return value.status().WithContext(what);
+  refresh_at = TokenRefreshTime(issued, value->expires);
+  return std::move(value->token);
 }
 
 Status NodeAgent::IssueTokens(PodPlan& plan, const std::string& pod_dir, PodEntry& entry) {

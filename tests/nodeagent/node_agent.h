@@ -27,6 +27,15 @@
 
 namespace mlscale::nodeagent {
 
+// The token and its expiry from a TokenRequest answer (status.token,
+// status.expirationTimestamp). DataLoss when either is missing or malformed (the token
+// itself is never quoted).
+struct IssuedTokenValue {
+  std::string token;
+  std::chrono::system_clock::time_point expires;
+};
+StatusOr<IssuedTokenValue> TokenFromTokenRequest(const nlohmann::json& answer);
+
 class NodeAgent {
  public:
   // `client` must outlive the agent.
