@@ -1,5 +1,5 @@
 // mlscale-operator: one controller manager hosting the mlscale controllers, registered
-// by kind (TrainingJob today; sweeps and inference services join the same table).
+// by kind (TrainingJob, InferenceService; sweeps join the same table).
 // Flags: see operator_flags.h or --help. Exits 0 after SIGTERM/SIGINT (lease released),
 // 1 when it cannot start or loses leadership (a fresh process then stands by), 2 on bad flags.
 #include <unistd.h>
@@ -12,6 +12,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "mlscale/controllers/inference/controller.h"
 #include "mlscale/controllers/trainingjob/controller.h"
 #include "mlscale/kube/config.h"
 #include "mlscale/kube/logging.h"
@@ -39,6 +40,17 @@ std::map<std::string, ControllerFactory> ControllerFactories() {
              config.progress_interval = flags.progress_interval;
              config.gang_scheduler_name = flags.gang_scheduler_name;
              auto controller = controllers::trainingjob::TrainingJobController::Register(manager, std::move(config));
+             if (!controller.ok()) return controller.status();
+             return std::shared_ptr<void>(std::move(*controller));
+           }},
+          {"InferenceService", [](kube::Manager& manager, const OperatorFlags& flags) -> StatusOr<std::shared_ptr<void>> {
+             controllers::inference::ControllerConfig config;
+             config.namespaces = flags.namespaces;
+             config.workers = flags.workers;
+             config.children.serve_command = flags.serve_command;
+             config.children.router_command = flags.router_command;
+             config.children.router_image = flags.router_image;
+             auto controller = controllers::inference::InferenceServiceController::Register(manager, std::move(config));
              if (!controller.ok()) return controller.status();
              return std::shared_ptr<void>(std::move(*controller));
            }}};
