@@ -290,8 +290,9 @@ Object BuildRouterDeployment(const ServiceRef& ref, const ChildOptions& options)
       {"env", Object::array({PodIpEnv()})},
       {"ports",
        {{{"name", "http"}, {"containerPort", kRouterPort}}, {{"name", "metrics"}, {"containerPort", kRouterMetricsPort}}}},
-      {"readinessProbe", {{"tcpSocket", {{"port", kRouterPort}}}, {"periodSeconds", 1}}},
-      {"livenessProbe", {{"tcpSocket", {{"port", kRouterMetricsPort}}}, {"periodSeconds", 10}, {"failureThreshold", 3}}},
+      {"readinessProbe", {{"httpGet", {{"path", "/readyz"}, {"port", kRouterMetricsPort}}}, {"periodSeconds", 1}}},
+      {"livenessProbe",
+       {{"httpGet", {{"path", "/healthz"}, {"port", kRouterMetricsPort}}}, {"periodSeconds", 10}, {"failureThreshold", 3}}},
       {"securityContext", NonRoot()}};
   Object pod_spec = {{"containers", Object::array({std::move(container)})},
                      {"serviceAccountName", kRouterAccount},

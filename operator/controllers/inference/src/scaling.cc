@@ -155,7 +155,7 @@ StatusOr<std::string> HttpGet(const std::string& address, int port, const std::s
 
 double Observation(const RevisionStats& stats, const std::string& metric) {
   if (metric == "rps") return stats.requests_per_second;
-  return stats.average_concurrency + static_cast<double>(stats.queued);
+  return stats.average_concurrency;  // the router counts held requests in it
 }
 
 ScalingPoller::ScalingPoller(Options options, std::function<void(const std::string&)> on_change)
@@ -216,7 +216,7 @@ void ScalingPoller::PollOnce(std::chrono::steady_clock::time_point now) {
   std::map<std::string, bool> observed_any;
   for (const auto& [key, addresses] : routers) {
     for (const std::string& address : addresses) {
-      StatusOr<std::string> body = HttpGet(address, kRouterMetricsPort, "/v1/stats", kMaxStatsReplyBytes, options_.deadline);
+      StatusOr<std::string> body = HttpGet(address, options_.router_port, "/v1/stats", kMaxStatsReplyBytes, options_.deadline);
       StatusOr<RouterStats> stats = body.ok() ? ParseRouterStats(*body) : StatusOr<RouterStats>(body.status());
       if (!stats.ok()) {
         spdlog::debug("inferenceservice {}: router {}: {}", key, address, stats.status().ToString());

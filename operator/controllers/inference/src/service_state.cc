@@ -134,17 +134,24 @@ Plan PlanService(const PlanInput& input) {
         waiting += target.percent;
       }
     }
-    // Old revisions that still serve take the waiting share, as they had it.
+    // The revisions that served before (old ones, or a target that already had traffic) take
+    // the waiting share, in proportion to what they had.
     std::vector<TrafficEntry> previous;
     for (const auto& entry : input.traffic) {
-      if (!target_names.contains(entry.revision) && entry.percent > 0 && routable(entry.revision)) previous.push_back(entry);
+      if (entry.percent > 0 && routable(entry.revision)) previous.push_back(entry);
     }
     if (waiting > 0 && !previous.empty()) {
-      // The old split's percents are the weights; only the waiting share is handed out.
       std::vector<TrafficEntry> shares = Redistribute(previous, waiting);
       for (std::size_t i = 0; i < shares.size(); ++i) {
-        shares[i].percent -= previous[i].percent;
-        if (shares[i].percent > 0) traffic.push_back(shares[i]);
+        const std::int64_t share = shares[i].percent - previous[i].percent;
+        if (share <= 0) continue;
+        auto it = std::find_if(traffic.begin(), traffic.end(),
+                               [&](const TrafficEntry& e) { return e.revision == shares[i].revision; });
+        if (it != traffic.end()) {
+          it->percent += share;
+        } else {
+          traffic.push_back({shares[i].revision, share});
+        }
       }
     } else if (waiting > 0) {
       // Nothing served before: route to the targets anyway (the router holds requests until

@@ -22,6 +22,7 @@
 #include "mlscale/api/inference_service.h"
 #include "mlscale/common/status.h"
 #include "mlscale/controllers/inference/autoscaler.h"
+#include "mlscale/controllers/inference/children.h"
 
 namespace mlscale::controllers::inference {
 
@@ -52,8 +53,8 @@ StatusOr<std::string> HttpGet(const std::string& address, int port, const std::s
 // The autoscaler settings of a spec (Knative's names and defaults; autoscaler.h).
 ::mlscale::inference::AutoscalerSettings SettingsOf(const api::AutoscalingSpec& spec);
 
-// The metric the autoscaler records for a revision: averageConcurrency (plus what is queued,
-// which is demand too) for concurrency, requestsPerSecond for rps.
+// The metric the autoscaler records for a revision: averageConcurrency (the router counts the
+// requests it holds in it: demand too) for concurrency, requestsPerSecond for rps.
 double Observation(const RevisionStats& stats, const std::string& metric);
 
 class ScalingPoller {
@@ -61,6 +62,7 @@ class ScalingPoller {
   struct Options {
     std::chrono::milliseconds interval{1000};
     std::chrono::milliseconds deadline{500};  // per router
+    int router_port = kRouterMetricsPort;
   };
   struct RevisionInput {
     std::string name;
@@ -78,7 +80,7 @@ class ScalingPoller {
   ScalingPoller(const ScalingPoller&) = delete;
   ScalingPoller& operator=(const ScalingPoller&) = delete;
 
-  // Starts or updates polling for `key`: its routers (pod IPs; port kRouterMetricsPort), its
+  // Starts or updates polling for `key`: its routers (pod IPs; port Options::router_port), its
   // autoscaling settings and its revisions. Revisions no longer listed are forgotten.
   void Track(const std::string& key, std::vector<std::string> routers, const api::AutoscalingSpec& spec,
              std::vector<RevisionInput> revisions);
