@@ -238,6 +238,8 @@ Object BuildRevisionDeployment(const ServiceRef& ref, const Revision& revision, 
                       {"readinessProbe", probe("/v2/health/ready", 1, 1)},
                       {"livenessProbe", probe("/v2/health/live", 10, 3)},
                       {"volumeMounts", std::move(mounts)},
+                      // A server that cannot start says why in its log: that becomes the reason.
+                      {"terminationMessagePolicy", "FallbackToLogsOnError"},
                       {"securityContext", NonRoot()}};
   Object resources = Object::object();
   if (!spec.resources.limits.empty()) resources["limits"] = spec.resources.limits;

@@ -48,22 +48,20 @@ bool PodReady(const Object& pod) {
   return false;
 }
 
-// A server container that keeps failing: "CrashLoopBackOff (exit 1)", "" when none.
-std::string PodFailure(const Object& pod) {
-  if (!pod.contains("status") || !pod["status"].contains("containerStatuses")) return "";
-  for (const auto& container : pod["status"]["containerStatuses"]) {
-    const Object state = container.value("state", Object::object());
-    std::string reason = StringAt(state, {"waiting", "reason"});
-    if (reason == "CrashLoopBackOff" || reason == "ErrImagePull" || reason == "ImagePullBackOff" ||
-        reason == "CreateContainerConfigError") {
-      std::string message = StringAt(state, {"waiting", "message"});
-      return "server container " + reason + (message.empty() ? "" : ": " + message.substr(0, 512));
-    }
-    if (container.value("restartCount", 0) > 0 && state.contains("terminated")) {
-      return "server container exited with code " + std::to_string(IntAt(state, {"terminated", "exitCode"}));
+// TrimPod, keeping each container's lastState (where a crash's message is).
+void TrimServerPod(Object& pod) {
+  std::vector<Object> last;
+  if (pod.contains("status") && pod["status"].contains("containerStatuses") && pod["status"]["containerStatuses"].is_array()) {
+    for (const auto& container : pod["status"]["containerStatuses"]) {
+      last.push_back(container.is_object() ? container.value("lastState", Object()) : Object());
     }
   }
-  return "";
+  kube::TrimPod(pod);
+  if (!pod.contains("status") || !pod["status"].contains("containerStatuses")) return;
+  Object& containers = pod["status"]["containerStatuses"];
+  for (std::size_t i = 0; i < containers.size() && i < last.size(); ++i) {
+    if (!last[i].is_null()) containers[i]["lastState"] = last[i];
+  }
 }
 
 }  // namespace
@@ -112,7 +110,7 @@ StatusOr<std::unique_ptr<InferenceServiceController>> InferenceServiceController
     scope->kube_services = &informers.Informer(kube::resources::Services(), namespace_name, ours);
     scope->kube_services->AddHandler(kube::EnqueueControllerOwner(queue, kOwnerGroup, kOwnerKind));
     kube::InformerOptions pods = ours;
-    pods.watch.transform = [](Object& pod) { kube::TrimPod(pod); };
+    pods.watch.transform = TrimServerPod;
     scope->pods = &informers.Informer(kube::resources::Pods(), namespace_name, pods);
     // Pods belong to ReplicaSets: their service is their label.
     scope->pods->AddHandler(kube::EnqueueMapped(queue, [](const Object& pod) -> std::vector<std::string> {
@@ -285,7 +283,7 @@ StatusOr<kube::ReconcileResult> InferenceServiceController::Reconcile(const std:
     observed.ready_replicas = IntAt(*deployment, {"status", "readyReplicas"});
     for (const kube::ObjectPtr& pod : pods) {
       if (StringAt(*pod, {"metadata", "labels", kRevisionLabel}) != observed.name) continue;
-      if (std::string failure = PodFailure(*pod); !failure.empty()) observed.failure = failure;
+      if (std::string failure = ServerPodFailure(*pod); !failure.empty()) observed.failure = failure;
     }
     input.revisions.push_back(std::move(observed));
   }

@@ -41,6 +41,15 @@ std::chrono::milliseconds Until(TimePoint now, TimePoint then) {
   return std::max(left, std::chrono::milliseconds(200));
 }
 
+std::string StringAt(const Object& object, std::initializer_list<const char*> path) {
+  const Object* at = &object;
+  for (const char* key : path) {
+    if (!at->is_object() || !at->contains(key)) return "";
+    at = &(*at)[key];
+  }
+  return at->is_string() ? at->get<std::string>() : "";
+}
+
 void RequeueWithin(Plan& plan, std::chrono::milliseconds after) {
   if (!plan.requeue_after || after < *plan.requeue_after) plan.requeue_after = after;
 }
@@ -259,6 +268,35 @@ Plan PlanService(const PlanInput& input) {
   }
   plan.conditions.push_back(rolling);
   return plan;
+}
+
+std::string ServerPodFailure(const Object& pod) {
+  if (!pod.is_object() || !pod.contains("status") || !pod["status"].is_object() ||
+      !pod["status"].contains("containerStatuses") || !pod["status"]["containerStatuses"].is_array()) {
+    return "";
+  }
+  for (const auto& container : pod["status"]["containerStatuses"]) {
+    if (!container.is_object()) continue;
+    const Object state = container.contains("state") && container["state"].is_object() ? container["state"] : Object::object();
+    const Object last =
+        container.contains("lastState") && container["lastState"].is_object() ? container["lastState"] : Object::object();
+    const bool restarted = container.contains("restartCount") && container["restartCount"].is_number_integer() &&
+                           container["restartCount"].get<std::int64_t>() > 0;
+    std::string reason = StringAt(state, {"waiting", "reason"});
+    const bool failing = reason == "CrashLoopBackOff" || reason == "ErrImagePull" || reason == "ImagePullBackOff" ||
+                         reason == "CreateContainerConfigError" ||
+                         (restarted && last.contains("terminated"));
+    if (!failing) continue;
+    if (reason.empty()) reason = "Restarting";
+    std::string message = StringAt(last, {"terminated", "message"});
+    if (message.empty()) message = StringAt(state, {"waiting", "message"});
+    while (!message.empty() && (message.back() == '\n' || message.back() == ' ')) message.pop_back();
+    if (message.size() > 512) message = "..." + message.substr(message.size() - 512);
+    std::string exit_code;
+    if (last.contains("terminated") && last["terminated"].is_object()) exit_code = " (exit " + std::to_string((last["terminated"].contains("exitCode") && last["terminated"]["exitCode"].is_number_integer() ? last["terminated"]["exitCode"].get<int>() : 0)) + ")";
+    return "server container " + reason + exit_code + (message.empty() ? "" : ": " + message);
+  }
+  return "";
 }
 
 std::vector<TrafficEntry> ReadTraffic(const Object& status) {

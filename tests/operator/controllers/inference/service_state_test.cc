@@ -212,3 +212,24 @@ TEST(ReadTraffic, SkipsMalformedEntries) {
 
 }  // namespace
 }  // namespace mlscale::controllers::inference
+
+namespace mlscale::controllers::inference {
+namespace {
+
+TEST(ServerPodFailure, NamesTheCrashWithItsLastWords) {
+  nlohmann::json pod = {{"status", {{"containerStatuses", {{{"name", "server"}, {"restartCount", 2},
+      {"state", {{"waiting", {{"reason", "CrashLoopBackOff"}, {"message", "back-off 10s"}}}}},
+      {"lastState", {{"terminated", {{"exitCode", 1}, {"message", "mlscale-serve: --model m: '/mnt/models/x' is not a folder\n"}}}}}}}}}}};
+  EXPECT_EQ(ServerPodFailure(pod),
+            "server container CrashLoopBackOff (exit 1): mlscale-serve: --model m: '/mnt/models/x' is not a folder");
+  nlohmann::json healthy = {{"status", {{"containerStatuses", {{{"name", "server"}, {"restartCount", 0},
+                                                                  {"state", {{"running", nlohmann::json::object()}}}}}}}}};
+  EXPECT_EQ(ServerPodFailure(healthy), "");
+  EXPECT_EQ(ServerPodFailure(nlohmann::json::object()), "");
+  EXPECT_EQ(ServerPodFailure(nlohmann::json{{"status", {{"containerStatuses", {1, "x"}}}}}), "");
+  pod["status"]["containerStatuses"][0]["lastState"]["terminated"]["message"] = std::string(5000, 'x');
+  EXPECT_LT(ServerPodFailure(pod).size(), 600u);
+}
+
+}  // namespace
+}  // namespace mlscale::controllers::inference

@@ -114,6 +114,11 @@ std::pair<std::int32_t, std::int32_t> SplitReplicas(std::int64_t total, std::int
 // so integer percents still sum as before.
 std::vector<TrafficEntry> Redistribute(const std::vector<TrafficEntry>& entries, std::int64_t percent);
 
+// A server pod's container that keeps failing, with its last words (the termination message,
+// the log's tail under FallbackToLogsOnError), e.g. "server container CrashLoopBackOff (exit 1):
+// mlscale-serve: ... is not a folder"; "" when none fails. At most ~600 bytes.
+std::string ServerPodFailure(const Object& pod);
+
 // status.traffic / status.revisions in and out of their JSON forms (lenient on input: an
 // entry of the wrong shape is skipped).
 std::vector<TrafficEntry> ReadTraffic(const Object& status);
