@@ -51,7 +51,8 @@ std::string Phase(const json& pod) { return StringField(Field(pod, "status"), "p
 }  // namespace
 
 NodeAgent::NodeAgent(kube::Client& client, AgentConfig config)
-    : client_(client), config_(std::move(config)), addresses_(config_.address_dir) {}
+    : client_(client), config_(std::move(config)), addresses_(config_.address_last == 0 ? AddressPool(config_.address_dir)
+                                          : AddressPool(config_.address_dir, config_.address_first, config_.address_last)) {}
 
 NodeAgent::~NodeAgent() = default;
 
