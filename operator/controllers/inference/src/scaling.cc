@@ -246,6 +246,9 @@ void ScalingPoller::PollOnce(std::chrono::steady_clock::time_point now) {
         if (observed_any[key]) scaled.autoscaler->Record(second, value, scaled.input.ready);
         auto result = scaled.autoscaler->Decide(second, scaled.input.ready);
         Decision decision{result.desired_replicas, result.panicking, value};
+        // Replicas still starting are never taken away: with none ready the decider has no
+        // capacity to judge by (Knative keeps a revision's initial scale until it is ready).
+        if (scaled.input.ready == 0 && decision.replicas < scaled.input.current) decision.replicas = scaled.input.current;
         // Scale from zero: requests wait in a router for this revision.
         if (stats.queued > 0 && decision.replicas == 0) decision.replicas = 1;
         const bool differs = !scaled.decision || scaled.decision->replicas != decision.replicas ||

@@ -60,16 +60,16 @@ TEST_F(InferenceE2E, ServesAFinishedTrainingJobsModelAsLocalInferenceDoes) {
                   {"tolerations", placement["tolerations"]},
                   {"volumes", {{{"name", "out"}, {"hostPath", {{"path", output}}}}}}}},
                 {"output", {{"volume", "out"}}}}}};
-  Apply(job);
-  // The example, as a user applies it, placed on this test's node.
+  // The example, as a user applies it, placed on this test's node; before its job exists.
   StatusOr<json> example = api::ParseYamlDocument(*api::ReadManifestFile(std::string(MLSCALE_EXAMPLES_DIR) +
                                                                          "/inferenceservice-digits.yaml"));
   ASSERT_TRUE(example.ok()) << example.status().ToString();
   json service = Service("digits", (*example)["spec"]);
   Apply(service);
-  // Not finished yet: a not-ready condition says why.
-  ASSERT_TRUE(WaitFor([&] { return ConditionReason(Get("isvc", "digits"), "ModelLoaded").starts_with("False/TrainingJob"); }, 30s))
+  // No model yet: a not-ready condition says why.
+  ASSERT_TRUE(WaitFor([&] { return ConditionReason(Get("isvc", "digits"), "ModelLoaded").starts_with("False/TrainingJobNotFound"); }, 30s))
       << ConditionReason(Get("isvc", "digits"), "ModelLoaded");
+  Apply(job);
   CommandResult done = Kubectl({"-n", namespace_, "wait", "tj/digits", "--for=condition=Succeeded", "--timeout=240s"});
   ASSERT_EQ(done.exit_code, 0) << done.output << Kubectl({"-n", namespace_, "get", "tj", "digits", "-o", "yaml"}).output;
   json ready = WaitForCondition("digits", "Ready", 120);

@@ -142,3 +142,25 @@ TEST(HttpGet, RefusesLargeRepliesAndNonIpAddresses) {
 
 }  // namespace
 }  // namespace mlscale::controllers::inference
+
+namespace mlscale::controllers::inference {
+namespace {
+
+TEST(ScalingPoller, NeverScalesAwayReplicasStillStarting) {
+  FakeRouter router("127.0.0.1");
+  ScalingPoller::Options options;
+  options.interval = std::chrono::hours(1);
+  options.router_port = router.port();
+  ScalingPoller poller(options, [](const std::string&) {});
+  api::AutoscalingSpec spec;
+  spec.min_replicas = 0;
+  spec.scale_to_zero_grace_period_seconds = 0;
+  // A new revision (or one woken from zero): 1 replica asked for, none ready, no load.
+  poller.Track("ml/svc", {"127.0.0.1"}, spec, {{"svc-1", 0, 1}});
+  auto now = std::chrono::steady_clock::now();
+  for (int s = 0; s < 5; ++s) poller.PollOnce(now + std::chrono::seconds(s));
+  EXPECT_EQ(poller.Latest("ml/svc", "svc-1")->replicas, 1);
+}
+
+}  // namespace
+}  // namespace mlscale::controllers::inference

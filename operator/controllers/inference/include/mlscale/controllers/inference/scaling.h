@@ -3,7 +3,8 @@
 // Autoscaler (autoscaler.h) per revision and, when a revision's decision changes, enqueues its
 // InferenceService; the reconcile then writes Latest()'s replicas to the Deployments.
 // A revision at zero replicas with requests queued in a router is taken to >= 1 at once
-// (scale from zero), without waiting for the decider.
+// (scale from zero), without waiting for the decider; a revision with no ready replica is never
+// scaled below the replicas it is starting.
 #pragma once
 
 #include <chrono>
