@@ -17,6 +17,7 @@
 
 #include <boost/program_options.hpp>
 
+#include "mlscale/api/inference_service.h"
 #include "mlscale/api/manifest.h"
 #include "mlscale/api/sweep.h"
 #include "mlscale/api/training_job.h"
@@ -67,7 +68,7 @@ std::string Usage() {
            "commands:\n"
            "  run -f FILE       run a TrainingJob manifest on this machine\n"
            "  sweep -f FILE     run a HyperparameterSweep manifest on this machine (trials as local runs)\n"
-           "  validate -f FILE  check a TrainingJob or HyperparameterSweep manifest and print what it asks for\n\n"
+           "  validate -f FILE  check a TrainingJob, HyperparameterSweep or InferenceService manifest and print what it asks for\n\n"
         << CommandOptions("run") << "\n"
         << CommandOptions("sweep") << "\n"
         << CommandOptions("validate");
@@ -155,6 +156,7 @@ mlscale::Status ValidateTrainer(const nlohmann::json& trainer) {
 struct Manifest {
   std::optional<mlscale::api::TrainingJob> job;
   std::optional<mlscale::api::HyperparameterSweep> sweep;
+  std::optional<mlscale::api::InferenceService> service;  // validate only: it runs on a cluster
 };
 
 StatusOr<Manifest> LoadManifest(const std::string& file) {
@@ -163,7 +165,12 @@ StatusOr<Manifest> LoadManifest(const std::string& file) {
   auto document = mlscale::api::ParseYamlDocument(*text);
   if (!document.ok()) return document.status().WithContext(file);
   Manifest manifest;
-  if (mlscale::api::ManifestKind(*document) == mlscale::api::kSweepKind) {
+  const std::string kind = mlscale::api::ManifestKind(*document);
+  if (kind == mlscale::api::kInferenceServiceKind) {
+    auto service = mlscale::api::InferenceServiceFromJson(*document);
+    if (!service.ok()) return service.status().WithContext(file);
+    manifest.service = std::move(*service);
+  } else if (kind == mlscale::api::kSweepKind) {
     auto sweep = mlscale::api::SweepFromJson(*document, ValidateTrainer);
     if (!sweep.ok()) return sweep.status().WithContext(file);
     manifest.sweep = std::move(*sweep);
@@ -209,6 +216,26 @@ int main(int argc, char** argv) {
   if (!manifest.ok()) {
     std::fprintf(stderr, "mlscale: %s\n", manifest.status().message().c_str());
     return 1;
+  }
+  if (manifest->service) {
+    if (arguments->command != "validate") {
+      std::fprintf(stderr, "mlscale: %s: an InferenceService runs on a cluster (kubectl apply -f); mlscale validate checks it\n",
+                   arguments->file.c_str());
+      return 1;
+    }
+    const auto& spec = manifest->service->spec;
+    const auto& model = spec.model;
+    std::string source = model.FromTrainingJob() ? "the TrainingJob " + model.training_job
+                                                 : "volume " + model.volume + (model.path.empty() ? "" : ":" + model.path);
+    std::string scaling = spec.autoscaling ? "autoscaling on " + spec.autoscaling->metric + " (" +
+                                                 std::to_string(spec.autoscaling->min_replicas) + ".." +
+                                                 (spec.autoscaling->max_replicas == 0 ? std::string("unbounded")
+                                                      : std::to_string(spec.autoscaling->max_replicas)) + " replicas)"
+                                           : std::to_string(spec.replicas) + " replica" + (spec.replicas == 1 ? "" : "s");
+    std::printf("%s: InferenceService %s is valid: serves %s, %s%s\n", arguments->file.c_str(),
+                manifest->service->name.c_str(), source.c_str(), scaling.c_str(),
+                spec.canary ? (", canary at " + std::to_string(spec.canary->traffic_percent) + " %").c_str() : "");
+    return 0;
   }
   if (arguments->command == "validate" && manifest->sweep) {
     PrintValidSweep(arguments->file, *manifest->sweep);

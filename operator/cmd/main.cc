@@ -1,5 +1,5 @@
 // mlscale-operator: one controller manager hosting the mlscale controllers, registered
-// by kind (TrainingJob, HyperparameterSweep; inference services join the same table).
+// by kind (TrainingJob, HyperparameterSweep, InferenceService).
 // Flags: see operator_flags.h or --help. Exits 0 after SIGTERM/SIGINT (lease released),
 // 1 when it cannot start or loses leadership (a fresh process then stands by), 2 on bad flags.
 #include <unistd.h>
@@ -13,6 +13,7 @@
 #include <spdlog/spdlog.h>
 
 #include "mlscale/controllers/sweep/controller.h"
+#include "mlscale/controllers/inference/controller.h"
 #include "mlscale/controllers/trainingjob/controller.h"
 #include "mlscale/kube/config.h"
 #include "mlscale/kube/logging.h"
@@ -48,6 +49,17 @@ std::map<std::string, ControllerFactory> ControllerFactories() {
              config.namespaces = flags.namespaces;
              config.workers = flags.workers;
              auto controller = controllers::sweep::SweepController::Register(manager, std::move(config));
+             if (!controller.ok()) return controller.status();
+             return std::shared_ptr<void>(std::move(*controller));
+           }},
+          {"InferenceService", [](kube::Manager& manager, const OperatorFlags& flags) -> StatusOr<std::shared_ptr<void>> {
+             controllers::inference::ControllerConfig config;
+             config.namespaces = flags.namespaces;
+             config.workers = flags.workers;
+             config.children.serve_command = flags.serve_command;
+             config.children.router_command = flags.router_command;
+             config.children.router_image = flags.router_image;
+             auto controller = controllers::inference::InferenceServiceController::Register(manager, std::move(config));
              if (!controller.ok()) return controller.status();
              return std::shared_ptr<void>(std::move(*controller));
            }}};

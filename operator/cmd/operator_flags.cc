@@ -18,13 +18,13 @@ std::string Join(const std::vector<std::string>& items) {
 
 }  // namespace
 
-std::vector<std::string> KnownControllers() { return {"TrainingJob", "HyperparameterSweep"}; }
+std::vector<std::string> KnownControllers() { return {"TrainingJob", "HyperparameterSweep", "InferenceService"}; }
 
 StatusOr<OperatorFlags> ParseOperatorFlags(const std::vector<std::string>& arguments) {
   OperatorFlags flags;
   double progress_interval_seconds = 1, restart_backoff_seconds = 10, max_restart_backoff_seconds = 360,
          start_timeout_seconds = 120;
-  po::options_description options("mlscale-operator: runs the mlscale controllers (TrainingJob, HyperparameterSweep) in one manager");
+  po::options_description options("mlscale-operator: runs the mlscale controllers (TrainingJob, HyperparameterSweep, InferenceService) in one manager");
   options.add_options()
       ("help,h", po::bool_switch(&flags.help), "print this help")
       ("kubeconfig", po::value(&flags.kubeconfig), "kubeconfig file (default: $KUBECONFIG, in-cluster, ~/.kube/config)")
@@ -61,7 +61,13 @@ StatusOr<OperatorFlags> ParseOperatorFlags(const std::vector<std::string>& argum
        "the trainer inside the worker image, as mlscale-launch runs it")
       ("gang-scheduler-name", po::value(&flags.gang_scheduler_name)->default_value("scheduler-plugins-scheduler"),
        "when the PodGroup CRD (scheduling.x-k8s.io, coscheduling) is installed: the scheduler of gang pods "
-       "(\"\": never make PodGroups)");
+       "(\"\": never make PodGroups)")
+      ("serve-command", po::value(&flags.serve_command)->default_value("mlscale-serve"),
+       "the model server inside the worker image (InferenceService pods)")
+      ("router-command", po::value(&flags.router_command)->default_value("mlscale-router"),
+       "the request router inside the worker image (InferenceService routers)")
+      ("router-image", po::value(&flags.router_image)->default_value(""),
+       "the image of the routers (default: each InferenceService's spec.image)");
   std::ostringstream usage;
   usage << options;
   flags.usage = usage.str();

@@ -32,6 +32,10 @@ struct OperatorFlags {
   std::chrono::milliseconds start_timeout{120'000};
   std::string trainer_command = "mlscale-train";
   std::string gang_scheduler_name = "scheduler-plugins-scheduler";
+  // InferenceService: the model server and router inside the worker image.
+  std::string serve_command = "mlscale-serve";
+  std::string router_command = "mlscale-router";
+  std::string router_image;  // "": each service's spec.image
   bool help = false;
   std::string usage;  // the --help text
 };

@@ -1,5 +1,7 @@
 #include "agent_config.h"
 
+#include <arpa/inet.h>
+
 #include <fstream>
 #include <sstream>
 
@@ -136,6 +138,8 @@ po::options_description FlagDescriptions() {
        "pod folders: logs, hosts, termination logs (default /tmp/mlscale-test-node/NAME)")
       ("address-dir", po::value<std::string>()->value_name("DIR"),
        "pod address leases shared by all agents of the machine (default /tmp/mlscale-test-node/addresses)")
+      ("address-range", po::value<std::string>()->value_name("FIRST-LAST"),
+       "pod addresses, e.g. 10.250.0.1-10.250.255.254 (default 127.64.0.1-127.127.255.254; EndpointSlices refuse loopback)")
       ("host-ip", po::value<std::string>()->value_name("IP"), "the node's address (default 127.0.0.1)")
       ("cluster-domain", po::value<std::string>()->value_name("DOMAIN"), "default cluster.local")
       ("ready-file", po::value<std::string>()->value_name("PATH"),
@@ -206,6 +210,15 @@ StatusOr<AgentConfig> ParseFlags(const std::vector<std::string>& args) {
       config.state_dir = value;
     } else if (name == "address-dir") {
       config.address_dir = value;
+    } else if (name == "address-range") {
+      const std::size_t dash = value.find('-');
+      in_addr first{}, last{};
+      if (dash == std::string::npos || inet_pton(AF_INET, value.substr(0, dash).c_str(), &first) != 1 ||
+          inet_pton(AF_INET, value.substr(dash + 1).c_str(), &last) != 1 || ntohl(first.s_addr) > ntohl(last.s_addr)) {
+        return InvalidArgument("--address-range '" + value + "': expected FIRST-LAST, two IPv4 addresses in order");
+      }
+      config.address_first = ntohl(first.s_addr);
+      config.address_last = ntohl(last.s_addr);
     } else if (name == "host-ip") {
       config.host_ip = value;
     } else if (name == "cluster-domain") {

@@ -37,6 +37,10 @@ struct AgentConfig {
   std::vector<Taint> taints;
   std::string state_dir;         // "" = /tmp/mlscale-test-node/<node>
   std::string address_dir = "/tmp/mlscale-test-node/addresses";
+  // Pod addresses, IPv4 host order; 0..0 = the default loopback range (127.64.0.1 - 127.127.255.254).
+  // EndpointSlices refuse loopback addresses: tests whose pods must appear in them give a
+  // range the host routes locally (`ip route add local 10.250.0.0/16 dev lo table local`).
+  std::uint32_t address_first = 0, address_last = 0;
   std::string host_ip = "127.0.0.1";
   std::string cluster_domain = "cluster.local";
   std::string ready_file;        // written once the Node is registered and caches synced

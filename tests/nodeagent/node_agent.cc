@@ -81,7 +81,8 @@ StatusOr<IssuedTokenValue> TokenFromTokenRequest(const json& answer) {
 NodeAgent::NodeAgent(kube::Client& client, AgentConfig config)
     : client_(client),
       config_(std::move(config)),
-      addresses_(config_.address_dir),
+      addresses_(config_.address_last == 0 ? AddressPool(config_.address_dir)
+                                           : AddressPool(config_.address_dir, config_.address_first, config_.address_last)),
       api_server_env_(ApiServerEnv(client.config().server)) {}
 
 NodeAgent::~NodeAgent() = default;

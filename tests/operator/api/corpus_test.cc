@@ -4,7 +4,8 @@
 // invalid one is refused with a message naming the field by each. For the valid ones,
 // the object the API server defaulted parses to the same typed spec and trainer
 // configuration as the manifest did: the CRD's defaults are the parser's. The corpus holds
-// TrainingJobs and HyperparameterSweeps (files named *sweep*), each judged by its kind.
+// TrainingJobs, HyperparameterSweeps (files named *sweep*) and InferenceServices (files named
+// *isvc*), each judged by its kind.
 #include <gtest/gtest.h>
 
 #include <fstream>
@@ -14,6 +15,7 @@
 
 #include "cluster_environment.h"
 #include "corpus.h"
+#include "mlscale/api/inference_service.h"
 #include "mlscale/api/manifest.h"
 #include "mlscale/api/sweep.h"
 #include "mlscale/hpo/json.h"
@@ -29,6 +31,7 @@ using nlohmann::json;
 Status ValidateTrainer(const json& trainer) { return worker::ParseTrainerConfig(trainer).status(); }
 
 bool IsSweep(const testing::CorpusCase& c) { return c.name.find("sweep") != std::string::npos; }
+bool IsInferenceService(const testing::CorpusCase& c) { return c.name.find("isvc") != std::string::npos; }
 
 struct Verdicts {
   CommandResult kubectl;
@@ -48,7 +51,7 @@ class CorpusTest : public ::testing::Test {
       return;
     }
     kubeconfig_ = cluster->admin_kubeconfig;
-    for (const char* file : {MLSCALE_CRD_FILE, MLSCALE_SWEEP_CRD_FILE}) {
+    for (const char* file : {MLSCALE_CRD_FILE, MLSCALE_SWEEP_CRD_FILE, MLSCALE_ISVC_CRD_FILE}) {
       CommandResult crd = Kubectl({"apply", "--server-side", "--force-conflicts", "-f", file});
       if (crd.exit_code != 0) {
         setup_error_ = "installing " + std::string(file) + ": " + crd.output;
@@ -56,7 +59,8 @@ class CorpusTest : public ::testing::Test {
       }
     }
     CommandResult established = Kubectl({"wait", "--for=condition=Established", "--timeout=60s",
-                                          "crd/trainingjobs.mlscale.io", "crd/hyperparametersweeps.mlscale.io"});
+                                          "crd/trainingjobs.mlscale.io", "crd/hyperparametersweeps.mlscale.io",
+                                          "crd/inferenceservices.mlscale.io"});
     if (established.exit_code != 0) {
       setup_error_ = "waiting for the CRDs: " + established.output;
       return;
@@ -73,8 +77,9 @@ class CorpusTest : public ::testing::Test {
     Verdicts verdicts;
     verdicts.kubectl = Kubectl({"apply", "--dry-run=server", "-n", kNamespace, "-o", "json", "-f", c.path.string()});
     verdicts.cli = mlscale::testing::RunCommand({MLSCALE_CLI, "validate", "-f", c.path.string()});
-    verdicts.parser = IsSweep(c) ? LoadSweepFile(c.path.string(), ValidateTrainer).status()
-                                 : LoadTrainingJobFile(c.path.string(), ValidateTrainer).status();
+    verdicts.parser = IsInferenceService(c) ? LoadInferenceServiceFile(c.path.string()).status()
+                      : IsSweep(c)           ? LoadSweepFile(c.path.string(), ValidateTrainer).status()
+                                             : LoadTrainingJobFile(c.path.string(), ValidateTrainer).status();
     if (verdicts.kubectl.exit_code == 0) {
       // kubectl may print warnings before the object.
       std::size_t start = verdicts.kubectl.output.find('{');
@@ -160,6 +165,13 @@ TEST_F(CorpusTest, ApiServerCliAndParserAgreeOnEveryManifest) {
       continue;
     }
     ASSERT_TRUE(v.defaulted.ok()) << v.defaulted.status().ToString() << "\n" << server;
+    if (IsInferenceService(c)) {
+      auto written = LoadInferenceServiceFile(c.path.string());
+      auto stored = InferenceServiceFromJson(*v.defaulted);
+      ASSERT_TRUE(written.ok() && stored.ok()) << stored.status().ToString();
+      EXPECT_TRUE(written->spec == stored->spec) << "defaulted by the API server: " << v.defaulted->dump();
+      continue;
+    }
     if (IsSweep(c)) {
       auto written = LoadSweepFile(c.path.string(), ValidateTrainer);
       auto stored = SweepFromJson(*v.defaulted, ValidateTrainer);

@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "corpus.h"
+#include "mlscale/api/inference_service.h"
 #include "mlscale/api/training_job.h"
 #include "mlscale/worker/config.h"
 
@@ -65,8 +66,10 @@ std::string Mutate(std::string text, std::mt19937& random) {
 
 TEST(Fuzz, MutatedManifestsAlwaysGetAVerdict) {
   std::vector<std::string> seeds;
+  std::vector<bool> inference_service;  // per seed: parsed by the InferenceService parser
   for (const auto& c : testing::ReadCorpus(MLSCALE_CORPUS_DIR)) {
     if (!c.valid) continue;
+    inference_service.push_back(c.name.find("isvc") != std::string::npos);
     std::ifstream in(c.path, std::ios::binary);
     std::stringstream text;
     text << in.rdbuf();
@@ -77,19 +80,21 @@ TEST(Fuzz, MutatedManifestsAlwaysGetAVerdict) {
   std::mt19937 random(20261201);
   int accepted = 0, refused = 0;
   for (int i = 0; i < 2500; ++i) {
-    std::string manifest = Mutate(seeds[static_cast<std::size_t>(i) % seeds.size()], random);
+    const std::size_t seed = static_cast<std::size_t>(i) % seeds.size();
+    std::string manifest = Mutate(seeds[seed], random);
     SCOPED_TRACE(manifest.substr(0, 200));
     // A hang shows as the ctest timeout; MLSCALE_FUZZ_DUMP=<file> keeps the input being parsed.
     if (const char* dump = std::getenv("MLSCALE_FUZZ_DUMP")) std::ofstream(dump, std::ios::binary) << manifest;
-    StatusOr<TrainingJob> job = InvalidArgument("not parsed");
-    ASSERT_NO_THROW(job = ParseTrainingJob(manifest, validate_trainer));
+    Status job = InvalidArgument("not parsed");
+    ASSERT_NO_THROW(job = inference_service[seed] ? ParseInferenceService(manifest).status()
+                                                  : ParseTrainingJob(manifest, validate_trainer).status());
     if (job.ok()) {
       ++accepted;
       continue;
     }
     ++refused;
-    const std::string message = job.status().message();
-    ASSERT_EQ(job.status().code(), StatusCode::kInvalidArgument) << message;
+    const std::string message = job.message();
+    ASSERT_EQ(job.code(), StatusCode::kInvalidArgument) << message;
     ASSERT_FALSE(message.empty());
     ASSERT_LT(message.size(), 1024u) << message;
     ASSERT_NO_THROW((void)nlohmann::json(message).dump()) << "not UTF-8: " << message;
