@@ -138,26 +138,17 @@ class LocalRun {
         progress_(layout_.progress, options.terminal) {}
 
   int Run() {
-    Status prepared = Prepare();
-    if (!prepared.ok()) {
-      std::fprintf(stderr, "mlscale: %s\n", prepared.message().c_str());
-      return 1;
-    }
     // Ctrl-C and SIGTERM are handled by the loop below (the workers run in a process
     // group of their own, so the terminal's Ctrl-C reaches only this process).
-    sigset_t signals;
-    sigemptyset(&signals);
-    sigaddset(&signals, SIGINT);
-    sigaddset(&signals, SIGTERM);
-    sigaddset(&signals, SIGCHLD);
-    ::sigprocmask(SIG_BLOCK, &signals, nullptr);
+    const std::optional<sigset_t> signals = StartSupervision([this] { return Prepare(); });
+    if (!signals) return 1;
     auto start = Clock::now();
     Status started = Start();
     if (!started.ok()) {
       std::fprintf(stderr, "mlscale: %s\n", started.message().c_str());
       return 1;
     }
-    Supervise(signals);
+    Supervise(*signals);
     progress_.Refresh();  // the last state the trainer wrote
     progress_.Finish();
     return Report(std::chrono::duration<double>(Clock::now() - start).count());

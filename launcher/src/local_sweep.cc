@@ -207,18 +207,9 @@ class LocalSweep {
         trials_dir_(root_ / "trials") {}
 
   int Run() {
-    Status prepared = Prepare();
-    if (!prepared.ok()) {
-      std::fprintf(stderr, "mlscale: %s\n", prepared.message().c_str());
-      return 1;
-    }
-    sigset_t signals;
-    sigemptyset(&signals);
-    sigaddset(&signals, SIGINT);
-    sigaddset(&signals, SIGTERM);
-    sigaddset(&signals, SIGCHLD);
-    ::sigprocmask(SIG_BLOCK, &signals, nullptr);
-    Status supervised = Supervise(signals);
+    const std::optional<sigset_t> signals = StartSupervision([this] { return Prepare(); });
+    if (!signals) return 1;
+    Status supervised = Supervise(*signals);
     ClearTable();
     Status written = WriteOutputs();
     if (!supervised.ok()) {

@@ -7,6 +7,7 @@
 
 #include <cerrno>
 #include <csignal>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 
@@ -182,6 +183,20 @@ StatusOr<int> RunForwardingSignals(const CommandSpec& spec) {
     int signal = ::sigtimedwait(&watched, nullptr, &tick);
     if (signal > 0 && signal != SIGCHLD) child->Signal(signal);
   }
+}
+
+std::optional<sigset_t> StartSupervision(const std::function<Status()>& prepare) {
+  if (Status prepared = prepare(); !prepared.ok()) {
+    std::fprintf(stderr, "mlscale: %s\n", prepared.message().c_str());
+    return std::nullopt;
+  }
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGCHLD);
+  ::sigprocmask(SIG_BLOCK, &signals, nullptr);
+  return signals;
 }
 
 std::string ExecutableDirectory() {

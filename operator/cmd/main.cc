@@ -39,7 +39,9 @@ std::map<std::string, ControllerFactory> ControllerFactories() {
              config.decide.start_timeout = flags.start_timeout;
              config.status_writes_per_second = flags.status_write_qps;
              config.progress_interval = flags.progress_interval;
-             config.gang_scheduler_name = flags.gang_scheduler_name;
+             config.gang.coscheduling_scheduler = flags.gang_scheduler_name;
+             config.gang.volcano_scheduler = flags.volcano_scheduler_name;
+             config.gang.ttl = flags.gang_discovery_interval;
              auto controller = controllers::trainingjob::TrainingJobController::Register(manager, std::move(config));
              if (!controller.ok()) return controller.status();
              return std::shared_ptr<void>(std::move(*controller));
@@ -107,6 +109,9 @@ int main(int argc, char** argv) {
     kube::LeaderElectionConfig election;
     election.lease_namespace = flags->leader_election_namespace;
     election.lease_name = flags->leader_election_id;
+    election.lease_duration = flags->leader_election_lease_duration;
+    election.renew_deadline = flags->leader_election_renew_deadline;
+    election.retry_period = flags->leader_election_retry_period;
     election.identity = Identity();
     options.leader_election = election;
   }

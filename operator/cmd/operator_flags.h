@@ -18,6 +18,11 @@ struct OperatorFlags {
   bool leader_elect = false;
   std::string leader_election_namespace = "default";
   std::string leader_election_id = "mlscale-operator";  // the Lease's name
+  // Lease timing, as controller-runtime's LeaderElection options (and its defaults):
+  // lease_duration > renew_deadline > retry_period > 0.
+  std::chrono::milliseconds leader_election_lease_duration{15'000};
+  std::chrono::milliseconds leader_election_renew_deadline{10'000};
+  std::chrono::milliseconds leader_election_retry_period{2'000};
   std::string metrics_bind_address = ":8080";       // /metrics
   std::string health_probe_bind_address = ":8081";  // /healthz, /readyz (ready = caches synced)
   double kube_api_qps = 50;
@@ -31,7 +36,9 @@ struct OperatorFlags {
   std::chrono::milliseconds max_restart_backoff{360'000};
   std::chrono::milliseconds start_timeout{120'000};
   std::string trainer_command = "mlscale-train";
-  std::string gang_scheduler_name = "scheduler-plugins-scheduler";
+  std::string gang_scheduler_name = "scheduler-plugins-scheduler";  // coscheduling's; "": off
+  std::string volcano_scheduler_name = "volcano";                   // Volcano's; "": off
+  std::chrono::milliseconds gang_discovery_interval{30'000};        // PodGroup CRDs looked up again
   // InferenceService: the model server and router inside the worker image.
   std::string serve_command = "mlscale-serve";
   std::string router_command = "mlscale-router";

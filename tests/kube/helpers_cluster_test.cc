@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <mutex>
+#include <set>
 
 #include "kube_test_support.h"
 #include "mlscale/kube/errors.h"
@@ -29,6 +30,56 @@ Object Widget(const std::string& ns, const std::string& name) {
           {"kind", "Widget"},
           {"metadata", {{"name", name}, {"namespace", ns}}},
           {"spec", {{"replicas", 1}}}};
+}
+
+// A handler added after the informer delivered its first list but before it reports
+// synced must still get every cached object once (the replay decides under the delivery
+// lock from "the list was delivered", not from the synced flag, which is set later). The
+// window is a few instructions wide in production; the watcher's test-only seam
+// (after_list_delivered_for_testing, the fault injector here: nothing else can stop a
+// thread between two statements) holds the informer in it, so the race is deterministic.
+TEST(HelpersClusterTest, AHandlerAddedBetweenListAndSyncGetsTheReplay) {
+  auto client = AdminClient();
+  ASSERT_NE(client, nullptr);
+  ScopedNamespace ns(*client, "replay");
+  for (const char* name : {"a", "b", "c"}) ASSERT_TRUE(client->Create(kConfigMaps, ns.name(), ConfigMap(ns.name(), name)).ok());
+
+  std::mutex mutex;
+  std::multiset<std::string> early, late;  // names added, per handler
+  SharedInformer* informer = nullptr;
+  bool added_in_window = false;
+  InformerOptions options;
+  options.watch.after_list_delivered_for_testing = [&] {
+    if (added_in_window) return;  // the first list only
+    added_in_window = true;
+    EXPECT_FALSE(informer->HasSynced()) << "the seam must run before the informer reports synced";
+    informer->AddHandler({.on_add = [&](const ObjectPtr& object) {
+      std::lock_guard lock(mutex);
+      late.insert(NameOf(*object));
+    }});
+  };
+  SharedInformer configmaps(*client, kConfigMaps, ns.name(), options);
+  informer = &configmaps;
+  configmaps.AddHandler({.on_add = [&](const ObjectPtr& object) {
+    std::lock_guard lock(mutex);
+    early.insert(NameOf(*object));
+  }});
+  configmaps.Start();
+  ASSERT_TRUE(configmaps.WaitForSync(30s));
+  ASSERT_TRUE(added_in_window);
+  ASSERT_TRUE(client->Create(kConfigMaps, ns.name(), ConfigMap(ns.name(), "d")).ok());
+  const std::multiset<std::string> all = {"a", "b", "c", "d"};
+  EXPECT_TRUE(Eventually([&] {
+    std::lock_guard lock(mutex);
+    return late.count("d") == 1 && early.count("d") == 1;
+  }, 10s));
+  std::lock_guard lock(mutex);
+  // kube-root-ca.crt is created in every namespace by the controller manager (when it
+  // runs); only our own objects are compared.
+  late.erase("kube-root-ca.crt");
+  early.erase("kube-root-ca.crt");
+  EXPECT_EQ(early, all);
+  EXPECT_EQ(late, all) << "the late handler missed the replay (or saw an object twice)";
 }
 
 TEST(HelpersClusterTest, UpdateStatusReturnsTheConflictInsteadOfOverwriting) {

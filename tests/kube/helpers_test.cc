@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "mlscale/kube/conditions.h"
+#include "mlscale/kube/events.h"
 #include "mlscale/kube/expectations.h"
 #include "mlscale/kube/names.h"
 #include "mlscale/kube/objects.h"
@@ -175,6 +176,7 @@ TEST(ChildNameTest, StaysALabelWithinSixtyThreeCharacters) {
     std::string name = ChildName(base, "worker-4095");
     EXPECT_LE(name.size(), 63u) << name;
     EXPECT_TRUE(IsDnsLabel(name)) << name;
+    EXPECT_TRUE(IsDns1035Label(name)) << name;
     EXPECT_TRUE(name.ends_with("-worker-4095")) << name;
     EXPECT_EQ(name, ChildName(base, "worker-4095")) << "deterministic";
   }
@@ -190,6 +192,86 @@ TEST(ChildNameTest, StaysALabelWithinSixtyThreeCharacters) {
   EXPECT_FALSE(IsDnsLabel(std::string(64, 'a')));
   EXPECT_FALSE(IsDnsLabel("-a"));
   EXPECT_FALSE(IsDnsLabel("A"));
+}
+
+// Services are named by ChildName too (the headless "<job>-worker"), and a Service name
+// is a DNS-1035 label: it must begin with a letter, while a TrainingJob's name (a DNS
+// subdomain) may begin with a digit.
+TEST(ChildNameTest, NamesAServiceCanCarry) {
+  EXPECT_TRUE(IsDns1035Label("a"));
+  EXPECT_TRUE(IsDns1035Label("job-1"));
+  EXPECT_FALSE(IsDns1035Label("1job"));
+  EXPECT_FALSE(IsDns1035Label("0"));
+  EXPECT_FALSE(IsDns1035Label(""));
+  EXPECT_FALSE(IsDns1035Label("job-"));
+  EXPECT_FALSE(IsDns1035Label("Job"));
+  EXPECT_FALSE(IsDns1035Label("jo_b"));
+  EXPECT_FALSE(IsDns1035Label(std::string(64, 'a')));
+  EXPECT_TRUE(IsDns1035Label(std::string(63, 'a')));
+
+  std::string longest_digits(253, '7');  // a legal job name: digits only, 253 characters
+  std::string digits_and_dots = "1.2.3";
+  std::string longest_label = std::string(63, '9');
+  for (const std::string& base : {std::string("1job"), std::string("0"), std::string("42-a"), longest_digits,
+                                  digits_and_dots, longest_label, std::string(".a"), std::string("-9")}) {
+    for (const std::string& suffix : {std::string("worker"), std::string("worker-4095"), std::string("0"),
+                                      std::string("")}) {
+      std::string name = ChildName(base, suffix);
+      EXPECT_TRUE(IsDns1035Label(name)) << "'" << base << "' + '" << suffix << "' -> " << name;
+      EXPECT_LE(name.size(), kMaxLabelLength) << name;
+      EXPECT_EQ(name, ChildName(base, suffix)) << "deterministic";
+      if (!suffix.empty()) {
+        EXPECT_TRUE(name.ends_with("-" + suffix)) << name;
+      }
+    }
+  }
+  EXPECT_TRUE(ChildName("1job", "worker").starts_with("x1job-")) << ChildName("1job", "worker");
+  // The letter in front does not make "1job" collide with a job named "x1job".
+  EXPECT_NE(ChildName("1job", "worker"), ChildName("x1job", "worker"));
+  EXPECT_EQ(ChildName("x1job", "worker"), "x1job-worker");
+  // Names that were already valid do not change (controllers find their children again).
+  EXPECT_EQ(ChildName("train", "worker"), "train-worker");
+  EXPECT_EQ(ChildName(std::string(56, 'a'), "worker"), std::string(56, 'a') + "-worker");
+  // Every rank of a 253-digit job name stays distinct.
+  std::set<std::string> names;
+  for (int rank = 0; rank < 4096; ++rank) names.insert(ChildName(longest_digits, "worker-" + std::to_string(rank)));
+  EXPECT_EQ(names.size(), 4096u);
+}
+
+// client-go's EventAggregator: the 10th distinct message of one object/type/reason
+// within 10 minutes (of the previous one) and every similar one after it is combined.
+TEST(SimilarEventAggregatorTest, CombinesFromTheTenthDistinctMessageWithinTheInterval) {
+  SimilarEventAggregator aggregator({});
+  auto t = std::chrono::steady_clock::time_point{} + 1h;
+  for (int i = 0; i < 9; ++i) {
+    auto result = aggregator.Aggregate("pod/Warning/BackOff", "try " + std::to_string(i), t + i * 1min);
+    EXPECT_FALSE(result.combined) << i;
+    EXPECT_EQ(result.message, "try " + std::to_string(i));
+  }
+  // Another reason, type or object is not similar.
+  EXPECT_FALSE(aggregator.Aggregate("pod/Warning/Failed", "try 9", t + 9min).combined);
+  EXPECT_FALSE(aggregator.Aggregate("other/Warning/BackOff", "try 9", t + 9min).combined);
+  auto tenth = aggregator.Aggregate("pod/Warning/BackOff", "try 9", t + 9min);
+  EXPECT_TRUE(tenth.combined);
+  EXPECT_EQ(tenth.message, "(combined from similar events): try 9");
+  auto eleventh = aggregator.Aggregate("pod/Warning/BackOff", "try 10", t + 10min);
+  EXPECT_TRUE(eleventh.combined);
+  EXPECT_EQ(eleventh.message, "(combined from similar events): try 10");
+  // A gap longer than 10 minutes starts afresh.
+  auto later = aggregator.Aggregate("pod/Warning/BackOff", "try 11", t + 21min);
+  EXPECT_FALSE(later.combined);
+  EXPECT_EQ(later.message, "try 11");
+}
+
+TEST(SimilarEventAggregatorTest, RepeatsOfOneMessageAreNotSimilarEvents) {
+  SimilarEventAggregator aggregator({.max_events = 3, .max_interval = 1s});
+  auto t = std::chrono::steady_clock::time_point{} + 1h;
+  for (int i = 0; i < 20; ++i) EXPECT_FALSE(aggregator.Aggregate("k", "same", t + i * 100ms).combined);
+  EXPECT_FALSE(aggregator.Aggregate("k", "second", t + 2s).combined);
+  EXPECT_TRUE(aggregator.Aggregate("k", "third", t + 2s).combined) << "three distinct messages";
+  // Spread more than max_interval apart, distinct messages never combine.
+  SimilarEventAggregator slow({.max_events = 3, .max_interval = 1s});
+  for (int i = 0; i < 10; ++i) EXPECT_FALSE(slow.Aggregate("k", std::to_string(i), t + i * 2s).combined);
 }
 
 TEST(ConditionsTest, TransitionTimeMovesOnlyWhenTheStatusChanges) {

@@ -201,6 +201,48 @@ TEST(RuntimeTest, EventsAreRecordedOnTheObjectAndDeduplicated) {
   }
 }
 
+// Similar events (one object, type and reason; other messages) are combined from the
+// 10th distinct message on, into one Event whose count grows (client-go's EventAggregator).
+TEST(RuntimeTest, SimilarEventsAreCombinedIntoOneEvent) {
+  auto client = AdminClient();
+  ASSERT_NE(client, nullptr);
+  ScopedNamespace ns(*client, "events");
+  StatusOr<Object> involved = client->Create(kConfigMaps, ns.name(), ConfigMap(ns.name(), "similar"));
+  ASSERT_TRUE(involved.ok());
+  {
+    EventRecorder recorder(*client, "mlscale-test");
+    for (int i = 0; i < 9; ++i) recorder.Warning(*involved, "BackOff", "worker " + std::to_string(i) + " failed");
+    ASSERT_TRUE(recorder.Flush(10s));
+    for (int i = 9; i < 12; ++i) {
+      recorder.Warning(*involved, "BackOff", "worker " + std::to_string(i) + " failed");
+      ASSERT_TRUE(recorder.Flush(10s));  // each one written: the combined Event is patched
+    }
+    recorder.Normal(*involved, "Created", "created worker-0");  // not similar
+  }
+  StatusOr<ObjectList> events = client->List(resources::Events(), ns.name());
+  ASSERT_TRUE(events.ok());
+  std::vector<const Object*> combined;
+  int single_backoffs = 0, created = 0;
+  for (const Object& event : events->items) {
+    const std::string message = event.value("message", "");
+    if (message.starts_with("(combined from similar events): ")) {
+      combined.push_back(&event);
+    } else if (event["reason"] == "BackOff") {
+      ++single_backoffs;
+      EXPECT_EQ(event["count"], 1) << message;
+    } else if (event["reason"] == "Created") {
+      ++created;
+    }
+  }
+  EXPECT_EQ(single_backoffs, 9);
+  EXPECT_EQ(created, 1);
+  ASSERT_EQ(combined.size(), 1u) << "one combined Event, not one per message";
+  EXPECT_EQ((*combined[0])["count"], 3);
+  EXPECT_EQ((*combined[0])["message"], "(combined from similar events): worker 11 failed") << "the latest message";
+  EXPECT_EQ((*combined[0])["reason"], "BackOff");
+  EXPECT_EQ((*combined[0])["type"], "Warning");
+}
+
 // Repeats aggregate into one Event (count, first/last timestamp), each object has a
 // burst of events, and recording never waits for the API server: here the recorder's
 // client goes through a delaying proxy (the fault injector) that holds every byte 10 s.
@@ -244,7 +286,8 @@ TEST(RuntimeTest, EventsAreAsynchronousAggregatedAndRateLimitedPerObject) {
   Metrics slow_metrics;
   EventRecorder stalled(**slow, "mlscale-test", {.queue_size = 10, .flush_on_destroy = 100ms}, &slow_metrics);
   auto started = std::chrono::steady_clock::now();
-  for (int i = 0; i < 50; ++i) stalled.Normal(*involved, "Burst", "event " + std::to_string(i % 25));
+  // 25 distinct reasons (distinct messages of one reason would be combined instead).
+  for (int i = 0; i < 50; ++i) stalled.Normal(*involved, "Burst" + std::to_string(i % 25), "event");
   EXPECT_LT(std::chrono::steady_clock::now() - started, 500ms) << "Record waited for the API server";
   EXPECT_GE(slow_metrics.Value("mlscale_kube_events_dropped_total", {{"reason", "queue_full"}}) +
                 slow_metrics.Value("mlscale_kube_events_dropped_total", {{"reason", "rate_limited"}}),

@@ -563,4 +563,47 @@ Status ObjectReader::Finish() const {
   return Status::Ok();
 }
 
+Status CheckDnsLabel(const std::string& value, const std::string& path) {
+  auto fail = [&](const std::string& why) {
+    return InvalidArgument(path + ": " + Quote(value) + " is not a valid name: " + why);
+  };
+  if (value.empty()) return fail("must not be empty");
+  if (value.size() > 63) return fail("at most 63 characters");
+  for (char c : value) {
+    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-')) {
+      return fail("only lower-case letters, digits and '-' are allowed");
+    }
+  }
+  if (value.front() == '-' || value.back() == '-') return fail("must start and end with a letter or digit");
+  return Status::Ok();
+}
+
+StatusOr<ManifestEnvelope> ReadManifestEnvelope(ObjectReader& top, std::string_view api_version, std::string_view kind) {
+  auto given_version = top.String("apiVersion", std::nullopt);
+  if (!given_version.ok()) return given_version.status();
+  if (*given_version != api_version) {
+    return InvalidArgument("apiVersion: must be \"" + std::string(api_version) + "\" (got " + Quote(*given_version) + ")");
+  }
+  auto given_kind = top.String("kind", std::nullopt);
+  if (!given_kind.ok()) return given_kind.status();
+  if (*given_kind != kind) {
+    return InvalidArgument("kind: must be \"" + std::string(kind) + "\" (got " + Quote(*given_kind) + ")");
+  }
+  const nlohmann::json* metadata_json = top.Accept("metadata");
+  if (metadata_json == nullptr) return InvalidArgument("metadata.name: required");
+  // The API server adds many fields to metadata (uid, managedFields, ...): read what we need.
+  auto metadata = ObjectReader::Make(*metadata_json, "metadata");
+  if (!metadata.ok()) return metadata.status();
+  ManifestEnvelope envelope;
+  auto name = metadata->String("name", std::nullopt);
+  if (!name.ok()) return name.status();
+  MLSCALE_RETURN_IF_ERROR(CheckDnsLabel(*name, "metadata.name"));
+  envelope.name = std::move(*name);
+  auto namespace_name = metadata->String("namespace", "");
+  if (!namespace_name.ok()) return namespace_name.status();
+  if (!namespace_name->empty()) MLSCALE_RETURN_IF_ERROR(CheckDnsLabel(*namespace_name, "metadata.namespace"));
+  envelope.namespace_ = std::move(*namespace_name);
+  return envelope;
+}
+
 }  // namespace mlscale::api

@@ -16,18 +16,6 @@ constexpr std::string_view kPlaceholderOpen = "${params.";
 // Probing the template: every parameter at its extremes, each choice at least once.
 constexpr std::size_t kMaxProbes = kMaxChoices;
 
-Status CheckDnsLabel(const std::string& value, const std::string& path) {
-  bool ok = !value.empty() && value.size() <= 63 && value.front() != '-' && value.back() != '-' &&
-            std::all_of(value.begin(), value.end(),
-                        [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-'; });
-  if (!ok) {
-    return InvalidArgument(path + ": " + Quote(value) +
-                           " is not a valid name: at most 63 lower-case letters, digits and '-', starting and ending "
-                           "with a letter or digit");
-  }
-  return Status::Ok();
-}
-
 bool IsParameterName(const std::string& name) {
   if (name.empty() || name.size() > kMaxParameterNameBytes) return false;
   auto letter = [](char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_'; };
@@ -456,29 +444,11 @@ std::string ManifestKind(const json& manifest) {
 StatusOr<HyperparameterSweep> SweepFromJson(const json& manifest, const TrainerValidator& validate_trainer) {
   auto top = ObjectReader::Make(manifest, "");
   if (!top.ok()) return InvalidArgument("the manifest must be an object (a YAML mapping)");
-  auto api_version = top->String("apiVersion", std::nullopt);
-  if (!api_version.ok()) return api_version.status();
-  if (*api_version != kApiVersion) {
-    return InvalidArgument("apiVersion: must be \"" + std::string(kApiVersion) + "\" (got " + Quote(*api_version) + ")");
-  }
-  auto kind = top->String("kind", std::nullopt);
-  if (!kind.ok()) return kind.status();
-  if (*kind != kSweepKind) {
-    return InvalidArgument("kind: must be \"" + std::string(kSweepKind) + "\" (got " + Quote(*kind) + ")");
-  }
+  auto envelope = ReadManifestEnvelope(*top, kApiVersion, kSweepKind);
+  if (!envelope.ok()) return envelope.status();
   HyperparameterSweep sweep;
-  const json* metadata_json = top->Accept("metadata");
-  if (metadata_json == nullptr) return InvalidArgument("metadata.name: required");
-  auto metadata = ObjectReader::Make(*metadata_json, "metadata");
-  if (!metadata.ok()) return metadata.status();
-  auto name = metadata->String("name", std::nullopt);
-  if (!name.ok()) return name.status();
-  MLSCALE_RETURN_IF_ERROR(CheckDnsLabel(*name, "metadata.name"));
-  sweep.name = std::move(*name);
-  auto namespace_name = metadata->String("namespace", "");
-  if (!namespace_name.ok()) return namespace_name.status();
-  if (!namespace_name->empty()) MLSCALE_RETURN_IF_ERROR(CheckDnsLabel(*namespace_name, "metadata.namespace"));
-  sweep.namespace_ = std::move(*namespace_name);
+  sweep.name = std::move(envelope->name);
+  sweep.namespace_ = std::move(envelope->namespace_);
 
   const json* spec_json = top->Accept("spec");
   if (spec_json == nullptr) return InvalidArgument("spec: required");

@@ -23,22 +23,6 @@ const std::regex kEnvName("[-._a-zA-Z][-._a-zA-Z0-9]*");
 const std::regex kQuantity(
     "[+-]?(([0-9]+(\\.[0-9]*)?)|(\\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|([eE][+-]?(([0-9]+(\\.[0-9]*)?)|(\\.[0-9]+))))?");
 
-// A DNS-1123 label: what Kubernetes requires of names that become hostnames.
-Status CheckDnsLabel(const std::string& value, const std::string& path) {
-  auto fail = [&](const std::string& why) {
-    return InvalidArgument(path + ": " + Quote(value) + " is not a valid name: " + why);
-  };
-  if (value.empty()) return fail("must not be empty");
-  if (value.size() > 63) return fail("at most 63 characters");
-  for (char c : value) {
-    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-')) {
-      return fail("only lower-case letters, digits and '-' are allowed");
-    }
-  }
-  if (value.front() == '-' || value.back() == '-') return fail("must start and end with a letter or digit");
-  return Status::Ok();
-}
-
 // A DNS-1123 subdomain (service account and priority class names).
 Status CheckDnsSubdomain(const std::string& value, const std::string& path) {
   if (value.size() > 253 || !std::regex_match(value, kDnsSubdomain)) {
@@ -595,31 +579,11 @@ StatusOr<TrainingJob> TrainingJobFromJson(const json& manifest, const TrainerVal
   auto top = ObjectReader::Make(manifest, "");
   if (!top.ok()) return InvalidArgument("the manifest must be an object (a YAML mapping)");
 
-  auto api_version = top->String("apiVersion", std::nullopt);
-  if (!api_version.ok()) return api_version.status();
-  if (*api_version != kApiVersion) {
-    return InvalidArgument("apiVersion: must be \"" + std::string(kApiVersion) + "\" (got " + Quote(*api_version) + ")");
-  }
-  auto kind = top->String("kind", std::nullopt);
-  if (!kind.ok()) return kind.status();
-  if (*kind != kTrainingJobKind) {
-    return InvalidArgument("kind: must be \"" + std::string(kTrainingJobKind) + "\" (got " + Quote(*kind) + ")");
-  }
-
+  auto envelope = ReadManifestEnvelope(*top, kApiVersion, kTrainingJobKind);
+  if (!envelope.ok()) return envelope.status();
   TrainingJob job;
-  const json* metadata_json = top->Accept("metadata");
-  if (metadata_json == nullptr) return InvalidArgument("metadata.name: required");
-  // The API server adds many fields to metadata (uid, managedFields, ...): read what we need.
-  auto metadata = ObjectReader::Make(*metadata_json, "metadata");
-  if (!metadata.ok()) return metadata.status();
-  auto name = metadata->String("name", std::nullopt);
-  if (!name.ok()) return name.status();
-  MLSCALE_RETURN_IF_ERROR(CheckDnsLabel(*name, "metadata.name"));
-  job.name = std::move(*name);
-  auto namespace_name = metadata->String("namespace", "");
-  if (!namespace_name.ok()) return namespace_name.status();
-  if (!namespace_name->empty()) MLSCALE_RETURN_IF_ERROR(CheckDnsLabel(*namespace_name, "metadata.namespace"));
-  job.namespace_ = std::move(*namespace_name);
+  job.name = std::move(envelope->name);
+  job.namespace_ = std::move(envelope->namespace_);
 
   const json* spec_json = top->Accept("spec");
   if (spec_json == nullptr) return InvalidArgument("spec: required");

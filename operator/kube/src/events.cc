@@ -14,8 +14,28 @@ constexpr const char* kDroppedMetric = "mlscale_kube_events_dropped_total";
 constexpr size_t kMaxRemembered = 4096;  // bounds memory; forgetting only costs a duplicate Event
 }  // namespace
 
+SimilarEventAggregator::Result SimilarEventAggregator::Aggregate(const std::string& similar_key,
+                                                                const std::string& message,
+                                                                std::chrono::steady_clock::time_point now) {
+  auto [it, inserted] = records_.try_emplace(similar_key);
+  Record& record = it->second;
+  // As client-go: the window runs from the last similar event, so a steady trickle keeps
+  // being combined, and a quiet spell longer than the interval starts afresh.
+  if (!inserted && now - record.last > options_.max_interval) record.messages.clear();
+  record.last = now;
+  record.messages.insert(message);
+  if (record.messages.size() < options_.max_events) {
+    if (records_.size() > kMaxRemembered) records_.clear();  // forgetting only delays combining
+    return {false, message};
+  }
+  // Do not let the set grow beyond the threshold (client-go pops any one).
+  record.messages.erase(record.messages.begin());
+  return {true, kCombinedPrefix + message};
+}
+
 EventRecorder::EventRecorder(Client& client, std::string component, EventRecorderOptions options, Metrics* metrics)
-    : client_(client), component_(std::move(component)), options_(options), metrics_(metrics) {
+    : client_(client), component_(std::move(component)), options_(options), metrics_(metrics),
+      similar_(options.similar) {
   if (metrics_ != nullptr) {
     metrics_->Describe(kDroppedMetric, "Events not written, by reason (queue_full, rate_limited).");
   }
@@ -50,13 +70,19 @@ bool EventRecorder::AllowLocked(const std::string& uid) {
 
 void EventRecorder::Record(const Object& involved, const std::string& type, const std::string& reason,
                            const std::string& message) {
-  const std::string key = UidOf(involved) + "\x1f" + type + "\x1f" + reason + "\x1f" + message;
+  const std::string similar_key = UidOf(involved) + "\x1f" + type + "\x1f" + reason;
   const std::string now = TimeNow();
   std::lock_guard lock(mutex_);
+  // Combined events all share one key (the similarity key), so they become one Event
+  // whose count grows; the message is the latest one combined.
+  const SimilarEventAggregator::Result similar =
+      similar_.Aggregate(similar_key, message, std::chrono::steady_clock::now());
+  const std::string key = similar.combined ? similar_key : similar_key + "\x1f" + message;
   if (auto waiting = pending_.find(key); waiting != pending_.end()) {
     // The same event is still queued: aggregate, no new entry, no token spent.
     ++waiting->second.count;
     waiting->second.last_timestamp = now;
+    waiting->second.message = similar.message;
     return;
   }
   if (!AllowLocked(UidOf(involved))) return Drop("rate_limited");
@@ -69,7 +95,7 @@ void EventRecorder::Record(const Object& involved, const std::string& type, cons
                    {"name", NameOf(involved)},
                    {"uid", UidOf(involved)},
                    {"resourceVersion", ResourceVersionOf(involved)}},
-                  namespace_name, type, reason, message, 1, now, now};
+                  namespace_name, type, reason, similar.message, 1, now, now};
   pending_.emplace(key, std::move(pending));
   order_.push_back(key);
   changed_.notify_all();
@@ -106,7 +132,10 @@ void EventRecorder::Write(const std::string& key, Pending pending, std::stop_tok
     Written& written = found->second;
     StatusOr<Object> patched = client_.Patch(
         events, pending.namespace_name, written.name, PatchType::kMerge,
-        {{"count", written.count + pending.count}, {"lastTimestamp", pending.last_timestamp}}, {}, call);
+        {{"count", written.count + pending.count},
+         {"lastTimestamp", pending.last_timestamp},
+         {"message", pending.message}},  // a combined Event shows the latest message
+        {}, call);
     if (patched.ok()) {
       written.count += pending.count;
       return;

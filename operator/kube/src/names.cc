@@ -36,6 +36,10 @@ void TrimDashes(std::string& text) {
 
 }  // namespace
 
+bool IsDns1035Label(std::string_view name) {
+  return IsDnsLabel(name) && name.front() >= 'a' && name.front() <= 'z';
+}
+
 bool IsDnsLabel(std::string_view name) {
   if (name.empty() || name.size() > kMaxLabelLength) return false;
   auto alnum_lower = [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); };
@@ -49,18 +53,25 @@ std::string ChildName(std::string_view base, std::string_view suffix) {
   std::string full = Sanitized(base);
   TrimDashes(full);
   std::string name = clean_suffix.empty() ? full : full.empty() ? clean_suffix : full + "-" + clean_suffix;
-  if (name.size() <= kMaxLabelLength && !name.empty() && Sanitized(base) == std::string(base) &&
+  if (name.size() <= kMaxLabelLength && IsDns1035Label(name) && Sanitized(base) == std::string(base) &&
       Sanitized(suffix) == std::string(suffix)) {
     return name;
   }
-  // Too long or changed by sanitizing: hash the caller's original text so that two
-  // bases that sanitize alike ("a.b", "a-b") still get different names.
+  // Too long, changed by sanitizing, or not starting with a letter: hash the caller's
+  // original text so that two bases that sanitize alike ("a.b", "a-b") still get
+  // different names.
   char hash[9];
   std::snprintf(hash, sizeof hash, "%08x", Fnv1a(std::string(base) + '\0' + std::string(suffix)));
   const size_t tail = 1 + 8 + (clean_suffix.empty() ? 0 : 1 + clean_suffix.size());
-  std::string prefix = full.substr(0, kMaxLabelLength - tail);
+  // A Service name must start with a letter (DNS-1035): a base starting with a digit
+  // ("1job") gets a letter in front ("x1job-<hash>-worker"); the hash keeps it apart
+  // from a job really named "x1job".
+  const bool needs_letter = full.empty() || !(full.front() >= 'a' && full.front() <= 'z');
+  std::string prefix = (needs_letter && !full.empty() ? "x" : "") + full;
+  prefix = prefix.substr(0, kMaxLabelLength - tail);
   TrimDashes(prefix);
-  std::string out = prefix.empty() ? std::string(hash) : prefix + "-" + hash;
+  // With no usable base the hash leads, so it must start with a letter too.
+  std::string out = prefix.empty() ? "x" + std::string(hash, 7) : prefix + "-" + hash;
   if (!clean_suffix.empty()) out += "-" + clean_suffix;
   return out;
 }

@@ -88,6 +88,7 @@ Status Watcher::ListAndDeliver(std::stop_token stop) {
   }
   SetLastResourceVersion(version);
   if (handlers_.on_list) handlers_.on_list(std::move(items), version);
+  if (options_.after_list_delivered_for_testing) options_.after_list_delivered_for_testing();
   synced_ = true;
   return Status::Ok();
 }

@@ -2,9 +2,11 @@
 // process group, and running one while forwarding the signals a launcher receives.
 #pragma once
 
+#include <signal.h>
 #include <sys/types.h>
 
 #include <chrono>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -66,6 +68,15 @@ class ChildProcess {
 // stop passes that on and reports how the child ended. The signals are blocked in
 // this process for the duration (call it from the main thread, before any other).
 StatusOr<int> RunForwardingSignals(const CommandSpec& spec);
+
+// The start of a local supervisor (`mlscale run`, `mlscale sweep`): runs `prepare`; on
+// an error prints "mlscale: <message>" to stderr and returns nullopt (the caller exits
+// 1). Otherwise blocks SIGINT, SIGTERM and SIGCHLD in this process and returns that set,
+// for the supervisor loop that waits for them (sigtimedwait) while its children run:
+// Ctrl-C, a stop request and a child's end all arrive there instead of at a handler.
+// Children started with ChildProcess::Start get every signal unblocked again. Call it
+// from the main thread before other threads start.
+std::optional<sigset_t> StartSupervision(const std::function<Status()>& prepare);
 
 // The absolute path of the running executable's folder (from /proc/self/exe).
 std::string ExecutableDirectory();

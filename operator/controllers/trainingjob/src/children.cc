@@ -200,8 +200,8 @@ Object BuildWorkerPod(const JobRef& job, std::int64_t rank, const ChildOptions& 
   if (!overlay.priority_class_name.empty()) pod_spec["priorityClassName"] = overlay.priority_class_name;
   if (!overlay.scheduler_name.empty()) {
     pod_spec["schedulerName"] = overlay.scheduler_name;
-  } else if (!options.gang_scheduler_name.empty()) {
-    pod_spec["schedulerName"] = options.gang_scheduler_name;
+  } else if (options.gang.flavour != GangFlavour::kNone && !options.gang.scheduler_name.empty()) {
+    pod_spec["schedulerName"] = options.gang.scheduler_name;
   }
 
   Object metadata = OwnedMetadata(job, PodName(job, rank));
@@ -209,17 +209,22 @@ Object BuildWorkerPod(const JobRef& job, std::int64_t rank, const ChildOptions& 
   labels.update(metadata["labels"]);
   labels[kReplicaIndexLabel] = rank_text;
   if (!spec.gang.queue_name.empty()) labels[std::string(api::kKueueQueueLabel)] = spec.gang.queue_name;
-  if (!options.gang_scheduler_name.empty()) labels[kPodGroupLabel] = job.job.name;
+  if (options.gang.flavour == GangFlavour::kCoscheduling) labels[kPodGroupLabel] = job.job.name;
   metadata["labels"] = std::move(labels);
-  if (!overlay.annotations.empty()) metadata["annotations"] = overlay.annotations;
+  Object annotations = Object::object();
+  for (const auto& [key, value] : overlay.annotations) annotations[key] = value;
+  if (options.gang.flavour == GangFlavour::kVolcano) annotations[kVolcanoGroupAnnotation] = job.job.name;
+  if (!annotations.empty()) metadata["annotations"] = std::move(annotations);
   return Object{{"apiVersion", "v1"}, {"kind", "Pod"}, {"metadata", std::move(metadata)}, {"spec", std::move(pod_spec)}};
 }
 
-Object BuildPodGroup(const JobRef& job) {
-  return {{"apiVersion", std::string(kPodGroupGroup) + "/v1alpha1"},
+Object BuildPodGroup(const JobRef& job, GangFlavour flavour) {
+  Object spec = {{"minMember", job.job.spec.replicas}};
+  if (flavour == GangFlavour::kCoscheduling) spec["scheduleTimeoutSeconds"] = job.job.spec.gang.timeout_seconds;
+  return {{"apiVersion", PodGroupResource(flavour).ApiVersion()},
           {"kind", "PodGroup"},
           {"metadata", OwnedMetadata(job, job.job.name)},
-          {"spec", {{"minMember", job.job.spec.replicas}, {"scheduleTimeoutSeconds", job.job.spec.gang.timeout_seconds}}}};
+          {"spec", std::move(spec)}};
 }
 
 Object BuildTokenSecret(const JobRef& job, const std::string& token) {

@@ -46,8 +46,6 @@ Status ValidateTrainer(const nlohmann::json& trainer) { return worker::ParseTrai
 
 double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
 
-kube::Resource PodGroups() { return {kPodGroupGroup, "v1alpha1", "podgroups", true}; }
-
 }  // namespace
 
 struct TrainingJobController::Scope {
@@ -69,21 +67,16 @@ TrainingJobController::~TrainingJobController() = default;
 StatusOr<std::unique_ptr<TrainingJobController>> TrainingJobController::Register(kube::Manager& manager,
                                                                                 ControllerConfig config) {
   if (config.workers < 1) return InvalidArgument("trainingjob controller: workers must be >= 1");
-  // Coscheduling only when its PodGroup CRD is served (checked once: restart the operator
-  // after installing it).
-  if (!config.gang_scheduler_name.empty()) {
-    StatusOr<Object> crd = manager.client().Get(
-        {"apiextensions.k8s.io", "v1", "customresourcedefinitions", false}, "", std::string("podgroups.") + kPodGroupGroup);
-    if (crd.ok()) {
-      config.children.gang_scheduler_name = config.gang_scheduler_name;
-      spdlog::info("trainingjob: PodGroup CRD found: jobs get a PodGroup and scheduler {}", config.gang_scheduler_name);
-    } else if (!kube::IsNotFound(crd.status())) {
-      spdlog::warn("trainingjob: cannot tell whether the PodGroup CRD is installed ({}); no PodGroups",
-                   crd.status().ToString());
-    }
-  }
   std::unique_ptr<TrainingJobController> self(new TrainingJobController(manager, std::move(config)));
   TrainingJobController* raw = self.get();
+  kube::Client& client = manager.client();
+  raw->gang_ = std::make_unique<GangDiscovery>(raw->config_.gang, [&client](const std::string& crd) -> StatusOr<bool> {
+    StatusOr<Object> found = client.Get({"apiextensions.k8s.io", "v1", "customresourcedefinitions", false}, "", crd, "",
+                                        kube::CallOptions::Within(std::chrono::seconds(10)));
+    if (found.ok()) return true;
+    if (kube::IsNotFound(found.status())) return false;
+    return found.status();
+  });
   kube::ControllerOptions options;
   options.name = "trainingjob";
   options.workers = raw->config_.workers;
@@ -151,7 +144,8 @@ Status TrainingJobController::CreateIfAbsent(const kube::Resource& resource, con
   return created.status().WithContext("creating " + resource.plural + " " + kube::KeyOf(object));
 }
 
-Status TrainingJobController::EnsureSupportingChildren(const Scope& scope, const JobRef& job) {
+Status TrainingJobController::EnsureSupportingChildren(const Scope& scope, const JobRef& job,
+                                                       const ChildOptions& children) {
   const std::string& ns = job.job.namespace_;
   if (!scope.secrets->cache().Get(kube::MakeKey(ns, TokenSecretName(job)))) {
     StatusOr<std::string> token = NewToken();
@@ -171,9 +165,14 @@ Status TrainingJobController::EnsureSupportingChildren(const Scope& scope, const
       if (Status s = CreateIfAbsent(kube::resources::Secrets(), BuildSshSecret(job, *key)); !s.ok()) return s;
     }
   }
-  if (!config_.children.gang_scheduler_name.empty()) {
+  if (children.gang.flavour != GangFlavour::kNone) {
     // Not cached (few jobs change it): create-if-absent costs one request per group.
-    if (Status s = CreateIfAbsent(PodGroups(), BuildPodGroup(job)); !s.ok()) return s;
+    const kube::Resource groups = PodGroupResource(children.gang.flavour);
+    if (Status s = CreateIfAbsent(groups, BuildPodGroup(job, children.gang.flavour)); !s.ok()) {
+      // The CRD went away since it was looked up: look again on the next reconcile.
+      if (kube::IsNotFound(s)) gang_->Invalidate();
+      return s;
+    }
   }
   if (!scope.services->cache().Get(kube::MakeKey(ns, ServiceName(job)))) {
     if (Status s = CreateIfAbsent(kube::resources::Services(), BuildService(job)); !s.ok()) return s;
@@ -198,7 +197,7 @@ Status TrainingJobController::WriteStatus(const Object& job, const Decision& dec
 }
 
 void TrainingJobController::Act(const std::string& key, const JobRef& job, const Decision& decision,
-                                const Object& original, Status& error) {
+                                const Object& original, const ChildOptions& children, Status& error) {
   kube::Client& client = manager_.client();
   const std::string& ns = job.job.namespace_;
   kube::DeleteOptions background;
@@ -219,7 +218,7 @@ void TrainingJobController::Act(const std::string& key, const JobRef& job, const
     std::vector<Object> pods;
     std::vector<std::string> keys;
     for (std::int64_t rank : decision.create_ranks) {
-      pods.push_back(BuildWorkerPod(job, rank, config_.children));
+      pods.push_back(BuildWorkerPod(job, rank, children));
       keys.push_back(kube::MakeKey(ns, PodName(job, rank)));
     }
     expectations_.ExpectCreations(key, keys);
@@ -358,8 +357,10 @@ StatusOr<kube::ReconcileResult> TrainingJobController::Reconcile(const std::stri
 
   const bool active = decision.status.state != kSucceeded && decision.status.state != kFailed &&
                       decision.status.state != kSuspended;
+  ChildOptions children = config_.children;
   if (active && !decision.create_ranks.empty()) {
-    if (Status s = EnsureSupportingChildren(scope, job); !s.ok()) {
+    children.gang = gang_->Current();
+    if (Status s = EnsureSupportingChildren(scope, job, children); !s.ok()) {
       manager_.metrics().Add("mlscale_trainingjob_reconcile_errors_total", {{"step", "children"}});
       return s;
     }
@@ -372,7 +373,7 @@ StatusOr<kube::ReconcileResult> TrainingJobController::Reconcile(const std::stri
   }
   RecordOutcome(object, before, decision);
   Status error;
-  Act(key, job, decision, object, error);
+  Act(key, job, decision, object, children, error);
   if (!error.ok()) {
     manager_.metrics().Add("mlscale_trainingjob_reconcile_errors_total", {{"step", "children"}});
     return error;

@@ -212,24 +212,43 @@ TEST(ChildrenTest, MpiModeMountsTheHostfile) {
 
 TEST(ChildrenTest, CoschedulingPodGroupAndItsPodLabel) {
   JobRef job = Job("  gang: {timeoutSeconds: 120}\n");
-  Object group = BuildPodGroup(job);
+  Object group = BuildPodGroup(job, GangFlavour::kCoscheduling);
   ExpectOwnedBy(group);
   EXPECT_EQ(group["apiVersion"], "scheduling.x-k8s.io/v1alpha1");
+  EXPECT_EQ(group["kind"], "PodGroup");
   EXPECT_EQ(group["metadata"]["name"], "digits");
   EXPECT_EQ(group["spec"]["minMember"], 4);
   EXPECT_EQ(group["spec"]["scheduleTimeoutSeconds"], 120);
   ChildOptions options;
-  options.gang_scheduler_name = "scheduler-plugins-scheduler";
+  options.gang = {GangFlavour::kCoscheduling, "scheduler-plugins-scheduler"};
   Object pod = BuildWorkerPod(job, 1, options);
   EXPECT_EQ(pod["metadata"]["labels"][kPodGroupLabel], "digits");
+  EXPECT_FALSE(pod["metadata"].contains("annotations"));
   EXPECT_EQ(pod["spec"]["schedulerName"], "scheduler-plugins-scheduler");
-  // Without coscheduling: neither.
+  // Without gang scheduling: neither.
   Object plain = BuildWorkerPod(job, 1, ChildOptions{});
   EXPECT_FALSE(plain["metadata"]["labels"].contains(kPodGroupLabel));
   EXPECT_FALSE(plain["spec"].contains("schedulerName"));
   // The template's scheduler wins.
-  JobRef volcano = Job("  template: {schedulerName: volcano}\n");
-  EXPECT_EQ(BuildWorkerPod(volcano, 0, options)["spec"]["schedulerName"], "volcano");
+  JobRef named = Job("  template: {schedulerName: my-scheduler}\n");
+  EXPECT_EQ(BuildWorkerPod(named, 0, options)["spec"]["schedulerName"], "my-scheduler");
+}
+
+TEST(ChildrenTest, VolcanoPodGroupAndItsPodAnnotation) {
+  JobRef job = Job("  gang: {timeoutSeconds: 120}\n  template: {annotations: {team: vision}}\n");
+  Object group = BuildPodGroup(job, GangFlavour::kVolcano);
+  ExpectOwnedBy(group);
+  EXPECT_EQ(group["apiVersion"], "scheduling.volcano.sh/v1beta1");
+  EXPECT_EQ(group["kind"], "PodGroup");
+  EXPECT_EQ(group["metadata"]["name"], "digits");
+  EXPECT_EQ(group["spec"], Object({{"minMember", 4}})) << "Volcano's PodGroup has no scheduleTimeoutSeconds";
+  ChildOptions options;
+  options.gang = {GangFlavour::kVolcano, "volcano"};
+  Object pod = BuildWorkerPod(job, 3, options);
+  EXPECT_EQ(pod["metadata"]["annotations"][kVolcanoGroupAnnotation], "digits");
+  EXPECT_EQ(pod["metadata"]["annotations"]["team"], "vision") << "the template's annotations stay";
+  EXPECT_FALSE(pod["metadata"]["labels"].contains(kPodGroupLabel));
+  EXPECT_EQ(pod["spec"]["schedulerName"], "volcano");
 }
 
 TEST(ChildrenTest, TokenSecretAndFreshTokens) {

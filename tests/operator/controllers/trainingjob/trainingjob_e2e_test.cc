@@ -48,6 +48,37 @@ std::set<std::string> StatesSeen(const EventLog& log, const std::string& job) {
   return states;
 }
 
+// The step of the newest checkpoint the trainer wrote into `folder` (a checkpoint
+// volume's host folder: checkpoint-<step>.mlsckpt); -1 when there is none.
+std::int64_t NewestCheckpointStep(const std::string& folder) {
+  std::int64_t newest = -1;
+  std::error_code error;
+  for (const auto& entry : std::filesystem::directory_iterator(folder, error)) {
+    const std::string name = entry.path().filename().string();
+    if (!name.starts_with("checkpoint-") || !name.ends_with(".mlsckpt")) continue;
+    const std::string digits = name.substr(11, name.size() - 11 - 8);
+    if (!digits.empty() && digits.find_first_not_of("0123456789") == std::string::npos) {
+      newest = std::max<std::int64_t>(newest, std::stoll(digits));
+    }
+  }
+  return newest;
+}
+
+// The training steps a watch saw in `job`'s live progress, in order (readings of the
+// trainer's "loading" phase, before it resumed a checkpoint, say step 0 and are left out).
+std::vector<std::int64_t> ProgressSteps(const EventLog& log, const std::string& job) {
+  std::vector<std::int64_t> steps;
+  for (const json& state : log.States()) {
+    if (kube::NameOf(state) != job) continue;
+    const json progress = StatusOf(state).value("progress", json());
+    if (progress.is_object() && progress.contains("step") && progress["step"].is_number_integer() &&
+        progress.value("phase", "") != "loading") {
+      steps.push_back(progress["step"].get<std::int64_t>());
+    }
+  }
+  return steps;
+}
+
 TEST_F(TrainingJobE2E, DigitsJobSucceedsWithAccuracyAndLiveProgress) {
   StartNode();
   StartOperator();
@@ -91,20 +122,7 @@ TEST_F(TrainingJobE2E, KilledWorkerRestartsTheGroupWhichResumesFromTheCheckpoint
   EventLog jobs(*client_, TrainingJobs(), namespace_);
   Apply(WithCheckpointVolume(DigitsJob("resume", 3, 150), "resume-ckpt"));
   // Mid-training: once rank 0 has written a checkpoint, kill rank 1's trainer.
-  const std::string checkpoints = dir_ + "/resume-ckpt";
-  auto newest_checkpoint = [&] {
-    std::int64_t newest = -1;
-    std::error_code error;
-    for (const auto& entry : std::filesystem::directory_iterator(checkpoints, error)) {
-      const std::string name = entry.path().filename().string();
-      if (!name.starts_with("checkpoint-") || !name.ends_with(".mlsckpt")) continue;
-      const std::string digits = name.substr(11, name.size() - 11 - 8);
-      if (!digits.empty() && digits.find_first_not_of("0123456789") == std::string::npos) {
-        newest = std::max<std::int64_t>(newest, std::stoll(digits));
-      }
-    }
-    return newest;
-  };
+  auto newest_checkpoint = [&] { return NewestCheckpointStep(dir_ + "/resume-ckpt"); };
   ASSERT_TRUE(WaitFor([&] { return newest_checkpoint() > 0; }, 120s)) << Diagnostics("resume");
   const std::int64_t checkpoint_at_kill = newest_checkpoint();
   ASSERT_TRUE(KillPodProcess("resume-worker-1", "mlscale-train")) << Diagnostics("resume");
@@ -208,22 +226,97 @@ TEST_F(TrainingJobE2E, ActiveDeadlineFailsTheJob) {
   EXPECT_TRUE(WaitFor([&] { return Pods("slow").empty(); }, 30s)) << Diagnostics("slow");
 }
 
-TEST_F(TrainingJobE2E, SuspendDeletesThePodsAndResumeRunsToSuccess) {
+// Suspend with real trainer pods: the pods are deleted (the trainers stop cleanly on
+// SIGTERM, rank 0 checkpointing where they stopped), the status is kept, and the resumed
+// group continues from that checkpoint: it loses at most the checkpoint interval.
+TEST_F(TrainingJobE2E, SuspendDeletesThePodsAndResumeContinuesFromTheCheckpoint) {
+  constexpr std::int64_t kCheckpointEvery = 20;  // DigitsJob's checkpoint.everySteps
   StartNode();
   StartOperator();
-  Apply(ShellJob("paused", 2, "sleep 3", {{"runPolicy", {{"suspend", true}}}}));
-  json job = WaitForCondition("paused", "Suspended", 30);
+  EventLog jobs(*client_, TrainingJobs(), namespace_);
+  const std::string checkpoints = dir_ + "/paused-ckpt";
+  Apply(WithCheckpointVolume(DigitsJob("paused", 2, 150), "paused-ckpt"));
+  // Mid-training: progress seen and a checkpoint written.
+  ASSERT_TRUE(WaitFor([&] { return NewestCheckpointStep(checkpoints) > 0 && !ProgressSteps(jobs, "paused").empty(); },
+                      120s))
+      << Diagnostics("paused");
+  CommandResult patched = Kubectl({"-n", namespace_, "patch", "trainingjob", "paused", "--type=merge", "-p",
+                                   R"({"spec":{"runPolicy":{"suspend":true}}})"});
+  ASSERT_EQ(patched.exit_code, 0) << patched.output;
+  json job = WaitForCondition("paused", "Suspended", 60);
   EXPECT_EQ(job["status"]["state"], "Suspended");
+  ASSERT_TRUE(WaitFor([&] { return Pods("paused").empty(); }, 60s)) << Diagnostics("paused");
+  const std::vector<std::int64_t> before = ProgressSteps(jobs, "paused");
+  ASSERT_FALSE(before.empty());
+  const std::int64_t last_seen = before.back();            // the last step the status showed
+  const std::int64_t checkpoint = NewestCheckpointStep(checkpoints);
+  EXPECT_GE(checkpoint + kCheckpointEvery, last_seen) << "the trainers stopped without a recent checkpoint";
   std::this_thread::sleep_for(2s);
-  EXPECT_TRUE(Pods("paused").empty());
-  CommandResult resumed = Kubectl({"-n", namespace_, "patch", "trainingjob", "paused", "--type=merge", "-p",
-                                   R"({"spec":{"runPolicy":{"suspend":false}}})"});
-  ASSERT_EQ(resumed.exit_code, 0) << resumed.output;
-  job = WaitForCondition("paused", "Succeeded", 60);
+  EXPECT_TRUE(Pods("paused").empty()) << "a suspended job got pods again";
+  EXPECT_EQ(NewestCheckpointStep(checkpoints), checkpoint) << "something trained while suspended";
+
+  // The status keeps the last reading while suspended (and until the resumed group's
+  // first one): readings after the resume that differ from it are the new group's.
+  const std::vector<std::int64_t> at_resume = ProgressSteps(jobs, "paused");
+  patched = Kubectl({"-n", namespace_, "patch", "trainingjob", "paused", "--type=merge", "-p",
+                     R"({"spec":{"runPolicy":{"suspend":false}}})"});
+  ASSERT_EQ(patched.exit_code, 0) << patched.output;
+  job = WaitForCondition("paused", "Succeeded", 180);
   std::optional<json> suspended = FindCondition(job, "Suspended");
   ASSERT_TRUE(suspended.has_value());
   EXPECT_EQ((*suspended)["status"], "False");
   EXPECT_EQ((*suspended)["reason"], "Resumed");
+  EXPECT_EQ(job["status"]["restarts"], 0) << "a suspension is not a failure";
+  // The resumed group started from the checkpoint written at the suspension...
+  const double resumed = ResultMetric(job, "resumedFromStep");
+  EXPECT_GE(resumed, double(checkpoint)) << job["status"].dump();
+  // ... so it lost at most one checkpoint interval of what was trained before it.
+  EXPECT_GE(resumed + kCheckpointEvery, double(last_seen)) << job["status"].dump();
+  // And its progress never went back to the start.
+  const std::vector<std::int64_t> all = ProgressSteps(jobs, "paused");
+  for (size_t i = at_resume.size(); i < all.size(); ++i) {
+    if (!at_resume.empty() && all[i] == at_resume.back()) continue;  // the kept reading
+    EXPECT_GE(all[i], checkpoint) << "reading " << i << " after the resume";
+  }
+}
+
+// A checkpoint of another model in the job's checkpoint volume (here: a job with other
+// layer sizes trained into the same folder first) is a permanent error: the trainer
+// exits 1 naming the checkpoint, the job fails at once with that message, no restart,
+// no pod churn, and the operator does not crash.
+TEST_F(TrainingJobE2E, AnIncompatibleCheckpointFailsTheJobWithAClearMessage) {
+  StartNode();
+  StartOperator();
+  EventLog pods(*client_, kube::resources::Pods(), namespace_);
+  const std::string checkpoints = dir_ + "/shared-ckpt";
+  json small = WithCheckpointVolume(DigitsJob("small", 1, 1), "shared-ckpt");
+  small["spec"]["trainer"]["model"]["hiddenLayers"] = {16};
+  Apply(small);
+  WaitForCondition("small", "Succeeded", 120);
+  ASSERT_GT(NewestCheckpointStep(checkpoints), 0) << "the first job left no checkpoint";
+
+  Apply(WithCheckpointVolume(DigitsJob("large", 2, 5), "shared-ckpt"));  // hiddenLayers [128, 64]
+  json job = WaitForCondition("large", "Failed", 90);
+  EXPECT_EQ(job["status"]["reason"], "PermanentFailure") << job["status"].dump();
+  EXPECT_EQ(job["status"]["restarts"], 0) << job["status"].dump();
+  const std::string message = StatusOf(job).value("message", "");
+  EXPECT_NE(message.find("large-worker-0 exited with code 1"), std::string::npos) << message;
+  EXPECT_NE(message.find("is of another model"), std::string::npos) << message;
+  EXPECT_NE(message.find("checkpoint-"), std::string::npos) << "the message names the checkpoint: " << message;
+  std::optional<json> failed = FindCondition(job, "Failed");
+  ASSERT_TRUE(failed.has_value());
+  EXPECT_EQ((*failed)["reason"], "PermanentFailure");
+  // One pod per rank, each created once: no retry loop.
+  std::this_thread::sleep_for(3s);
+  size_t large_pods = 0;
+  for (const auto& [name, uids] : pods.UidsByName()) {
+    if (!name.starts_with("large-")) continue;
+    ++large_pods;
+    EXPECT_EQ(uids.size(), 1u) << name << " was created again";
+  }
+  EXPECT_EQ(large_pods, 2u);
+  EXPECT_TRUE(operator_->Running());
+  EXPECT_FALSE(operator_->WaitForLog("terminate called", std::chrono::milliseconds(0))) << operator_->LogTail();
 }
 
 TEST_F(TrainingJobE2E, TtlDeletesTheFinishedJob) {

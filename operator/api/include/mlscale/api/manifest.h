@@ -104,4 +104,21 @@ class ObjectReader {
   std::set<std::string, std::less<>> known_;
 };
 
+// A DNS-1123 label (what Kubernetes requires of names that become hostnames): OK, or
+// an error "<path>: "<value>" is not a valid name: <why>".
+Status CheckDnsLabel(const std::string& value, const std::string& path);
+
+// What every mlscale resource's manifest says around its spec.
+struct ManifestEnvelope {
+  std::string name;
+  std::string namespace_;  // "" when not given
+};
+
+// Reads the envelope of a manifest from `top` (the manifest's reader): apiVersion must
+// be `api_version`, kind must be `kind`, metadata.name a DNS label (required),
+// metadata.namespace one when given; the rest of metadata (uid, managedFields, ... the
+// API server adds) is ignored. Marks apiVersion, kind and metadata as known; errors
+// name the field.
+StatusOr<ManifestEnvelope> ReadManifestEnvelope(ObjectReader& top, std::string_view api_version, std::string_view kind);
+
 }  // namespace mlscale::api

@@ -20,10 +20,10 @@
 #include "mlscale/common/status.h"
 #include "mlscale/kube/config.h"
 #include "mlscale/kube/resource.h"
+#include "mlscale/kube/metrics.h"
 
 namespace mlscale::kube {
 
-class Metrics;
 
 struct ListOptions {
   std::string label_selector{};   // "app=x,tier!=db"

@@ -27,6 +27,10 @@ struct WatcherOptions {
   std::function<void(Object&)> transform{};
   std::chrono::milliseconds initial_backoff{200};
   std::chrono::milliseconds max_backoff{10'000};
+  // Fault-injection seam for tests only: called on the watcher's thread after each list
+  // was delivered (on_list returned) and before HasSynced() turns true, so a test can
+  // act in that window deterministically (e.g. add an informer handler there).
+  std::function<void()> after_list_delivered_for_testing{};
 };
 
 class Watcher {

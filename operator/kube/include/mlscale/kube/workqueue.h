@@ -18,10 +18,10 @@
 #include <unordered_set>
 
 #include "mlscale/kube/rate_limiter.h"
+#include "mlscale/kube/metrics.h"
 
 namespace mlscale::kube {
 
-class Metrics;
 
 struct WorkQueueOptions {
   std::string name = "queue";  // metrics label

@@ -6,8 +6,10 @@
 //   mlscale_serve_batch_size{model}                     histogram (rows per forward pass)
 //   mlscale_serve_model_ready{model,version}            gauge
 //   mlscale_serve_model_load_failures_total{model}      counter
-// Recording is lock-free (atomics in a per-model record found once per request), since it
-// runs on every request of the data path; the map of models is locked only to add one.
+// Recording is lock-free (atomics in a per-model record found once per request, the
+// histograms common/metrics' lock-free Histogram), since it runs on every request of the
+// data path; the map of models is locked only to add one. Rendered with common/metrics'
+// text-format pieces, as the operator's registry is.
 #pragma once
 
 #include <array>
@@ -19,22 +21,11 @@
 #include <string>
 #include <vector>
 
+#include "mlscale/metrics/registry.h"
+
 namespace mlscale::serve {
 
-// A histogram with fixed upper bounds (an implicit +Inf bucket last).
-class Histogram {
- public:
-  explicit Histogram(std::vector<double> upper_bounds);
-  void Observe(double value);
-  // Appends the _bucket/_sum/_count lines of `name` with `labels` ("model=\"m\"").
-  void Render(const std::string& name, const std::string& labels, std::string& out) const;
-
- private:
-  std::vector<double> upper_bounds_;
-  std::unique_ptr<std::atomic<uint64_t>[]> counts_;  // per bucket, not cumulative
-  std::atomic<uint64_t> count_ = 0;
-  std::atomic<double> sum_ = 0;
-};
+using metrics::Histogram;
 
 struct ModelMetrics {
   ModelMetrics();

@@ -14,6 +14,7 @@
 
 #include "mlscale/api/training_job.h"
 #include "mlscale/common/status.h"
+#include "mlscale/controllers/trainingjob/gang.h"
 
 namespace mlscale::controllers::trainingjob {
 
@@ -45,14 +46,16 @@ struct ChildOptions {
   // How mlscale-launch finds the trainer inside our worker image (its entrypoint is
   // mlscale-launch; the trainer is on its PATH).
   std::string trainer_command = "mlscale-train";
-  // When not empty, a coscheduling PodGroup (scheduler-plugins) is made per job and the
-  // pods carry its label and this scheduler name (unless the template names one).
-  std::string gang_scheduler_name;
+  // When a flavour is set, a PodGroup of that flavour is made per job (BuildPodGroup) and
+  // the pods name it (label or annotation) and carry this scheduler name (unless the
+  // template names one). Filled per reconcile from GangDiscovery.
+  GangScheduling gang;
 };
 
-// scheduler-plugins' coscheduling: the PodGroup resource and the pod label naming it.
-inline constexpr const char* kPodGroupGroup = "scheduling.x-k8s.io";
+// How pods name their PodGroup: scheduler-plugins' coscheduling reads this label,
+// Volcano this annotation.
 inline constexpr const char* kPodGroupLabel = "scheduling.x-k8s.io/pod-group";
+inline constexpr const char* kVolcanoGroupAnnotation = "scheduling.k8s.io/group-name";
 
 // The job as the builders need it: the parsed spec plus the identity of the object.
 struct JobRef {
@@ -80,9 +83,11 @@ Object BuildService(const JobRef& job);
 // user container runs its own command with the same environment.
 Object BuildWorkerPod(const JobRef& job, std::int64_t rank, const ChildOptions& options);
 
-// The PodGroup (scheduling.x-k8s.io/v1alpha1) named like the job: minMember = replicas,
-// scheduleTimeoutSeconds = spec.gang.timeoutSeconds, so the scheduler binds all or none.
-Object BuildPodGroup(const JobRef& job);
+// The PodGroup of `flavour` (not kNone) named like the job, minMember = replicas, so the
+// scheduler binds all or none: coscheduling's (scheduling.x-k8s.io/v1alpha1) also has
+// scheduleTimeoutSeconds = spec.gang.timeoutSeconds; Volcano's
+// (scheduling.volcano.sh/v1beta1) has no such field (our own gang timeout still applies).
+Object BuildPodGroup(const JobRef& job, GangFlavour flavour);
 
 // The token Secret with `token` (64 hex characters, made by the caller: this is pure).
 Object BuildTokenSecret(const JobRef& job, const std::string& token);

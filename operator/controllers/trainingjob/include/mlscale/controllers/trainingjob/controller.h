@@ -15,6 +15,7 @@
 
 #include "mlscale/common/status.h"
 #include "mlscale/controllers/trainingjob/children.h"
+#include "mlscale/controllers/trainingjob/gang.h"
 #include "mlscale/controllers/trainingjob/job_state.h"
 #include "mlscale/kube/controller.h"
 #include "mlscale/kube/events.h"
@@ -37,9 +38,10 @@ struct ControllerConfig {
   // The budget of progress polls (each may cause one status write), across all jobs.
   double status_writes_per_second = 20;
   std::chrono::milliseconds progress_interval{1000};  // per job, at most this often
-  // When the PodGroup CRD of scheduler-plugins' coscheduling is installed (checked at
-  // Register), jobs get a PodGroup and their pods this scheduler; "" never.
-  std::string gang_scheduler_name = "scheduler-plugins-scheduler";
+  // Gang scheduling: when a PodGroup CRD is installed (coscheduling or Volcano; looked up
+  // again every `ttl` and after a miss), new worker groups get a PodGroup and their pods
+  // that flavour's scheduler name ("" turns a flavour off).
+  GangDiscovery::Options gang;
 };
 
 class TrainingJobController {
@@ -57,10 +59,11 @@ class TrainingJobController {
   TrainingJobController(kube::Manager& manager, ControllerConfig config);
   const Scope& ScopeFor(const std::string& namespace_name) const;
   // Creates the token Secret, trainer ConfigMap, Service (and hostfile) when absent.
-  Status EnsureSupportingChildren(const Scope& scope, const JobRef& job);
+  Status EnsureSupportingChildren(const Scope& scope, const JobRef& job, const ChildOptions& children);
   Status CreateIfAbsent(const kube::Resource& resource, const Object& object);
   Status WriteStatus(const Object& job, const Decision& decision);
-  void Act(const std::string& key, const JobRef& job, const Decision& decision, const Object& original, Status& error);
+  void Act(const std::string& key, const JobRef& job, const Decision& decision, const Object& original,
+           const ChildOptions& children, Status& error);
   void RecordOutcome(const Object& job, const JobStatus& before, const Decision& decision);
   void TrackProgress(const std::string& key, const Scope& scope, const JobRef& job, const JobStatus& status,
                      const std::vector<kube::ObjectPtr>& pods);
@@ -71,6 +74,7 @@ class TrainingJobController {
   const kube::SharedInformer* nodes_ = nullptr;
   kube::Controller* controller_ = nullptr;
   kube::Expectations expectations_;
+  std::unique_ptr<GangDiscovery> gang_;
   kube::EventRecorder events_;
   std::unique_ptr<ProgressPoller> poller_;
 };
