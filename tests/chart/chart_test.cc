@@ -146,7 +146,10 @@ TEST(Chart, WatchedNamespacesGetRolesAndTheRestAClusterRole) {
   ASSERT_TRUE(grants.count("Role/team-b/t-mlscale"));
   EXPECT_THAT(grants["Role/team-a/t-mlscale"], ::testing::Contains("create /pods"));
   // Only cluster-scoped resources stay in the ClusterRole.
-  EXPECT_THAT(grants["ClusterRole//t-mlscale"], ::testing::UnorderedElementsAre("list /nodes", "watch /nodes"));
+  EXPECT_THAT(grants["ClusterRole//t-mlscale"],
+              ::testing::UnorderedElementsAre(
+                  "list /nodes", "watch /nodes",
+                  "get apiextensions.k8s.io/customresourcedefinitions[hyperparametersweeps.mlscale.io]"));
   json deployment = Deployment(*scoped);
   EXPECT_THAT(Args(deployment), ::testing::IsSupersetOf({"--namespace=team-a", "--namespace=team-b"}));
   EXPECT_EQ(OfKind(*scoped, "RoleBinding").size(), 2u);
