@@ -6,6 +6,10 @@
 // operator's ServiceAccount used every permission the chart grants and was refused none.
 // `helm upgrade` to two replicas keeps a running job running; `helm uninstall` leaves
 // nothing of the release.
+//
+// The InferenceService's pods (model servers, routers) run this build's mlscale-serve and
+// mlscale-router as the chart's --serve-command/--router-command; the router reads the API
+// with its own ServiceAccount token (in-cluster), as the operator does.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -18,9 +22,12 @@
 #include <sstream>
 #include <thread>
 
+#include "artifacts.h"
 #include "audit_log.h"
 #include "chart_support.h"
 #include "cluster_environment.h"
+#include "command.h"
+#include "e2e_fixture.h"
 #include "mlscale/api/manifest.h"
 #include "mlscale/api/training_job.h"
 #include "node_agent_process.h"
@@ -137,7 +144,12 @@ class ChartRelease : public ChartCluster {
         "worker-image", "#!/bin/sh\nPATH=" + std::filesystem::path(MLSCALE_TRAINER_BINARY).parent_path().string() +
                             ":$PATH exec " + MLSCALE_LAUNCHER_BINARY + " \"$@\"\n");
     std::filesystem::permissions(worker, std::filesystem::perms::owner_all | std::filesystem::perms::others_read);
+    // Pod addresses outside the loopback range, which EndpointSlices refuse (the router learns
+    // its servers from them): the host routes 10.250.0.0/16 to itself.
+    CommandResult route = RunCommand({"ip", "route", "replace", "local", "10.250.0.0/16", "dev", "lo", "table", "local"});
+    ASSERT_EQ(route.exit_code, 0) << route.output;
     NodeAgentOptions options;
+    options.extra_args = {"--address-range", "10.250.0.1-10.250.255.254"};
     options.name = UniqueNodeName("chart");
     options.images = {{"mlscale/operator:0.1.0", MLSCALE_OPERATOR_BINARY},
                       {std::string(api::kDefaultWorkerImage), worker}};
@@ -161,7 +173,7 @@ class ChartRelease : public ChartCluster {
             {"controllers", operator_cmd::KnownControllers()},
             {"namespaces", {work_ns_}},
             {"leaderElection", {{"enabled", true}}},
-            
+            {"inferenceService", {{"serveCommand", MLSCALE_SERVE_BINARY}, {"routerCommand", MLSCALE_ROUTER_BINARY}}},
             {"nodeSelector", placement["nodeSelector"]},
             {"tolerations", placement["tolerations"]}};
   }
@@ -224,7 +236,8 @@ TEST_F(ChartRelease, LeastPrivilegeProvenUpgradeKeepsJobsUninstallLeavesNothing)
   ASSERT_FALSE(operator_cmd::KnownControllers().empty());
   for (const std::string& kind : operator_cmd::KnownControllers()) {
     // A kind the operator hosts without a goal-state scenario here would go unproven.
-    ASSERT_THAT((std::vector<std::string>{"TrainingJob", "HyperparameterSweep"}), ::testing::Contains(kind))
+    ASSERT_THAT((std::vector<std::string>{"TrainingJob", "HyperparameterSweep", "InferenceService"}),
+                ::testing::Contains(kind))
         << "no goal-state example for " << kind << " in this test: add one";
   }
   CommandResult install = InstallOrUpgrade("install", 1);
@@ -304,6 +317,81 @@ TEST_F(ChartRelease, LeastPrivilegeProvenUpgradeKeepsJobsUninstallLeavesNothing)
         << Kubectl({"get", "sweep", name, "-n", work_ns_, "-o", "yaml"}).output << Diagnostics();
   }
 
+  // --- InferenceService (when the operator hosts it): a model on a hostPath volume, Ready,
+  // a prediction answered through the router; then a second model rolls out a new revision
+  // and the first one's Deployment and Service are deleted once drained.
+  if (std::find(kinds.begin(), kinds.end(), "InferenceService") != kinds.end()) {
+    const std::string models = dir_ + "/models", name = "digits-isvc";
+    serve::testing::WriteArtifact(models + "/m1", serve::testing::MakeArtifact(64, {16}, 10, 1));
+    serve::testing::WriteArtifact(models + "/m2", serve::testing::MakeArtifact(64, {16}, 10, 2));
+    json isvc = {{"apiVersion", "mlscale.io/v1alpha1"},
+                 {"kind", "InferenceService"},
+                 {"metadata", {{"name", name}}},
+                 {"spec",
+                  {{"model", {{"volume", "models"}, {"path", "m1"}}},
+                   {"rollout", {{"drainSeconds", 1}, {"oldRevisionGraceSeconds", 1}}},
+                   {"template",
+                    {{"nodeSelector", placement["nodeSelector"]},
+                     {"tolerations", placement["tolerations"]},
+                     {"env", {{{"name", "OMP_NUM_THREADS"}, {"value", "1"}}}},
+                     {"volumes", {{{"name", "models"}, {"hostPath", {{"path", models}}}}}}}}}}};
+    auto isvc_diagnostics = [&] {
+      std::string text = Kubectl({"get", "isvc", name, "-n", work_ns_, "-o", "yaml"}).output +
+                         Kubectl({"get", "deploy,pods,endpointslices", "-n", work_ns_, "-o", "wide"}).output;
+      for (const json& pod : Get({"pods", "-n", work_ns_, "-l", "mlscale.io/inference-service=" + name}).value("items", json::array())) {
+        const std::string dir = node_->PodDir(work_ns_, pod["metadata"]["name"]);
+        for (const char* container : {"router", "server"}) {
+          std::ifstream log(dir + "/" + container + ".log");
+          std::stringstream content;
+          content << log.rdbuf();
+          const std::string all = content.str();
+          if (!all.empty()) text += "--- " + pod["metadata"]["name"].get<std::string>() + " " + container + "\n" +
+                                    all.substr(all.size() > 2000 ? all.size() - 2000 : 0);
+        }
+      }
+      return text + Diagnostics();
+    };
+    auto revisions = [&] {
+      std::set<std::string> names;
+      for (const json& revision : Get({"deployments", "-n", work_ns_, "-l",
+                                         "mlscale.io/inference-service=" + name + ",mlscale.io/component=predictor"})
+                                        .value("items", json::array())) {
+        names.insert(revision["metadata"]["name"].get<std::string>());
+      }
+      return names;
+    };
+    auto wait_ready = [&] {
+      return Kubectl({"wait", "isvc/" + name, "-n", work_ns_, "--for=condition=Ready", "--timeout=180s"}).exit_code == 0;
+    };
+    ASSERT_EQ(Kubectl({"apply", "-n", work_ns_, "-f", "-"}, isvc.dump()).exit_code, 0);
+    ASSERT_TRUE(wait_ready()) << isvc_diagnostics();
+    std::string router;
+    for (const json& pod : Get({"pods", "-n", work_ns_, "-l", "mlscale.io/inference-service=" + name +
+                                                              ",mlscale.io/component=router"}).value("items", json::array())) {
+      router = pod["status"].value("podIP", "");
+    }
+    ASSERT_FALSE(router.empty()) << isvc_diagnostics();
+    HttpAnswer answer;
+    // Ready is the servers'; the router may learn them from their EndpointSlice a moment later.
+    WaitFor([&] {
+      answer = HttpRequest(router, 8080, "POST", "/v2/models/" + name + "/infer", serve::testing::InferBody(2, 64));
+      return answer.status == 200;
+    }, 30s);
+    ASSERT_EQ(answer.status, 200) << answer.body << isvc_diagnostics();
+    json reply = json::parse(answer.body, nullptr, false);
+    ASSERT_TRUE(reply.is_object() && reply.contains("outputs")) << answer.body;
+    const std::set<std::string> first = revisions();
+    ASSERT_EQ(first.size(), 1u) << isvc_diagnostics();
+    ASSERT_EQ(Kubectl({"patch", "isvc", name, "-n", work_ns_, "--type=merge", "-p",
+                       R"({"spec":{"model":{"path":"m2"}}})"}).exit_code, 0);
+    ASSERT_TRUE(WaitFor([&] {
+      const std::set<std::string> now = revisions();
+      return now.size() == 1 && now != first;
+    }, 180s)) << "the first revision was not retired\n" << isvc_diagnostics();
+    ASSERT_TRUE(wait_ready()) << isvc_diagnostics();
+    ASSERT_EQ(Kubectl({"delete", "isvc", name, "-n", work_ns_, "--wait=false"}).exit_code, 0);
+  }
+
   // The grants, as installed (the audit log is read after the uninstall).
   CommandResult manifest = HelmHere({"get", "manifest", release_, "--namespace", release_ns_});
   ASSERT_EQ(manifest.exit_code, 0) << manifest.output;
@@ -358,6 +446,13 @@ TEST_F(ChartRelease, LeastPrivilegeProvenUpgradeKeepsJobsUninstallLeavesNothing)
       if (record.resource.empty()) continue;  // non-resource URLs: discovery, granted to everyone
       used.insert(Permission(record));
       if (!record.name.empty()) used.insert(Permission(record) + "[" + record.name + "]");
+      // A server-side apply that made the object (201) was also authorized as create, a
+      // check inside the PATCH that is not logged on its own.
+      if (record.verb == "patch" && record.code == 201) {
+        AuditRecord created = record;
+        created.verb = "create";
+        used.insert(Permission(created));
+      }
     }
     // `bind` is checked inside the RoleBinding's creation and not logged on its own: the
     // operator's only RoleBindings (InferenceService routers') bind ClusterRole mlscale-router.

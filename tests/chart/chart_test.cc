@@ -73,6 +73,8 @@ TEST(Chart, SchemaRefusesBadValuesNamingTheField) {
       {"leaderElection.leaseName=Not_A_Name", "leaseName"},
       {"replica=2", "replica"},  // a typo: unknown keys are refused, not ignored
       {"nodeSelector.disk=1", "disk"},
+      {"inferenceService.serveCommand=", "serveCommand"},
+      {"inferenceService.routerComand=x", "routerComand"},
   };
   for (const Case& c : cases) {
     StatusOr<std::vector<json>> rendered = RenderChart({c.value});
@@ -131,9 +133,11 @@ TEST(Chart, WatchedNamespacesGetRolesAndTheRestAClusterRole) {
   ASSERT_TRUE(everywhere.ok()) << everywhere.status().ToString();
   EXPECT_TRUE(OfKind(*everywhere, "Role").empty());
   std::map<std::string, std::vector<Grant>> all = GrantsOf(*everywhere);
-  ASSERT_EQ(all.size(), 1u);
-  EXPECT_THAT(all.begin()->second, ::testing::Contains("create /pods"));
-  EXPECT_THAT(all.begin()->second, ::testing::Contains("list /nodes"));
+  // The operator's ClusterRole, and the router's (bound per namespace by the operator).
+  ASSERT_EQ(all.size(), 2u) << ::testing::PrintToString(all);
+  ASSERT_TRUE(all.count("ClusterRole//mlscale-router")) << ::testing::PrintToString(all);
+  EXPECT_THAT(all["ClusterRole//t-mlscale"], ::testing::Contains("create /pods"));
+  EXPECT_THAT(all["ClusterRole//t-mlscale"], ::testing::Contains("list /nodes"));
 
   StatusOr<std::vector<json>> scoped = RenderChart({"namespaces={team-a,team-b}"});
   ASSERT_TRUE(scoped.ok()) << scoped.status().ToString();
@@ -142,7 +146,10 @@ TEST(Chart, WatchedNamespacesGetRolesAndTheRestAClusterRole) {
   ASSERT_TRUE(grants.count("Role/team-b/t-mlscale"));
   EXPECT_THAT(grants["Role/team-a/t-mlscale"], ::testing::Contains("create /pods"));
   // Only cluster-scoped resources stay in the ClusterRole.
-  EXPECT_THAT(grants["ClusterRole//t-mlscale"], ::testing::UnorderedElementsAre("list /nodes", "watch /nodes"));
+  EXPECT_THAT(grants["ClusterRole//t-mlscale"],
+              ::testing::UnorderedElementsAre(
+                  "list /nodes", "watch /nodes",
+                  "get apiextensions.k8s.io/customresourcedefinitions[hyperparametersweeps.mlscale.io]"));
   json deployment = Deployment(*scoped);
   EXPECT_THAT(Args(deployment), ::testing::IsSupersetOf({"--namespace=team-a", "--namespace=team-b"}));
   EXPECT_EQ(OfKind(*scoped, "RoleBinding").size(), 2u);
@@ -183,6 +190,25 @@ TEST(Chart, ValuesReachThePod) {
   EXPECT_EQ(pod["nodeSelector"], json({{"pool", "system"}}));
   EXPECT_EQ(pod["tolerations"][0]["key"], "dedicated");
   EXPECT_EQ(pod["priorityClassName"], "system-cluster-critical");
+}
+
+TEST(Chart, InferenceServiceProgramsReachTheOperator) {
+  StatusOr<std::vector<json>> defaults = RenderChart({});
+  ASSERT_TRUE(defaults.ok()) << defaults.status().ToString();
+  std::vector<std::string> args = Args(Deployment(*defaults));
+  EXPECT_THAT(args, ::testing::IsSupersetOf({"--serve-command=mlscale-serve", "--router-command=mlscale-router"}));
+  // No router image: the operator gives each router its service's spec.image.
+  EXPECT_THAT(args, ::testing::Not(::testing::Contains(::testing::StartsWith("--router-image"))));
+  StatusOr<std::vector<json>> set = RenderChart({"inferenceService.serveCommand=/opt/serve",
+                                                 "inferenceService.routerCommand=/opt/route",
+                                                 "inferenceService.routerImage=registry.example/router:1"});
+  ASSERT_TRUE(set.ok()) << set.status().ToString();
+  EXPECT_THAT(Args(Deployment(*set)), ::testing::IsSupersetOf({"--serve-command=/opt/serve", "--router-command=/opt/route",
+                                                               "--router-image=registry.example/router:1"}));
+  // Without the InferenceService controller its flags stay out.
+  StatusOr<std::vector<json>> without = RenderChart({"controllers={TrainingJob}"});
+  ASSERT_TRUE(without.ok()) << without.status().ToString();
+  EXPECT_THAT(Args(Deployment(*without)), ::testing::Not(::testing::Contains(::testing::HasSubstr("serve-command"))));
 }
 
 TEST(Chart, PodIsLockedDownByDefault) {
@@ -236,8 +262,8 @@ TEST(Chart, DefaultControllersAreEveryKindTheOperatorHosts) {
 }
 
 TEST(Chart, RouterClusterRoleOnlyWithInferenceServices) {
-  StatusOr<std::vector<json>> without = RenderChart({});
-  ASSERT_TRUE(without.ok());
+  StatusOr<std::vector<json>> without = RenderChart({"controllers={TrainingJob,HyperparameterSweep}"});
+  ASSERT_TRUE(without.ok()) << without.status().ToString();
   StatusOr<std::vector<json>> with = RenderChart({"controllers={TrainingJob,InferenceService}"});
   ASSERT_TRUE(with.ok()) << with.status().ToString();
   auto names = [](const std::vector<json>& objects) {

@@ -89,13 +89,14 @@ audit log that each is used and nothing else is asked for.
   resources: [inferenceservices/status]
   verbs: [update]
 # Revisions and the router: a Deployment and a Service each, written by server-side apply
-# (PATCH), retired revisions deleted; informers (label mlscale.io/inference-service).
+# (PATCH; an apply that creates the object is also authorized as create), retired revisions
+# deleted; informers (label mlscale.io/inference-service).
 - apiGroups: [apps]
   resources: [deployments]
-  verbs: [list, watch, patch, delete]
+  verbs: [list, watch, create, patch, delete]
 - apiGroups: [""]
   resources: [services]
-  verbs: [list, watch, patch, delete]
+  verbs: [list, watch, create, patch, delete]
 # Model-server pods' readiness (informer), the TrainingJobs whose models are served.
 - apiGroups: [""]
   resources: [pods]
@@ -138,5 +139,12 @@ audit log that each is used and nothing else is asked for.
   resourceNames: [podgroups.scheduling.x-k8s.io]
   verbs: [get]
 {{- end }}
+{{- end }}
+{{- if has "HyperparameterSweep" $kinds }}
+# HyperparameterSweep controller, at start: is its CRD installed (else it stays off)?
+- apiGroups: [apiextensions.k8s.io]
+  resources: [customresourcedefinitions]
+  resourceNames: [hyperparametersweeps.mlscale.io]
+  verbs: [get]
 {{- end }}
 {{- end -}}
