@@ -149,7 +149,8 @@ TEST(Chart, WatchedNamespacesGetRolesAndTheRestAClusterRole) {
   EXPECT_THAT(grants["ClusterRole//t-mlscale"],
               ::testing::UnorderedElementsAre(
                   "list /nodes", "watch /nodes",
-                  "get apiextensions.k8s.io/customresourcedefinitions[hyperparametersweeps.mlscale.io]"));
+                  "get apiextensions.k8s.io/customresourcedefinitions[hyperparametersweeps.mlscale.io]",
+                  "get apiextensions.k8s.io/customresourcedefinitions[inferenceservices.mlscale.io]"));
   json deployment = Deployment(*scoped);
   EXPECT_THAT(Args(deployment), ::testing::IsSupersetOf({"--namespace=team-a", "--namespace=team-b"}));
   EXPECT_EQ(OfKind(*scoped, "RoleBinding").size(), 2u);

@@ -147,4 +147,11 @@ audit log that each is used and nothing else is asked for.
   resourceNames: [hyperparametersweeps.mlscale.io]
   verbs: [get]
 {{- end }}
+{{- if has "InferenceService" $kinds }}
+# InferenceService controller, at start: is its CRD installed (else it stays off)?
+- apiGroups: [apiextensions.k8s.io]
+  resources: [customresourcedefinitions]
+  resourceNames: [inferenceservices.mlscale.io]
+  verbs: [get]
+{{- end }}
 {{- end -}}

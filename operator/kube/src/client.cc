@@ -456,4 +456,12 @@ Status Client::StreamLines(const std::string& path_and_query,
   return Status::Ok();
 }
 
+StatusOr<bool> CustomResourceDefinitionInstalled(Client& client, const std::string& name, const CallOptions& options) {
+  StatusOr<nlohmann::json> found =
+      client.Get({"apiextensions.k8s.io", "v1", "customresourcedefinitions", false}, "", name, "", options);
+  if (found.ok()) return true;
+  if (IsNotFound(found.status())) return false;
+  return found.status();
+}
+
 }  // namespace mlscale::kube

@@ -87,6 +87,16 @@ StatusOr<std::unique_ptr<InferenceServiceController>> InferenceServiceController
   if (config.workers < 1) return InvalidArgument("inferenceservice controller: workers must be >= 1");
   std::unique_ptr<InferenceServiceController> self(new InferenceServiceController(manager, std::move(config)));
   InferenceServiceController* raw = self.get();
+  // As the sweep controller: an informer of a resource that is not served never syncs, and
+  // the manager starts no controller before every cache has. Without the CRD this controller
+  // stays off, so an operator hosting every kind still runs TrainingJobs (checked once:
+  // restart the operator after installing the CRD). Another error leaves it on.
+  StatusOr<bool> installed = kube::CustomResourceDefinitionInstalled(manager.client(), "inferenceservices.mlscale.io");
+  if (installed.ok() && !*installed) {
+    spdlog::warn("inferenceservice: the CRD inferenceservices.mlscale.io is not installed; the controller is off "
+                 "until the operator restarts with it installed");
+    return self;
+  }
   kube::ControllerOptions options;
   options.name = "inferenceservice";
   options.workers = raw->config_.workers;

@@ -61,9 +61,8 @@ StatusOr<std::unique_ptr<SweepController>> SweepController::Register(kube::Manag
   // operator hosting every kind still runs TrainingJobs (checked once: restart the
   // operator after installing the CRD). Another error (e.g. no permission to read CRDs)
   // leaves it on.
-  StatusOr<Object> crd = manager.client().Get({"apiextensions.k8s.io", "v1", "customresourcedefinitions", false}, "",
-                                              "hyperparametersweeps.mlscale.io");
-  if (!crd.ok() && kube::IsNotFound(crd.status())) {
+  StatusOr<bool> installed = kube::CustomResourceDefinitionInstalled(manager.client(), "hyperparametersweeps.mlscale.io");
+  if (installed.ok() && !*installed) {
     spdlog::warn("hyperparametersweep: the CRD hyperparametersweeps.mlscale.io is not installed; the controller is off "
                  "until the operator restarts with it installed");
     return self;

@@ -70,12 +70,8 @@ StatusOr<std::unique_ptr<TrainingJobController>> TrainingJobController::Register
   std::unique_ptr<TrainingJobController> self(new TrainingJobController(manager, std::move(config)));
   TrainingJobController* raw = self.get();
   kube::Client& client = manager.client();
-  raw->gang_ = std::make_unique<GangDiscovery>(raw->config_.gang, [&client](const std::string& crd) -> StatusOr<bool> {
-    StatusOr<Object> found = client.Get({"apiextensions.k8s.io", "v1", "customresourcedefinitions", false}, "", crd, "",
-                                        kube::CallOptions::Within(std::chrono::seconds(10)));
-    if (found.ok()) return true;
-    if (kube::IsNotFound(found.status())) return false;
-    return found.status();
+  raw->gang_ = std::make_unique<GangDiscovery>(raw->config_.gang, [&client](const std::string& crd) {
+    return kube::CustomResourceDefinitionInstalled(client, crd);
   });
   kube::ControllerOptions options;
   options.name = "trainingjob";

@@ -186,10 +186,12 @@ TEST_F(TrainingJobE2E, EvictionRestartsWithoutCountingAgainstBackoffLimit) {
 
 TEST_F(TrainingJobE2E, OperatorKilledDuringCreationNeverCreatesAPodTwice) {
   StartNode();
-  // A slow client (4 requests/s) so the kill lands while the 16 pods are being created.
-  StartOperator({"--kube-api-qps", "4", "--kube-api-burst", "1"});
+  // A slow client (4 requests/s) so the kill lands while the 16 pods are being created;
+  // only the TrainingJob controller, so no other kind's start-up shares those 4 requests/s.
+  // The workers run long enough that the restarted operator sees the job Running.
+  StartOperator({"--kube-api-qps", "4", "--kube-api-burst", "1", "--controllers", "TrainingJob"});
   EventLog pods(*client_, kube::resources::Pods(), namespace_);
-  Apply(ShellJob("wide", 16, "sleep 8"));
+  Apply(ShellJob("wide", 16, "sleep 30"));
   auto created = [&] {
     size_t count = 0;
     for (const auto& [name, uids] : pods.UidsByName()) count += name.starts_with("wide-worker-") ? 1 : 0;

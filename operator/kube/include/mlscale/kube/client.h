@@ -172,4 +172,10 @@ class Client {
   std::unique_ptr<State> state_;
 };
 
+// Whether the CustomResourceDefinition `name` (e.g. "podgroups.scheduling.x-k8s.io") is
+// installed: true, false (404), or the error (e.g. PermissionDenied) when it cannot be told.
+// Controllers of optional resources ask this before starting an informer that would never sync.
+StatusOr<bool> CustomResourceDefinitionInstalled(Client& client, const std::string& name,
+                                                 const CallOptions& options = CallOptions::Within(std::chrono::seconds(10)));
+
 }  // namespace mlscale::kube
