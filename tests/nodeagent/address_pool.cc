@@ -56,7 +56,40 @@ AddressPool::AddressPool(std::string dir)
     : AddressPool(std::move(dir), (127u << 24) | (64u << 16) | 1u,
                   (127u << 24) | (127u << 16) | (255u << 8) | 254u) {}
 
+namespace {
+
+// Whether any TCP socket of this machine is bound to `address` (IPv4 "a.b.c.d"), from
+// /proc/net/tcp: a process of a pod whose lease was reclaimed (its agent killed, the pod's
+// processes not yet gone) may still listen there, and a new pod given the address would
+// fail to bind ("Address already in use"), which the TrainingJob controller rightly takes
+// as the worker's failure.
+bool AddressHasSockets(const std::string& address) {
+  uint32_t host_order = 0;
+  {
+    unsigned a = 0, b = 0, c = 0, d = 0;
+    if (std::sscanf(address.c_str(), "%u.%u.%u.%u", &a, &b, &c, &d) != 4) return false;
+    host_order = (a << 24) | (b << 16) | (c << 8) | d;
+  }
+  // The kernel prints the address as the 32-bit value in memory (network order) in hex,
+  // i.e. little-endian on x86: 127.0.0.1 is 0100007F.
+  char wanted[9];
+  std::snprintf(wanted, sizeof wanted, "%08X", __builtin_bswap32(host_order));
+  std::ifstream tcp("/proc/net/tcp");
+  std::string line;
+  std::getline(tcp, line);  // header
+  while (std::getline(tcp, line)) {
+    // "  sl  local_address rem_address ...": "  0: 0100007F:1F90 ..."
+    const size_t colon = line.find(':');
+    if (colon == std::string::npos || line.size() < colon + 10) continue;
+    if (line.compare(colon + 2, 8, wanted) == 0) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
 bool AddressPool::TryLease(const std::string& address) {
+  if (AddressHasSockets(address)) return false;
   std::string path = dir_ + "/" + address;
   for (int attempt = 0; attempt < 2; ++attempt) {
     int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);

@@ -1,5 +1,8 @@
 #include "address_pool.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -59,6 +62,23 @@ TEST_F(AddressPoolTest, TakesOverLeasesOfDeadProcesses) {
   EXPECT_EQ(*pool.Acquire("x"), "127.99.0.1");
   std::ofstream(dir_ / "127.99.0.1") << getppid() << "\n";  // a live owner keeps it
   EXPECT_FALSE(pool.Acquire("y").ok());
+}
+
+TEST_F(AddressPoolTest, NeverLeasesAnAddressAProcessStillListensOn) {
+  // A pod process outliving its agent (its lease reclaimed) still listens on its address.
+  const char* busy = "127.99.0.9";
+  int listener = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  ASSERT_GE(listener, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = 0;
+  ASSERT_EQ(inet_pton(AF_INET, busy, &address.sin_addr), 1);
+  ASSERT_EQ(bind(listener, reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
+  ASSERT_EQ(listen(listener, 1), 0);
+  AddressPool pool(dir_, Address(busy), Address(busy));
+  EXPECT_EQ(pool.Acquire("x").status().code(), StatusCode::kResourceExhausted);
+  close(listener);
+  EXPECT_EQ(*pool.Acquire("x"), busy);
 }
 
 TEST(IPv4, ParsesAndFormats) {
