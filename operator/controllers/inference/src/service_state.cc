@@ -323,8 +323,8 @@ std::vector<RevisionRecord> ReadRecords(const Object& status) {
     record.model = entry.value("model", "");
     record.model_version = entry.value("modelVersion", "");
     record.ever_ready = entry.value("everReady", false);
-    if (entry.contains("createdTime") && entry["createdTime"].is_string()) record.created = ParseTime(entry["createdTime"]);
-    if (entry.contains("retiredTime") && entry["retiredTime"].is_string()) record.retired = ParseTime(entry["retiredTime"]);
+    if (entry.contains("createdTime") && entry["createdTime"].is_string()) record.created = ParseTime(entry["createdTime"].get<std::string>());
+    if (entry.contains("retiredTime") && entry["retiredTime"].is_string()) record.retired = ParseTime(entry["retiredTime"].get<std::string>());
     records.push_back(std::move(record));
   }
   return records;

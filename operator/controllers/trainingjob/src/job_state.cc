@@ -557,30 +557,6 @@ std::chrono::milliseconds RestartBackoff(std::int64_t attempt, const DecideOptio
   return std::min(delay, options.max_restart_backoff);
 }
 
-std::optional<TimePoint> ParseTime(const std::string& text) {
-  std::tm tm{};
-  int consumed = 0;
-  if (std::sscanf(text.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
-                  &tm.tm_min, &tm.tm_sec, &consumed) != 6) {
-    return std::nullopt;
-  }
-  size_t position = size_t(consumed);
-  long micros = 0;
-  if (position < text.size() && text[position] == '.') {
-    long scale = 100000;
-    for (++position; position < text.size() && text[position] >= '0' && text[position] <= '9'; ++position) {
-      micros += (text[position] - '0') * scale;
-      scale /= 10;
-    }
-  }
-  if (position + 1 != text.size() || text[position] != 'Z') return std::nullopt;
-  tm.tm_year -= 1900;
-  tm.tm_mon -= 1;
-  const time_t seconds = timegm(&tm);
-  if (seconds == time_t(-1)) return std::nullopt;
-  return std::chrono::system_clock::from_time_t(seconds) + std::chrono::microseconds(micros);
-}
-
 std::string FormatTime(TimePoint time) {
   const time_t seconds = std::chrono::system_clock::to_time_t(time);
   std::tm tm{};

@@ -33,6 +33,7 @@
 
 #include "mlscale/api/training_job.h"
 #include "mlscale/kube/conditions.h"
+#include "mlscale/kube/time_format.h"
 
 namespace mlscale::controllers::trainingjob {
 
@@ -135,8 +136,9 @@ Decision Decide(const api::TrainingJobSpec& spec, const JobStatus& previous,
 // The delay before restart number `attempt` (1-based): restart_backoff * 2^(attempt-1), capped.
 std::chrono::milliseconds RestartBackoff(std::int64_t attempt, const DecideOptions& options);
 
-// RFC 3339 ("2026-01-02T03:04:05Z", fractional seconds allowed) <-> time points.
-std::optional<TimePoint> ParseTime(const std::string& text);
+// RFC 3339 ("2026-01-02T03:04:05Z", fractional seconds allowed) <-> time points; parsing
+// is kube's (one parser of Kubernetes timestamps).
+using kube::ParseTime;
 std::string FormatTime(TimePoint time);
 
 }  // namespace mlscale::controllers::trainingjob
