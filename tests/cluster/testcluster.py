@@ -108,6 +108,37 @@ def pinned_version(module, path):
     raise ClusterError(f"modules/{module}/go.mod does not require {path}")
 
 
+def go_version(go):
+    """The version tuple of that go command (e.g. (1, 26, 8)), or None if it does not run."""
+    try:
+        output = subprocess.run([go, "env", "GOVERSION"], capture_output=True, text=True, timeout=60,
+                                env=dict(os.environ, GOTOOLCHAIN="local")).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    match = re.match(r"go(\d+)\.(\d+)(?:\.(\d+))?", output.strip())
+    return tuple(int(x or 0) for x in match.groups()) if match else None
+
+
+def go_command(module_dir):
+    """The go command that can build the module in module_dir: go on PATH when it is at least the
+    version that module's go.mod asks for, else the toolchain scripts/deps.sh installs into
+    ~/.cache/mlscale/go (Debian bookworm's go is 1.19, too old for the pinned modules)."""
+    with open(os.path.join(module_dir, "go.mod")) as f:
+        match = re.search(r"^go (\d+)\.(\d+)(?:\.(\d+))?\s*$", f.read(), re.MULTILINE)
+    needed = tuple(int(x or 0) for x in match.groups()) if match else (0, 0, 0)
+    candidates = [shutil.which("go"), os.path.join(os.path.dirname(CACHE), "go", "bin", "go")]
+    found = []
+    for go in candidates:
+        version = go_version(go) if go and os.access(go, os.X_OK) else None
+        if version is not None and version >= needed:
+            return go
+        if version is not None:
+            found.append(f"{go} is go{'.'.join(map(str, version))}")
+    raise ClusterError(f"{os.path.join(module_dir, 'go.mod')} needs go {'.'.join(map(str, needed))} or newer "
+                       f"({'; '.join(found) or 'no go found'}): run scripts/deps.sh (it installs one into "
+                       f"{os.path.join(os.path.dirname(CACHE), 'go')}), or set KUBEBUILDER_ASSETS")
+
+
 def build_module(module, names, out_dir, packages=None):
     """Builds the named binaries of one module into out_dir (atomically, under a lock).
     `packages` maps each name to its Go package (default: BINARIES)."""
@@ -118,8 +149,7 @@ def build_module(module, names, out_dir, packages=None):
         fcntl.flock(lock, fcntl.LOCK_EX)
         if all(os.path.exists(os.path.join(out_dir, n)) for n in names):
             return
-        if shutil.which("go") is None:
-            raise ClusterError("go is not installed: run scripts/deps.sh (or set KUBEBUILDER_ASSETS)")
+        go = go_command(os.path.join(MODULES, module))
         staging = tempfile.mkdtemp(prefix=os.path.basename(out_dir) + ".", dir=os.path.dirname(out_dir))
         ldflags = ["-s", "-w"]
         if module in VERSION_LDFLAGS:
@@ -131,10 +161,11 @@ def build_module(module, names, out_dir, packages=None):
         started = time.time()
         log(f"building {', '.join(names)} from pinned Go modules ({os.path.join('modules', module)}); "
             "this happens once per machine")
-        env = dict(os.environ, CGO_ENABLED="0", GOFLAGS="-mod=readonly -buildvcs=false")
+        # GOTOOLCHAIN=local: build with the go chosen above, never a toolchain fetched behind our back.
+        env = dict(os.environ, CGO_ENABLED="0", GOFLAGS="-mod=readonly -buildvcs=false", GOTOOLCHAIN="local")
         for name in names:
             package = packages[name]
-            command = ["go", "build", "-trimpath", "-ldflags", " ".join(ldflags),
+            command = [go, "build", "-trimpath", "-ldflags", " ".join(ldflags),
                        "-o", os.path.join(staging, name), package]
             result = subprocess.run(command, cwd=os.path.join(MODULES, module), env=env)
             if result.returncode != 0:
