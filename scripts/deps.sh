@@ -96,7 +96,7 @@ else
   # A private module cache, writable so it can be removed; the toolchain module is a whole GOROOT.
   toolchain_dir=$(cd "$scratch" && GO111MODULE=on GOFLAGS=-modcacherw GOMODCACHE="$scratch/mod" \
     GOTOOLCHAIN=local go mod download -json "golang.org/toolchain@v0.0.1-go${GO_TOOLCHAIN}.${goos}-${goarch}" |
-    python3 -c 'import json, sys; print(json.load(sys.stdin)["Dir"])')
+    python3 -c 'import json, sys; m = json.load(sys.stdin); print(m.get("Dir") or sys.exit("deps.sh: " + m.get("Error", "no Dir")))')
   # Module zips keep no file modes: the commands must be made executable again.
   chmod -R u+w "$toolchain_dir"
   chmod +x "$toolchain_dir"/bin/* "$toolchain_dir"/pkg/tool/*/*

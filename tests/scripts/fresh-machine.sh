@@ -65,7 +65,14 @@ up() {
       { tail -20 "$root.debootstrap.log"; exit 1; }
   fi
   bind /proc /proc; bind /sys /sys; bind /dev /dev
+  # This machine's network setup, as any machine here has it: its resolver and the local CAs
+  # its TLS traffic is verified against. Nothing of the project's.
   cp /etc/resolv.conf "$root/etc/resolv.conf"
+  if compgen -G "/usr/local/share/ca-certificates/*.crt" >/dev/null; then
+    mkdir -p "$root/usr/local/share/ca-certificates"
+    cp /usr/local/share/ca-certificates/*.crt "$root/usr/local/share/ca-certificates/"
+    in_root sh -c 'command -v update-ca-certificates >/dev/null || { apt-get update -qq && apt-get install -y -qq ca-certificates >/dev/null; }; update-ca-certificates >/dev/null'
+  fi
   bind "$git_dir" /src/mlscale.git
   mount -o remount,bind,ro "$root/src/mlscale.git"
   if [ "$warm" = 1 ]; then
