@@ -111,12 +111,12 @@ Status NodeAgent::RegisterNode() {
   }
   if (!created.ok()) return created.status().WithContext("registering node " + config_.node_name);
   node_uid_ = kube::UidOf(*created);
-  node_ready_since_ = FormatTime(std::chrono::system_clock::now());
+  node_ready_since_ = kube::FormatTime(std::chrono::system_clock::now());
   return WriteNodeStatus();
 }
 
 Status NodeAgent::WriteNodeStatus() {
-  std::string now = FormatTime(std::chrono::system_clock::now());
+  std::string now = kube::FormatTime(std::chrono::system_clock::now());
   json capacity = json::object();
   for (const auto& [name, quantity] : config_.capacity) capacity[name] = quantity;
   json conditions = json::array();

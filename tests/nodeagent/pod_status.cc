@@ -1,11 +1,12 @@
-#include "json_fields.h"
 #include "pod_status.h"
 
-#include <ctime>
+#include "json_fields.h"
+#include "mlscale/kube/time_format.h"
 
 namespace mlscale::nodeagent {
 namespace {
 
+using kube::FormatTime;
 using nlohmann::json;
 
 json StateObject(const ContainerState& state) {
@@ -70,15 +71,6 @@ json Condition(const std::string& type, bool value, const std::string& reason,
 }
 
 }  // namespace
-
-std::string FormatTime(WallTime time) {
-  std::time_t seconds = std::chrono::system_clock::to_time_t(time);
-  std::tm utc{};
-  gmtime_r(&seconds, &utc);
-  char text[32];
-  std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &utc);
-  return text;
-}
 
 std::string PodPhase(const PodObserved& observed, RestartPolicy policy) {
   for (const ContainerObserved& init : observed.init_containers) {

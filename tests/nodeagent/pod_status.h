@@ -59,7 +59,4 @@ std::string PodPhase(const PodObserved& observed, RestartPolicy policy);
 nlohmann::json PodStatusObject(const PodObserved& observed, RestartPolicy policy,
                                const nlohmann::json& previous_status, WallTime now);
 
-// RFC 3339 in UTC with seconds, as the API uses ("2026-01-02T03:04:05Z").
-std::string FormatTime(WallTime time);
-
 }  // namespace mlscale::nodeagent

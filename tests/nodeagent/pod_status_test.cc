@@ -2,9 +2,12 @@
 
 #include <gtest/gtest.h>
 
+#include "mlscale/kube/time_format.h"
+
 namespace mlscale::nodeagent {
 namespace {
 
+using kube::FormatTime;
 using nlohmann::json;
 using Kind = ContainerState::Kind;
 
@@ -107,8 +110,12 @@ TEST(PodStatusObject, ReadyWhenEveryContainerIsReady) {
   }
 }
 
-TEST(FormatTime, IsRfc3339Utc) {
+// kube::FormatTime is what every timestamp the agent writes goes through.
+TEST(FormatTime, IsRfc3339UtcInWholeSecondsAndParsesBack) {
   EXPECT_EQ(FormatTime(std::chrono::system_clock::from_time_t(0)), "1970-01-01T00:00:00Z");
+  const auto instant = std::chrono::system_clock::from_time_t(1'798'761'599);  // 2026-12-31T23:59:59Z
+  EXPECT_EQ(FormatTime(instant + std::chrono::milliseconds(999)), "2026-12-31T23:59:59Z");
+  EXPECT_EQ(kube::ParseTime(FormatTime(instant)), instant);
 }
 
 }  // namespace

@@ -5,24 +5,26 @@
 #include <ctime>
 
 namespace mlscale::kube {
-namespace {
-std::string Format(bool micro) {
-  auto now = std::chrono::system_clock::now();
-  std::time_t seconds = std::chrono::system_clock::to_time_t(now);
+
+std::string FormatTime(std::chrono::system_clock::time_point time) {
+  std::time_t seconds = std::chrono::system_clock::to_time_t(time);
   std::tm utc{};
   gmtime_r(&seconds, &utc);
   char text[40];
-  std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%S", &utc);
-  if (!micro) return std::string(text) + "Z";
+  std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &utc);
+  return text;
+}
+
+std::string TimeNow() { return FormatTime(std::chrono::system_clock::now()); }
+
+std::string MicroTimeNow() {
+  auto now = std::chrono::system_clock::now();
   auto micros = std::chrono::duration_cast<std::chrono::microseconds>(now.time_since_epoch()).count() % 1'000'000;
+  std::string text = FormatTime(now);
   char fraction[16];
   std::snprintf(fraction, sizeof fraction, ".%06lldZ", static_cast<long long>(micros));
-  return std::string(text) + fraction;
+  return text.substr(0, text.size() - 1) + fraction;
 }
-}  // namespace
-
-std::string MicroTimeNow() { return Format(true); }
-std::string TimeNow() { return Format(false); }
 
 std::optional<std::chrono::system_clock::time_point> ParseTime(std::string_view text_view) {
   std::string text(text_view);

@@ -1,4 +1,4 @@
-// Kubernetes timestamps (metav1.Time and MicroTime) of the current instant.
+// Kubernetes timestamps (metav1.Time and MicroTime): formatting and parsing.
 #pragma once
 
 #include <chrono>
@@ -12,6 +12,8 @@ namespace mlscale::kube {
 std::string MicroTimeNow();
 // Now as metav1.Time: "2026-01-02T03:04:05Z".
 std::string TimeNow();
+// `time` as metav1.Time (UTC, whole seconds: the fraction is dropped): "2026-01-02T03:04:05Z".
+std::string FormatTime(std::chrono::system_clock::time_point time);
 
 // Parses metav1.Time or MicroTime ("2026-01-02T03:04:05Z", "...05.123456Z"; UTC only).
 // nullopt for anything else.
