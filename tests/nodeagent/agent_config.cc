@@ -149,6 +149,9 @@ po::options_description FlagDescriptions() {
       ("restart-backoff-ms", po::value<std::string>()->value_name("N"),
        "first container restart delay (default 1000, doubling)")
       ("max-restart-backoff-ms", po::value<std::string>()->value_name("N"), "restart delay cap (default 30000)")
+      ("token-refresh-percent", po::value<std::string>()->value_name("N"),
+       "replace a projected service-account token once N% of its lifetime has passed (1..100; default 80, "
+       "the kubelet's; tests set it low to see a refresh within seconds)")
       ("delete-node-on-exit", "delete the Node and its Lease on SIGTERM/SIGINT")
       ("tls-cert-file", po::value<std::string>()->value_name("PEM"),
        "serving certificate of the log endpoint (kubectl logs); with --tls-private-key-file and "
@@ -236,6 +239,11 @@ StatusOr<AgentConfig> ParseFlags(const std::vector<std::string>& args) {
       if (!number.ok()) return number.status();
       if (*number < 0 || *number > 65535) return InvalidArgument("--kubelet-port must be 0..65535");
       config.kubelet_port = static_cast<uint16_t>(*number);
+    } else if (name == "token-refresh-percent") {
+      StatusOr<int64_t> number = Number(value, flag);
+      if (!number.ok()) return number.status();
+      if (*number < 1 || *number > 100) return InvalidArgument("--token-refresh-percent must be 1..100");
+      config.token_refresh_percent = static_cast<int>(*number);
     } else if (name == "log-level") {
       config.log_level = value;
     } else if (name == "lease-duration-seconds" || name == "restart-backoff-ms" || name == "max-restart-backoff-ms") {

@@ -47,6 +47,8 @@ struct AgentConfig {
   std::chrono::seconds lease_duration{40};
   std::chrono::milliseconds restart_backoff{1000};
   std::chrono::milliseconds max_restart_backoff{30'000};
+  // A projected service-account token is replaced once this share of its lifetime passed.
+  int token_refresh_percent = 80;  // the kubelet's; 1..100
   bool delete_node_on_exit = false;
   // The log endpoint (log_endpoint.h): served when all three files are given.
   std::string tls_cert_file;

@@ -28,12 +28,14 @@ taints: ["nvidia.com/gpu=present:NoSchedule", "dedicated:NoExecute"]
 
   StatusOr<AgentConfig> flags = ParseFlags({"--node-name", "n1", "--capacity=nvidia.com/gpu=4",
                                             "--image", "img=/bin/true", "--label", "a=b",
-                                            "--restart-backoff-ms", "50", "--delete-node-on-exit"});
+                                            "--restart-backoff-ms", "50", "--delete-node-on-exit",
+                                            "--token-refresh-percent", "5"});
   ASSERT_TRUE(flags.ok()) << flags.status().ToString();
   EXPECT_EQ(flags->node_name, "n1");
   EXPECT_EQ(flags->capacity["nvidia.com/gpu"], "4");
   EXPECT_EQ(flags->images["img"], (std::vector<std::string>{"/bin/true"}));
   EXPECT_EQ(flags->restart_backoff.count(), 50);
+  EXPECT_EQ(flags->token_refresh_percent, 5);
   EXPECT_TRUE(flags->delete_node_on_exit);
   EXPECT_EQ(flags->state_dir, "/tmp/mlscale-test-node/n1");
 }
@@ -78,6 +80,8 @@ TEST(AgentConfig, BadFlagsAreClearErrors) {
            {{"--node-name", "n", "--restart-backoff-ms", "soon"}, "non-negative integer"},
            {{"--node-name", "n", "--restart-backoff-ms=-5"}, "non-negative integer"},
            {{"--node-name", "n", "--taint", "k=v"}, "key[=value]:Effect"},
+           {{"--node-name", "n", "--token-refresh-percent", "0"}, "--token-refresh-percent must be 1..100"},
+           {{"--node-name", "n", "--token-refresh-percent=101"}, "--token-refresh-percent must be 1..100"},
            {{"--node-name", "n", "--config", "/nonexistent/agent.yaml"}, "cannot read"},
        }) {
     StatusOr<AgentConfig> config = ParseFlags(c.args);

@@ -398,7 +398,7 @@ StatusOr<std::string> NodeAgent::RequestToken(const PodPlan& plan, const TokenPr
   if (!answer.ok()) return answer.status().WithContext(what);
   StatusOr<IssuedTokenValue> value = TokenFromTokenRequest(*answer);
   if (!value.ok()) return value.status().WithContext(what);
-  refresh_at = TokenRefreshTime(issued, value->expires);
+  refresh_at = TokenRefreshTime(issued, value->expires, config_.token_refresh_percent);
   return std::move(value->token);
 }
 

@@ -7,7 +7,6 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
-#include <functional>
 #include <sstream>
 #include <thread>
 
@@ -15,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cluster_environment.h"
+#include "namespaced_test.h"
 #include "node_agent_process.h"
 
 namespace mlscale::testing {
@@ -23,43 +23,14 @@ namespace {
 using json = nlohmann::json;
 using namespace std::chrono_literals;
 
-class NodeAgentE2E : public ::testing::Test {
+class NodeAgentE2E : public NamespacedTest {
  protected:
+  NodeAgentE2E() : NamespacedTest("na") {}
   void SetUp() override {
     if (geteuid() != 0) GTEST_SKIP() << "the node agent needs root (mount namespaces)";
-    StatusOr<TestCluster> cluster = CurrentCluster();
-    ASSERT_TRUE(cluster.ok()) << cluster.status().ToString();
-    kubeconfig_ = cluster->admin_kubeconfig;
-    std::string test = ::testing::UnitTest::GetInstance()->current_test_info()->name();
-    namespace_ = "na-" + std::to_string(getpid()) + "-" + std::to_string(++counter_);
-    ASSERT_EQ(Run({"create", "namespace", namespace_}).exit_code, 0);
-    // Pods are admitted only once the namespace's default service account exists.
-    ASSERT_TRUE(WaitFor([&] { return Run({"-n", namespace_, "get", "serviceaccount", "default"}).exit_code == 0; }, 30s));
-  }
-  void TearDown() override {
-    if (!namespace_.empty()) Run({"delete", "namespace", namespace_, "--wait=false"});
+    NamespacedTest::SetUp();
   }
 
-  CommandResult Run(const std::vector<std::string>& args, const std::string& input = "") {
-    return Kubectl(kubeconfig_, args, input);
-  }
-  void Apply(const json& object) {
-    CommandResult result = Run({"-n", namespace_, "apply", "-f", "-"}, object.dump());
-    ASSERT_EQ(result.exit_code, 0) << result.output;
-  }
-  json Get(const std::string& kind, const std::string& name) {
-    CommandResult result = Run({"-n", namespace_, "get", kind, name, "-o", "json"});
-    if (result.exit_code != 0) return json();
-    return json::parse(result.output, nullptr, false);
-  }
-  static bool WaitFor(const std::function<bool()>& condition, std::chrono::seconds limit) {
-    auto deadline = std::chrono::steady_clock::now() + limit;
-    while (std::chrono::steady_clock::now() < deadline) {
-      if (condition()) return true;
-      std::this_thread::sleep_for(200ms);
-    }
-    return condition();
-  }
   // Waits for the pod's phase; returns the pod as last seen.
   json WaitForPhase(const std::string& name, const std::string& phase, std::chrono::seconds limit = 60s) {
     json pod;
@@ -96,10 +67,6 @@ class NodeAgentE2E : public ::testing::Test {
     EXPECT_TRUE(node.ok()) << node.status().ToString();
     return node.ok() ? std::move(*node) : nullptr;
   }
-
-  std::string kubeconfig_;
-  std::string namespace_;
-  static inline int counter_ = 0;
 };
 
 TEST_F(NodeAgentE2E, PodRunsToSucceededWithExitCodeAndTerminationMessage) {

@@ -8,7 +8,6 @@
 
 #include <chrono>
 #include <fstream>
-#include <functional>
 #include <sstream>
 #include <thread>
 
@@ -17,6 +16,7 @@
 
 #include "audit_log.h"
 #include "cluster_environment.h"
+#include "namespaced_test.h"
 #include "node_agent_process.h"
 
 namespace mlscale::testing {
@@ -24,15 +24,6 @@ namespace {
 
 using json = nlohmann::json;
 using namespace std::chrono_literals;
-
-bool WaitFor(const std::function<bool()>& condition, std::chrono::seconds limit) {
-  auto deadline = std::chrono::steady_clock::now() + limit;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (condition()) return true;
-    std::this_thread::sleep_for(200ms);
-  }
-  return condition();
-}
 
 std::string ReadAll(const std::string& path) {
   std::ifstream in(path);
@@ -47,37 +38,25 @@ NodeAgentOptions NodeOptions() {
   return options;
 }
 
-class KubeletE2E : public ::testing::Test {
+class KubeletE2E : public NamespacedTest {
  protected:
+  KubeletE2E() : NamespacedTest("kl") {}
   void SetUp() override {
     if (geteuid() != 0) GTEST_SKIP() << "the node agent needs root (mount namespaces)";
-    StatusOr<TestCluster> cluster = CurrentCluster();
-    ASSERT_TRUE(cluster.ok()) << cluster.status().ToString();
-    kubeconfig_ = cluster->admin_kubeconfig;
-    namespace_ = "kl-" + std::to_string(getpid()) + "-" + std::to_string(++counter_);
-    ASSERT_EQ(Run({"create", "namespace", namespace_}).exit_code, 0);
-    ASSERT_TRUE(WaitFor([&] { return Run({"-n", namespace_, "get", "serviceaccount", "default"}).exit_code == 0; }, 30s));
+    NamespacedTest::SetUp();
+    if (HasFatalFailure()) return;
     StatusOr<std::unique_ptr<NodeAgentProcess>> node = StartNodeAgent(NodeOptions());
     ASSERT_TRUE(node.ok()) << node.status().ToString();
     node_ = std::move(*node);
   }
-  void TearDown() override {
-    if (!namespace_.empty()) Run({"delete", "namespace", namespace_, "--wait=false"});
-  }
 
-  CommandResult Run(const std::vector<std::string>& args, const std::string& input = "") {
-    return Kubectl(kubeconfig_, args, input);
-  }
-  void Apply(const json& object) {
-    CommandResult result = Run({"-n", namespace_, "apply", "-f", "-"}, object.dump());
-    ASSERT_EQ(result.exit_code, 0) << result.output;
-  }
-  json Pod(const std::string& name, std::vector<std::string> command) {
+  // A pod of one container running `command`, on `node` (default: the fixture's).
+  json Pod(const std::string& name, std::vector<std::string> command, const NodeAgentProcess* node = nullptr) {
     json pod = {{"apiVersion", "v1"}, {"kind", "Pod"},
                 {"metadata", {{"name", name}, {"namespace", namespace_}}},
                 {"spec", {{"restartPolicy", "Never"},
                           {"containers", {{{"name", "main"}, {"image", "busybox"}, {"command", command}}}}}}};
-    node_->PlaceHere(pod["spec"]);
+    (node ? node : node_.get())->PlaceHere(pod["spec"]);
     return pod;
   }
   // Waits until the pod ended; returns its phase.
@@ -92,10 +71,7 @@ class KubeletE2E : public ::testing::Test {
   }
   std::string Log(const std::string& pod) { return ReadAll(node_->PodDir(namespace_, pod) + "/main.log"); }
 
-  std::string kubeconfig_;
-  std::string namespace_;
   std::unique_ptr<NodeAgentProcess> node_;
-  static inline int counter_ = 0;
 };
 
 TEST_F(KubeletE2E, InClusterProgramAuthenticatesAsItsServiceAccount) {
@@ -134,6 +110,78 @@ TEST_F(KubeletE2E, InClusterProgramAuthenticatesAsItsServiceAccount) {
   json answer = json::parse(review.output, nullptr, false);
   EXPECT_EQ(answer["status"]["user"]["extra"]["authentication.kubernetes.io/pod-name"], json::array({"probe"}))
       << review.output;
+}
+
+// The kubelet replaces a projected token once 80% of its lifetime has passed; the API server's
+// shortest lifetime is 600 s, so this node refreshes at 1% (6 s). The pod keeps authenticating
+// across the refresh, with the new token (its JTI), and the old one stays valid until it expires.
+TEST_F(KubeletE2E, ProjectedTokenIsRefreshedBeforeExpiryAndThePodUsesTheNewOne) {
+  NodeAgentOptions options = NodeOptions();
+  options.extra_args = {"--token-refresh-percent", "1"};
+  StatusOr<std::unique_ptr<NodeAgentProcess>> refreshing = StartNodeAgent(options);
+  ASSERT_TRUE(refreshing.ok()) << refreshing.status().ToString();
+  json pod = Pod("refresh", {MLSCALE_INCLUSTER_PROBE, "--rounds", "30", "--interval-ms", "500"}, refreshing->get());
+  // The service-account folder as the kubelet projects it, with a 600 s token.
+  pod["spec"]["automountServiceAccountToken"] = false;
+  pod["spec"]["volumes"] = {{{"name", "sa"}, {"projected", {{"sources", {
+      {{"serviceAccountToken", {{"path", "token"}, {"expirationSeconds", 600}}}},
+      {{"configMap", {{"name", "kube-root-ca.crt"}, {"items", {{{"key", "ca.crt"}, {"path", "ca.crt"}}}}}}},
+      {{"downwardAPI", {{"items", {{{"path", "namespace"},
+                                    {"fieldRef", {{"fieldPath", "metadata.namespace"}}}}}}}}}}}}}}};
+  pod["spec"]["containers"][0]["volumeMounts"] = {
+      {{"name", "sa"}, {"mountPath", "/var/run/secrets/kubernetes.io/serviceaccount"}, {"readOnly", true}}};
+  ASSERT_TRUE(WaitFor([&] {  // kube-root-ca.crt is published by the controller manager
+    return Run({"-n", namespace_, "get", "configmap", "kube-root-ca.crt"}).exit_code == 0;
+  }, 30s));
+  Apply(pod);
+  std::string token_file;
+  std::string first;
+  ASSERT_TRUE(WaitFor([&] {
+    std::string dir = (*refreshing)->PodDir(namespace_, "refresh");
+    if (!dir.empty()) token_file = dir + "/volumes/sa/token";
+    first = token_file.empty() ? "" : ReadAll(token_file);
+    return !first.empty();
+  }, 60s)) << "no token was issued";
+  std::string second;
+  ASSERT_TRUE(WaitFor([&] {
+    second = ReadAll(token_file);
+    return !second.empty() && second != first;
+  }, 30s)) << "the token was not refreshed";
+
+  // Both are valid, for the same pod, and they are two credentials.
+  auto review = [&](const std::string& token) {
+    CommandResult result = Run({"create", "-f", "-", "-o", "json"},
+                               json{{"apiVersion", "authentication.k8s.io/v1"}, {"kind", "TokenReview"},
+                                    {"spec", {{"token", token}}}}.dump());
+    EXPECT_EQ(result.exit_code, 0) << result.output;
+    return json::parse(result.output, nullptr, false)["status"];
+  };
+  json old_review = review(first), new_review = review(second);
+  for (const json& status : {old_review, new_review}) {
+    EXPECT_EQ(status.value("authenticated", false), true) << status.dump();
+    EXPECT_EQ(status["user"].value("username", ""), "system:serviceaccount:" + namespace_ + ":default");
+    EXPECT_EQ(status["user"]["extra"]["authentication.kubernetes.io/pod-name"], json::array({"refresh"}));
+  }
+  std::string old_id = old_review["user"]["extra"]["authentication.kubernetes.io/credential-id"][0];
+  std::string new_id = new_review["user"]["extra"]["authentication.kubernetes.io/credential-id"][0];
+  EXPECT_NE(old_id, new_id);
+
+  // The pod authenticated in every round, first with the old token, later with the new one.
+  std::string phase = WaitForEnd("refresh");
+  std::string log = ReadAll((*refreshing)->PodDir(namespace_, "refresh") + "/main.log");
+  EXPECT_EQ(phase, "Succeeded") << log;
+  EXPECT_NE(log.find("credential: " + old_id + "\n"), std::string::npos) << log;
+  EXPECT_NE(log.find("credential: " + new_id + "\n"), std::string::npos) << log;
+  EXPECT_LT(log.find("credential: " + old_id + "\n"), log.find("credential: " + new_id + "\n")) << log;
+  std::istringstream lines(log);
+  int rounds = 0;
+  for (std::string line; std::getline(lines, line);) {
+    if (line.rfind("user: ", 0) == 0) {
+      ++rounds;
+      EXPECT_EQ(line, "user: system:serviceaccount:" + namespace_ + ":default");
+    }
+  }
+  EXPECT_EQ(rounds, 30) << log;
 }
 
 TEST_F(KubeletE2E, NoTokenWithoutAutomountButTheApiServerAddress) {

@@ -549,9 +549,10 @@ std::string WaitingReasonFor(const Status& plan_error) {
 }
 
 std::chrono::system_clock::time_point TokenRefreshTime(std::chrono::system_clock::time_point issued,
-                                                       std::chrono::system_clock::time_point expires) {
+                                                       std::chrono::system_clock::time_point expires,
+                                                       int percent) {
   auto lifetime = std::max(expires - issued, std::chrono::system_clock::duration::zero());
-  return issued + std::min<std::chrono::system_clock::duration>(lifetime * 4 / 5, std::chrono::hours(24));
+  return issued + std::min<std::chrono::system_clock::duration>(lifetime * percent / 100, std::chrono::hours(24));
 }
 
 std::string PodHostname(const json& pod) {

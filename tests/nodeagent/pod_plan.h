@@ -137,9 +137,11 @@ std::string ExpandVariables(const std::string& text, const std::vector<std::stri
 std::string WaitingReasonFor(const Status& plan_error);
 
 // When a token issued at `issued` that expires at `expires` is replaced, by the kubelet's
-// rule: once 80% of its lifetime has passed, and at the latest 24 h after it was issued.
+// rule: once `percent` (kubelet: 80) of its lifetime has passed, and at the latest 24 h after
+// it was issued.
 std::chrono::system_clock::time_point TokenRefreshTime(std::chrono::system_clock::time_point issued,
-                                                       std::chrono::system_clock::time_point expires);
+                                                       std::chrono::system_clock::time_point expires,
+                                                       int percent);
 
 // Pod name -> hostname as the kubelet derives it (spec.hostname, else the name cut to 63
 // characters without a trailing '-' or '.').

@@ -198,10 +198,13 @@ TEST(PodPlan, ServiceAccountTokenProjection) {
 TEST(TokenRefreshTime, At80PercentOfTheLifetimeAndWithin24Hours) {
   using namespace std::chrono;
   system_clock::time_point issued = system_clock::from_time_t(1'700'000'000);
-  EXPECT_EQ(TokenRefreshTime(issued, issued + seconds(3600)), issued + seconds(2880));
-  EXPECT_EQ(TokenRefreshTime(issued, issued + seconds(600)), issued + seconds(480));
-  EXPECT_EQ(TokenRefreshTime(issued, issued + hours(24 * 365)), issued + hours(24));
-  EXPECT_EQ(TokenRefreshTime(issued, issued - seconds(5)), issued);  // already expired: now
+  EXPECT_EQ(TokenRefreshTime(issued, issued + seconds(3600), 80), issued + seconds(2880));
+  EXPECT_EQ(TokenRefreshTime(issued, issued + seconds(600), 80), issued + seconds(480));
+  EXPECT_EQ(TokenRefreshTime(issued, issued + hours(24 * 365), 80), issued + hours(24));
+  EXPECT_EQ(TokenRefreshTime(issued, issued - seconds(5), 80), issued);  // already expired: now
+  // --token-refresh-percent (the refresh e2e test's 1 %: a 600 s token is replaced after 6 s).
+  EXPECT_EQ(TokenRefreshTime(issued, issued + seconds(600), 1), issued + seconds(6));
+  EXPECT_EQ(TokenRefreshTime(issued, issued + seconds(600), 100), issued + seconds(600));
 }
 
 TEST(PodPlan, HostnameAndSubdomain) {

@@ -7,13 +7,13 @@
 
 #include <chrono>
 #include <filesystem>
-#include <functional>
 #include <thread>
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
 #include "cluster_environment.h"
+#include "namespaced_test.h"
 #include "node_agent_process.h"
 
 namespace mlscale::testing {
@@ -22,17 +22,9 @@ namespace {
 using json = nlohmann::json;
 using namespace std::chrono_literals;
 
-bool WaitFor(const std::function<bool()>& condition, std::chrono::seconds limit) {
-  auto deadline = std::chrono::steady_clock::now() + limit;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (condition()) return true;
-    std::this_thread::sleep_for(200ms);
-  }
-  return condition();
-}
-
-class PluginE2E : public ::testing::Test {
+class PluginE2E : public NamespacedTest {
  protected:
+  PluginE2E() : NamespacedTest("plugin") {}
   static void SetUpTestSuite() {
     StatusOr<TestCluster> cluster = CurrentCluster();
     ASSERT_TRUE(cluster.ok()) << cluster.status().ToString();
@@ -49,28 +41,14 @@ class PluginE2E : public ::testing::Test {
       ASSERT_EQ(established.exit_code, 0) << established.output;
     }
   }
-  void SetUp() override {
-    kubeconfig_ = CurrentCluster()->admin_kubeconfig;
-    namespace_ = "plugin-" + std::to_string(getpid()) + "-" + std::to_string(++counter_);
-    ASSERT_EQ(Admin({"create", "namespace", namespace_}).exit_code, 0);
-  }
-  void TearDown() override { Admin({"delete", "namespace", namespace_, "--wait=false"}); }
-
-  CommandResult Admin(const std::vector<std::string>& args, const std::string& input = "") {
-    return Kubectl(kubeconfig_, args, input);
-  }
   // `kubectl mlscale <args>`: kubectl itself resolves the plugin.
   CommandResult Plugin(std::vector<std::string> args) {
     args.insert(args.begin(), {CurrentCluster()->bin_dir + "/kubectl", "mlscale"});
     return RunCommand(args);
   }
-  void Apply(const json& object) {
-    CommandResult result = Admin({"-n", namespace_, "apply", "-f", "-"}, object.dump());
-    ASSERT_EQ(result.exit_code, 0) << result.output;
-  }
   void PatchStatus(const std::string& resource, const std::string& name, const json& status) {
-    CommandResult result = Admin({"-n", namespace_, "patch", resource, name, "--subresource=status", "--type=merge",
-                                  "-p", json{{"status", status}}.dump()});
+    CommandResult result = Run({"-n", namespace_, "patch", resource, name, "--subresource=status", "--type=merge",
+                                "-p", json{{"status", status}}.dump()});
     ASSERT_EQ(result.exit_code, 0) << result.output;
   }
   json Job(const std::string& name, json labels = json::object(), json annotations = json::object()) {
@@ -78,10 +56,6 @@ class PluginE2E : public ::testing::Test {
             {"metadata", {{"name", name}, {"labels", labels}, {"annotations", annotations}}},
             {"spec", {{"replicas", 1}, {"backend", "cpu"}, {"trainer", {{"dataset", {{"name", "digits"}}}}}}}};
   }
-
-  std::string kubeconfig_;
-  std::string namespace_;
-  static inline int counter_ = 0;
 };
 
 TEST_F(PluginE2E, StatusShowsProgressAndConditions) {
@@ -148,7 +122,6 @@ TEST_F(PluginE2E, LogsOfARankThroughTheApiServer) {
   options.name = UniqueNodeName("plugin");
   StatusOr<std::unique_ptr<NodeAgentProcess>> node = StartNodeAgent(options);
   ASSERT_TRUE(node.ok()) << node.status().ToString();
-  ASSERT_TRUE(WaitFor([&] { return Admin({"-n", namespace_, "get", "serviceaccount", "default"}).exit_code == 0; }, 30s));
   for (int rank : {0, 1}) {
     json pod = {{"apiVersion", "v1"}, {"kind", "Pod"},
                 {"metadata", {{"name", "digits-worker-" + std::to_string(rank)},
@@ -162,7 +135,7 @@ TEST_F(PluginE2E, LogsOfARankThroughTheApiServer) {
     Apply(pod);
   }
   ASSERT_TRUE(WaitFor([&] {
-    return Admin({"-n", namespace_, "get", "pod", "digits-worker-1", "-o", "jsonpath={.status.phase}"}).output ==
+    return Run({"-n", namespace_, "get", "pod", "digits-worker-1", "-o", "jsonpath={.status.phase}"}).output ==
            "Running";
   }, 60s));
   CommandResult followed = Plugin({"logs", "digits", "--rank", "1", "-f", "-n", namespace_});
