@@ -26,15 +26,9 @@ ARG CUDA_VERSION=13.5.37
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 WORKDIR /src
 COPY scripts/deps.sh scripts/deps.sh
-# deps.sh wants Go >= 1.21 (the test control plane's build needs it; the images do not) and
-# bookworm's own is 1.19: take the one from bookworm-backports, from the image's own mirror.
-# Packages are named by their ABI (libboost-system1.74.0, libfmt9), not pinned to a Debian
-# revision, which a point release replaces.
-# hadolint ignore=DL3008
-RUN sed -i 's/^Suites: bookworm bookworm-updates$/& bookworm-backports/' /etc/apt/sources.list.d/debian.sources \
- && apt-get update \
- && apt-get install -y --no-install-recommends -t bookworm-backports golang-go \
- && rm -rf /var/lib/apt/lists/*
+# deps.sh reads the Go version the test control plane's modules need (the images do not use
+# Go; bookworm's is older, so deps.sh fetches a newer one, as on any fresh machine).
+COPY tests/cluster/modules/ tests/cluster/modules/
 RUN grep -qx "CUDA_VERSION=${CUDA_VERSION}" scripts/deps.sh \
       || { echo "scripts/deps.sh pins $(grep '^CUDA_VERSION=' scripts/deps.sh), not CUDA_VERSION=${CUDA_VERSION}" >&2; exit 1; } \
  && if [ "$GPU" = ON ]; then scripts/deps.sh --gpu-toolchain; else scripts/deps.sh; fi
@@ -52,6 +46,8 @@ RUN cmake -S . -B build -G Ninja -DMLSCALE_WERROR=ON -DMLSCALE_GPU=${GPU} \
     fi
 
 FROM debian:${DEBIAN}-slim AS operator
+# Packages are named by their ABI (libboost-system1.74.0, libfmt9), not pinned to a Debian
+# revision, which a point release replaces.
 # hadolint ignore=DL3008
 RUN apt-get update \
  && apt-get install -y --no-install-recommends libcpprest2.10 libyaml-cpp0.7 libspdlog1.10 libfmt9 \

@@ -49,7 +49,7 @@ def apt_packages(stage):
     """The packages a stage's `apt-get install` names."""
     packages = []
     for command in re.findall(r"apt-get install ([^&;]*)", run_text(stage)):
-        packages += [w for w in shlex.split(command) if not w.startswith("-") and w != "bookworm-backports"]
+        packages += [w for w in shlex.split(command) if not w.startswith("-")]
     return packages
 
 

@@ -7,6 +7,8 @@
 #   tests/scripts/fresh-machine.sh [options]            up, the README's commands, down
 #   tests/scripts/fresh-machine.sh [options] up         make the root (once), mount, clone or update
 #   tests/scripts/fresh-machine.sh [options] run CMD..  run CMD in the clone inside the root
+#   tests/scripts/fresh-machine.sh [options] quickstart|tests|cluster|by-hand
+#                                                       one part of the README (after `up`)
 #   tests/scripts/fresh-machine.sh [options] down       unmount everything `up` mounted
 #
 #   --root DIR       where the root lives (default /var/tmp/mlscale-fresh; it is kept for reuse)
@@ -25,7 +27,7 @@ while [ $# -gt 0 ]; do
     --branch) branch="$2"; shift 2 ;;
     --warm-caches) warm=1; shift ;;
     --tests) tests="$2"; shift 2 ;;
-    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
     -*) echo "fresh-machine.sh: unknown option '$1' (see --help)" >&2; exit 2 ;;
     *) break ;;
   esac
@@ -106,23 +108,57 @@ run() {
   in_root CCACHE_COMPILERCHECK=content bash -c 'cd /root/mlscale && "$@"' run "$@"
 }
 
-# The README's commands, top to bottom (cluster part: on the demo cluster it brings up).
-readme() {
-  run scripts/quickstart.sh
+# The README's commands, top to bottom, in four parts (each also a step of its own).
+part_quickstart() { run scripts/quickstart.sh; }
+part_tests() {
   # shellcheck disable=SC2086  # ctest arguments, split on purpose
   run scripts/test.sh $tests
+}
+# "On a cluster": the demo, then what the README and the demo say to run on it.
+part_cluster() {
   run bash -c 'scripts/cluster-demo.sh --no-watch | tee /tmp/demo.out'
-  # What the demo prints to use its cluster, as a newcomer would paste it.
-  run bash -c 'eval "$(grep -m1 "^  export KUBECONFIG=" /tmp/demo.out)" &&
-    kubectl get mlscale && kubectl mlscale status digits && kubectl mlscale top &&
-    kubectl logs digits-worker-0 --tail 3 && helm status mlscale -n mlscale-system'
+  run bash -c 'set -ex
+    eval "$(grep -m1 "^  export KUBECONFIG=" /tmp/demo.out)"
+    kubectl get mlscale
+    kubectl wait --for=condition=Succeeded tj/digits --timeout=60s
+    kubectl describe tj digits | tail -5
+    kubectl logs digits-worker-0 --tail 3
+    kubectl -n mlscale-system logs deployment/mlscale --tail 3
+    kubectl mlscale status digits
+    kubectl mlscale logs digits --rank 1 --tail 2
+    kubectl mlscale top
+    if kubectl get sweep digits-bayesian >/dev/null 2>&1; then kubectl mlscale trials digits-bayesian; fi
+    timeout 5 kubectl get tj -w || true
+    kubectl apply --server-side -f crds/
+    out=$(helm install bad charts/mlscale --namespace bad --set logLevel=verbose 2>&1) && exit 1
+    grep -q "logLevel" <<<"$out" && echo "refused as the README says: $out"
+    helm status mlscale -n mlscale-system | head -5'
   run scripts/cluster-demo.sh --down
+}
+# "Train locally", "Building by hand" and "The test control plane".
+part_by_hand() {
+  run bash -c 'set -ex
+    build/launcher/mlscale validate -f examples/trainingjob-digits.yaml
+    scripts/deps.sh --check
+    scripts/deps.sh
+    cmake -S . -B build -G Ninja && cmake --build build
+    python3 tests/cluster/testcluster.py up --dir /tmp/c
+    python3 tests/cluster/testcluster.py binaries
+    export PATH=$(dirname "$(python3 tests/cluster/testcluster.py binaries | awk '"'"'$1 == "kubectl" {print $2}'"'"')"):$PATH
+    kubectl --kubeconfig /tmp/c/admin.kubeconfig get ns
+    python3 tests/cluster/testcluster.py kubeconfig --dir /tmp/c --namespace team-a \
+      --service-account runner --out /tmp/c/runner.kubeconfig
+    kubectl --kubeconfig /tmp/c/runner.kubeconfig auth whoami
+    python3 tests/cluster/testcluster.py restart --dir /tmp/c --component kube-apiserver
+    kubectl --kubeconfig /tmp/c/admin.kubeconfig get ns default
+    python3 tests/cluster/testcluster.py down --dir /tmp/c'
 }
 
 case "$step" in
   up) up ;;
   down) down ;;
   run) run "$@" ;;
-  all) trap down EXIT; up; readme ;;
+  quickstart|tests|cluster|by-hand) "part_${step//-/_}" ;;
+  all) trap down EXIT; up; part_quickstart; part_tests; part_cluster; part_by_hand ;;
   *) echo "fresh-machine.sh: unknown step '$step' (see --help)" >&2; exit 2 ;;
 esac
