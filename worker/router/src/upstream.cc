@@ -1,5 +1,6 @@
-// Boost.Beast implementation of UpstreamClient. One io_context run by `threads` threads;
-// each exchange runs on the strand of its connection. A pooled connection is owned by the
+// Boost.Beast implementation of UpstreamClient. One io_context, run by `threads` threads of
+// its own or shared with the router's server; each exchange runs on the strand of its
+// connection. A pooled connection is owned by the
 // pool while idle and by one exchange while in use, never by two.
 #include "mlscale/router/upstream.h"
 
@@ -135,17 +136,21 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
 
 class ClientImpl final : public UpstreamClient {
  public:
-  explicit ClientImpl(const UpstreamOptions& options)
-      : options_(options), work_(asio::make_work_guard(io_)),
-        pool_(options.max_idle_per_endpoint, options.idle_timeout) {
-    for (int i = 0; i < options_.threads; ++i) threads_.emplace_back([this] { io_.run(); });
+  ClientImpl(const UpstreamOptions& options, std::shared_ptr<asio::io_context> io)
+      : options_(options), io_(std::move(io)), pool_(options.max_idle_per_endpoint, options.idle_timeout) {
+    if (options_.threads > 0) {
+      work_.emplace(asio::make_work_guard(*io_));
+      for (int i = 0; i < options_.threads; ++i) threads_.emplace_back([this] { io_->run(); });
+    }
   }
 
   ~ClientImpl() override {
     pool_.Clear();
-    work_.reset();
-    io_.stop();
-    for (auto& thread : threads_) thread.join();
+    if (work_) {
+      work_.reset();
+      io_->stop();
+      for (auto& thread : threads_) thread.join();
+    }
   }
 
   void Send(const EndpointAddress& endpoint, std::shared_ptr<const UpstreamRequest> request,
@@ -156,14 +161,14 @@ class ClientImpl final : public UpstreamClient {
   void RetainOnly(const std::vector<EndpointAddress>& keep) override { pool_.RetainOnly(keep); }
   size_t IdleConnections() const override { return pool_.count(); }
 
-  asio::io_context& io() { return io_; }
+  asio::io_context& io() { return *io_; }
   Pool& pool() { return pool_; }
   const UpstreamOptions& options() const { return options_; }
 
  private:
   UpstreamOptions options_;
-  asio::io_context io_;
-  asio::executor_work_guard<asio::io_context::executor_type> work_;
+  std::shared_ptr<asio::io_context> io_;
+  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work_;  // own threads only
   Pool pool_;
   std::vector<std::thread> threads_;
 };
@@ -321,13 +326,17 @@ void Exchange::Finish(UpstreamResult::Outcome outcome, std::string error) {
 
 }  // namespace
 
-StatusOr<std::unique_ptr<UpstreamClient>> UpstreamClient::Create(const UpstreamOptions& options) {
-  if (options.threads < 1 || options.threads > 256) return InvalidArgument("upstream threads must be 1..256");
+StatusOr<std::unique_ptr<UpstreamClient>> UpstreamClient::Create(const UpstreamOptions& options,
+                                                                 std::shared_ptr<asio::io_context> io_context) {
+  if (options.threads < 0 || options.threads > 256) return InvalidArgument("upstream threads must be 0..256");
+  if (options.threads == 0 && !io_context) return InvalidArgument("upstream threads 0 needs a shared io_context");
+  if (options.threads > 0 && io_context) return InvalidArgument("upstream: either threads of its own or a shared io_context");
   if (options.connect_timeout.count() < 1) return InvalidArgument("upstream connect timeout must be >= 1 ms");
   if (options.max_response_body_bytes < 1 || options.max_response_header_bytes < 256) {
     return InvalidArgument("upstream response limits: body >= 1 byte, header >= 256 bytes");
   }
-  return std::unique_ptr<UpstreamClient>(std::make_unique<ClientImpl>(options));
+  if (!io_context) io_context = std::make_shared<asio::io_context>();
+  return std::unique_ptr<UpstreamClient>(std::make_unique<ClientImpl>(options, std::move(io_context)));
 }
 
 }  // namespace mlscale::router
