@@ -85,7 +85,9 @@ class Session : public std::enable_shared_from_this<Session>, public Responder::
 class ServerImpl final : public Server {
  public:
   ServerImpl(const ServerOptions& options, Handler handler)
-      : options_(options), handler_(std::move(handler)), acceptor_(asio::make_strand(io_)) {}
+      : options_(options), handler_(std::move(handler)),
+        io_(options.io_context ? options.io_context : std::make_shared<asio::io_context>()),
+        shared_io_(options.io_context != nullptr), acceptor_(asio::make_strand(*io_)) {}
 
   ~ServerImpl() override { Stop(); }
 
@@ -104,7 +106,7 @@ class ServerImpl final : public Server {
     }
     port_ = acceptor_.local_endpoint().port();
     Accept();
-    for (int i = 0; i < options_.threads; ++i) threads_.emplace_back([this] { io_.run(); });
+    for (int i = 0; i < options_.threads; ++i) threads_.emplace_back([this] { io_->run(); });
     return Status::Ok();
   }
 
@@ -127,14 +129,22 @@ class ServerImpl final : public Server {
       draining_ = true;
       asio::post(acceptor_.get_executor(), [this] { CloseAcceptor(); });
       for (auto& session : LiveSessions()) session->CloseNow();
-      // Without the work guard the threads return once every connection has closed.
+      // Without the work guard the threads return once every connection has closed; a
+      // shared context may hold other work (a proxy's exchanges) until their deadlines.
       work_.reset();
+      if (shared_io_) {
+        asio::post(*io_, [this] { written_off_.store(true); io_->stop(); });
+      }
       for (auto& thread : threads_) thread.join();
+      written_off_.store(true);
     });
   }
 
   const ServerOptions& options() const { return options_; }
   bool draining() const { return draining_; }
+  // After Stop(): nothing is written any more (a Responder destroyed later, e.g. with a
+  // shared context's pending work, must not touch a stopped loop).
+  bool stopped() const { return written_off_.load(); }
 
   void Dispatch(Request&& request, Responder responder) {
     try {
@@ -174,7 +184,7 @@ class ServerImpl final : public Server {
   }
 
   void Accept() {
-    acceptor_.async_accept(asio::make_strand(io_), [this](beast::error_code ec, tcp::socket socket) {
+    acceptor_.async_accept(asio::make_strand(*io_), [this](beast::error_code ec, tcp::socket socket) {
       if (ec == asio::error::operation_aborted || !acceptor_.is_open()) return;
       if (ec) {
         // Out of file descriptors (EMFILE) or the like: retry shortly, not in a busy loop,
@@ -213,6 +223,7 @@ class ServerImpl final : public Server {
   const ServerOptions options_;
   const Handler handler_;
   std::atomic<bool> draining_ = false;
+  std::atomic<bool> written_off_ = false;
   mutable std::mutex mutex_;
   std::condition_variable drained_;
   std::unordered_map<Session*, std::weak_ptr<Session>> sessions_;
@@ -220,8 +231,10 @@ class ServerImpl final : public Server {
   uint16_t port_ = 0;
   // Declared after what sessions touch in their destructors: the io_context is destroyed
   // first, and with it every session its pending handlers still hold.
-  asio::io_context io_;
-  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work_{io_.get_executor()};
+  // The last owner of a shared context is expected to be this server (see ServerOptions).
+  std::shared_ptr<asio::io_context> io_;
+  const bool shared_io_;
+  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work_{io_->get_executor()};
   tcp::acceptor acceptor_;
   asio::steady_timer accept_retry_{acceptor_.get_executor()};
   std::vector<std::thread> threads_;
@@ -351,6 +364,7 @@ void Session::Dispatch() {
 }
 
 void Session::Send(Response response) {
+  if (server_.stopped()) return;
   asio::dispatch(stream_.get_executor(),
                  [self = shared_from_this(), response = std::move(response)]() mutable {
                    self->Write(std::move(response));

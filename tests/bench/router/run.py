@@ -4,11 +4,14 @@ EndpointSlice on a control plane of its own (tests/cluster/testcluster.py) and r
 InferenceService's status.traffic, as in a cluster.
 
   tests/bench/router/run.sh [build-dir] [--duration S] [--rounds N] [--concurrency 1,16,64]
+                           [--baseline-router PATH --baseline-args "--threads 1 --upstream-threads 1"]
 
 Requests: POST /v2/models/digits/infer (batch 1; the digits model trained by mlscale-train
 with the default config) and GET /v2/health/ready (no model work: the proxy's cost alone).
 Each (target, concurrency) runs --duration seconds after a warm-up; direct and routed
-alternate within a round, rounds rotate the order, the best round is kept.
+alternate within a round, rounds rotate the order, the best round is kept. With
+--baseline-router, a second router binary (e.g. the previous commit's) is measured beside the
+first in the same run, on the same pod.
 """
 import argparse
 import datetime
@@ -26,15 +29,10 @@ import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.abspath(os.path.join(HERE, "..", "..", ".."))
-# The serve benchmark's process and wrk helpers (one copy of each).
-_spec = importlib.util.spec_from_file_location("serve_bench", os.path.join(ROOT, "tests", "bench", "serve", "run.py"))
-# Its module imports numpy only through mlp_numpy; stub that import, nothing here uses it.
-sys.modules.setdefault("mlp_numpy", type(sys)("mlp_numpy"))
-serve_bench = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(serve_bench)
-Server, run_wrk, free_port, load_average = serve_bench.Server, serve_bench.run_wrk, serve_bench.free_port, serve_bench.load_average
+sys.path.insert(0, os.path.dirname(HERE))
+from benchlib import GET_SCRIPT, POST_SCRIPT, Server, free_port, http_ok, load_average, run_wrk  # noqa: E402
 
-DIRECT, ROUTED = "direct to the pod", "through mlscale-router"
+DIRECT, ROUTED, BASELINE = "direct to the pod", "through mlscale-router", "through the baseline router"
 TESTCLUSTER = os.path.join(ROOT, "tests", "cluster", "testcluster.py")
 ISVC_CRD = os.path.join(ROOT, "crds", "inferenceservices.mlscale.io.yaml")
 NAMESPACE, SERVICE = "router-bench", "bench"
@@ -94,20 +92,6 @@ def set_up_cluster(cluster, pod_address, pod_port):
             "-p", json.dumps({"status": {"traffic": [{"revision": "r1", "percent": 100}]}}))
 
 
-def wait_ok(url, body=None, timeout=60):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        try:
-            request = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"})
-            with urllib.request.urlopen(request, timeout=2) as response:
-                if response.status == 200:
-                    return
-        except Exception:  # not up yet
-            pass
-        time.sleep(0.3)
-    raise RuntimeError(f"{url} not answering 200 after {timeout} s")
-
-
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--build", default="build")
@@ -115,6 +99,9 @@ def main():
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--concurrency", default="1,16,64")
     parser.add_argument("--output", default=os.path.join(ROOT, "tests", "bench", "results", "router.md"))
+    parser.add_argument("--baseline-router", help="a second mlscale-router binary measured beside this build's")
+    parser.add_argument("--baseline-args", default="--threads 1 --upstream-threads 1",
+                        help="its thread flags (this build's router runs with --threads 1)")
     args = parser.parse_args()
     build = os.path.abspath(args.build)
     concurrency = [int(c) for c in args.concurrency.split(",")]
@@ -145,33 +132,41 @@ def main():
                      pod_port, log_dir=work)
         servers.append(pod)
         set_up_cluster(cluster, pod_address, pod_port)
-        router = Server("mlscale-router", [os.path.join(build, "worker", "router", "mlscale-router"),
-                                           "--inference-service", SERVICE, "--namespace", NAMESPACE,
-                                           "--kubeconfig", cluster["adminKubeconfig"],
-                                           "--listen", f"127.0.0.1:{router_port}",
-                                           "--metrics-listen", f"127.0.0.1:{metrics_port}",
-                                           "--threads", "1", "--upstream-threads", "1", "--log-level", "warn"],
-                        router_port, log_dir=work)
-        servers.append(router)
-        targets = {DIRECT: f"{pod_address}:{pod_port}", ROUTED: f"127.0.0.1:{router_port}"}
-        for target in targets.values():
-            wait_ok(f"http://{target}/v2/models/digits/infer", body)
-        post_script = os.path.join(ROOT, "tests", "bench", "serve", "post.lua")
-        requests = {"infer": (post_script, "/v2/models/digits/infer"), "health": (None, "/v2/health/ready")}
+        def start_router(name, binary, thread_args):
+            port, metrics = free_port(), free_port()
+            server = Server(name, [binary, "--inference-service", SERVICE, "--namespace", NAMESPACE,
+                                   "--kubeconfig", cluster["adminKubeconfig"], "--listen", f"127.0.0.1:{port}",
+                                   "--metrics-listen", f"127.0.0.1:{metrics}", "--log-level", "warn", *thread_args],
+                            port, log_dir=work)
+            servers.append(server)
+            return f"127.0.0.1:{port}", metrics
+
+        targets = {DIRECT: f"{pod_address}:{pod_port}"}
+        targets[ROUTED], metrics_port = start_router(
+            "mlscale-router", os.path.join(build, "worker", "router", "mlscale-router"), ["--threads", "1"])
+        if args.baseline_router:
+            targets[BASELINE], _ = start_router("baseline-router", os.path.abspath(args.baseline_router),
+                                                args.baseline_args.split())
+        for name, target in targets.items():
+            url = f"http://{target}/v2/models/digits/infer"
+            next(s for s in servers if s.port == int(target.rsplit(":", 1)[1])).wait_until(lambda: http_ok(url, body), 60)
+        requests = {"infer": (POST_SCRIPT, "/v2/models/digits/infer"), "health": (GET_SCRIPT, "/v2/health/ready")}
         results = {}  # (request, target, c) -> [runs]
-        order = [DIRECT, ROUTED]
+        order = list(targets)
         for round_index in range(args.rounds):
             for kind, (script, path) in requests.items():
                 for c in concurrency:
                     for target in order:
                         url = f"http://{targets[target]}{path}"
-                        run_wrk_for(url, body_file, script, 8, 1)  # warm-up
-                        run = run_wrk_for(url, body_file, script, c, args.duration)
+                        run_wrk(url, 8, 1, script, body_file)  # warm-up
+                        run = run_wrk(url, c, args.duration, script, body_file)
                         run["load"] = load_average()
                         results.setdefault((kind, target, c), []).append(run)
-            order.reverse()
+                        print(f"round {round_index + 1} {kind} c={c} {target}: {run['rps']:.0f} req/s "
+                              f"p50 {run['p50']:.2f} p99 {run['p99']:.2f} ms load {run['load']:.1f}", flush=True)
+            order = order[1:] + order[:1]
         stats = urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/v1/stats", timeout=5).read().decode()
-        write_results(args, results, concurrency, load_start, load_average(), stats)
+        write_results(args, results, concurrency, load_start, load_average(), stats, list(targets))
     finally:
         for server in servers:
             server.stop()
@@ -179,16 +174,7 @@ def main():
         shutil.rmtree(work, ignore_errors=True)
 
 
-def run_wrk_for(url, body_file, script, connections, seconds):
-    if script:
-        return run_wrk(url, body_file, script, connections, seconds)
-    empty = os.path.join(os.path.dirname(body_file), "get.lua")
-    with open(empty, "w") as f:
-        f.write("-- plain GET\n")
-    return run_wrk(url, body_file, empty, connections, seconds)
-
-
-def write_results(args, results, concurrency, load_start, load_end, stats):
+def write_results(args, results, concurrency, load_start, load_end, stats, targets):
     best = {key: max(runs, key=lambda r: r["rps"]) for key, runs in results.items()}
     cpu = "unknown CPU"
     with open("/proc/cpuinfo") as f:
@@ -196,36 +182,39 @@ def write_results(args, results, concurrency, load_start, load_end, stats):
             if line.startswith("model name"):
                 cpu = line.split(":", 1)[1].strip()
                 break
+    routers = [t for t in targets if t != DIRECT]
     lines = [
         "# Router benchmark: mlscale-router beside direct-to-pod",
         "",
         f"Run {datetime.datetime.utcnow().strftime('%Y-%m-%dT%H:%MZ')} by `tests/bench/router/run.sh` on {os.cpu_count()} cores "
-        f"({cpu}), {platform.system()} {platform.release()}; load average {load_start:.2f} at the start, {load_end:.2f} at the end.",
-        "**The machine is shared**: other engineers' builds and tests run on the same 2 cores, so absolute figures move "
-        "between runs; only the ratio within one run means something (each cell's load average is beside it).",
+        f"({cpu}), {platform.system()} {platform.release()}; load average {load_start:.2f} at the start, {load_end:.2f} at the end "
+        "(the benchmark's own processes count in it: wrk, the pod, the router, the control plane).",
         "",
-        "Setup: one `mlscale-serve` process (`--threads 1`, the model pod, on the machine's own address) serving the digits model (trained by "
-        "`mlscale-train`, default config, 64-128-64-10). `mlscale-router` (`--threads 1 --upstream-threads 1`) learns the "
-        "pod from a real EndpointSlice and the traffic split from the InferenceService's status on a private control plane "
-        "(etcd, kube-apiserver, controller-manager, scheduler on the same cores). Load: wrk (keep-alive, 1-2 threads, "
-        f"on the same cores), {args.duration} s per cell after a 1 s warm-up, direct and routed alternating, "
-        f"best of {args.rounds} rounds. `infer`: POST /v2/models/digits/infer, batch 1; `health`: GET /v2/health/ready "
-        "(no model work: the proxy's own cost).",
+        "Setup: one `mlscale-serve` process (`--threads 1`, the model pod, on the machine's own address) serving the digits "
+        "model (trained by `mlscale-train`, default config, 64-128-64-10). `mlscale-router --threads 1` learns the pod from a "
+        "real EndpointSlice and the traffic split from the InferenceService's status on a private control plane (etcd, "
+        "kube-apiserver, controller-manager, scheduler on the same cores)"
+        + (f"; the baseline router (`{os.path.basename(args.baseline_router)} {args.baseline_args}`) runs beside it on the same pod"
+           if args.baseline_router else "")
+        + f". Load: wrk (keep-alive, 1-2 threads, on the same cores), {args.duration} s per cell after a 1 s warm-up, the "
+        f"targets alternating, best of {args.rounds} rounds. `infer`: POST /v2/models/digits/infer, batch 1; `health`: "
+        "GET /v2/health/ready (no model work: the proxy's own cost).",
         "",
-        "| request | connections | direct req/s | routed req/s | routed/direct | direct p50 / p99 ms | routed p50 / p99 ms | failed (direct, routed) | load |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| request | connections | direct req/s | " + " | ".join(f"{r} req/s (x direct)" for r in routers)
+        + " | direct p50 / p99 ms | " + " | ".join(f"{r} p50 / p99 ms" for r in routers) + " | failed | load |",
+        "|---|---|---|" + "---|" * len(routers) + "---|" + "---|" * len(routers) + "---|---|",
     ]
     for kind in ("infer", "health"):
         for c in concurrency:
-            d, r = best[(kind, DIRECT, c)], best[(kind, ROUTED, c)]
-            lines.append(f"| {kind} | {c} | {d['rps']:.0f} | {r['rps']:.0f} | {r['rps'] / d['rps']:.2f} | "
-                         f"{d['p50']:.2f} / {d['p99']:.2f} | {r['p50']:.2f} / {r['p99']:.2f} | {d['failed']}, {r['failed']} | "
-                         f"{d['load']:.1f} / {r['load']:.1f} |")
-    lines += ["", "Reading: a routed request crosses two more processes' worth of scheduling than a direct one "
-              "(wrk -> router connection thread -> router I/O thread -> pod and back), and on a machine whose load "
-              "average is many times its core count each hand-off waits for a core; the router's figures here are an "
-              "upper bound of its cost until a run on a quiet machine replaces them.",
-              "", "The router's `/v1/stats` at the end of the run:", "", "```json", stats.strip(), "```", ""]
+            d = best[(kind, DIRECT, c)]
+            rs = [best[(kind, r, c)] for r in routers]
+            lines.append(f"| {kind} | {c} | {d['rps']:.0f} | "
+                         + " | ".join(f"{r['rps']:.0f} ({r['rps'] / d['rps']:.2f})" for r in rs)
+                         + f" | {d['p50']:.2f} / {d['p99']:.2f} | "
+                         + " | ".join(f"{r['p50']:.2f} / {r['p99']:.2f}" for r in rs)
+                         + f" | {', '.join(str(x['failed']) for x in [d] + rs)} | "
+                         + " / ".join(f"{x['load']:.1f}" for x in [d] + rs) + " |")
+    lines += ["", "The router's `/v1/stats` at the end of the run:", "", "```json", stats.strip(), "```", ""]
     text = "\n".join(lines)
     with open(args.output, "w") as f:
         f.write(text)

@@ -23,18 +23,17 @@ import json
 import os
 import platform
 import re
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
-import time
-import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.abspath(os.path.join(HERE, "..", "..", ".."))
 sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.dirname(HERE))
+import benchlib  # noqa: E402
 import mlp_numpy  # noqa: E402
+from benchlib import free_port, http_ok, load_average, run_wrk  # noqa: E402
 
 MODELS = ("digits", "mlp")
 OURS, BATCHED, CPPREST_HANDLER = "mlscale-serve", "mlscale-serve batched", "cpprestsdk + serve handler"
@@ -46,75 +45,13 @@ FIXED_BODY_SERVERS = (CEILING, CEILING_CPPREST)  # model-independent: measured o
 PEER_ENV = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def wait_ready(server, bodies):
+    server.wait_until(lambda: all(http_ok(server.url(m), bodies[m]) for m in MODELS))
 
 
-def load_average():
-    with open("/proc/loadavg") as f:
-        return float(f.read().split()[0])
-
-
-def http_ok(url, body=None):
-    try:
-        request = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"})
-        with urllib.request.urlopen(request, timeout=2) as response:
-            return response.status == 200
-    except Exception:  # not up yet
-        return False
-
-
-class Server:
-    """One server process, in its own process group (stopped as a group: MLServer forks workers)."""
-
-    def __init__(self, name, argv, port, env=None, cwd=None, log_dir="."):
-        self.name, self.port = name, port
-        self.log_path = os.path.join(log_dir, re.sub(r"[^a-z0-9]+", "-", name.lower()) + ".log")
-        self.log = open(self.log_path, "ab")
-        self.process = subprocess.Popen(argv, stdout=self.log, stderr=subprocess.STDOUT, env=env, cwd=cwd,
-                                        start_new_session=True)
-
+class Server(benchlib.Server):
     def url(self, model):
         return f"http://127.0.0.1:{self.port}/v2/models/{model}/infer"
-
-    def wait_ready(self, bodies, timeout=180):
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"{self.name} exited ({self.process.returncode}); see {self.log_path}")
-            if all(http_ok(self.url(m), bodies[m]) for m in MODELS):
-                return
-            time.sleep(0.3)
-        raise RuntimeError(f"{self.name} not ready after {timeout} s; see {self.log_path}")
-
-    def stop(self):
-        try:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            self.process.wait(timeout=30)
-        except (ProcessLookupError, subprocess.TimeoutExpired):
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait()
-        self.log.close()
-
-
-UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
-
-
-def run_wrk(url, body_file, script, connections, seconds):
-    threads = min(2, connections)
-    out = subprocess.run(["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", script, url],
-                         capture_output=True, text=True, env=dict(os.environ, BODY=body_file), check=True).stdout
-    result = {"rps": float(re.search(r"Requests/sec:\s+([0-9.]+)", out).group(1))}
-    for percentile, key in (("50", "p50"), ("99", "p99")):
-        m = re.search(rf"^\s+{percentile}(?:\.000)?%\s+([0-9.]+)(us|ms|s)\s*$", out, re.M)
-        result[key] = float(m.group(1)) * UNITS[m.group(2)]
-    m = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    result["failed"] = int(m.group(1)) if m else 0
-    m = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
-    result["failed"] += sum(int(x) for x in m.groups()) if m else 0
-    return result
 
 
 def make_models(work, build):
@@ -184,12 +121,12 @@ def measure(args):
             argv, env = factories[name](port)
             server = Server(name, argv, port, env=env, log_dir=work)
             try:
-                server.wait_ready(bodies)
+                wait_ready(server, bodies)
                 for model in (("digits",) if name in FIXED_BODY_SERVERS else MODELS):
-                    run_wrk(server.url(model), body_files[model], script, 16, 1)  # warm-up
+                    run_wrk(server.url(model), 16, 1, script, body_files[model])  # warm-up
                     for c in args.concurrency:
                         load = load_average()
-                        run = run_wrk(server.url(model), body_files[model], script, c, args.duration)
+                        run = run_wrk(server.url(model), c, args.duration, script, body_files[model])
                         run["load"] = load
                         results.setdefault((name, model, c), []).append(run)
                         print(f"round {round_index + 1} {name:32s} {model:6s} c={c:<3d} {run['rps']:10.0f} req/s "

@@ -36,6 +36,10 @@ TEST(RouterFlags, DefaultsAndContractFlags) {
   EXPECT_EQ(defaults->server.port, 8080);
   EXPECT_EQ(defaults->metrics.port, 9090);
   EXPECT_EQ(defaults->source.namespace_name, "");
+  EXPECT_EQ(defaults->upstream.threads, 0) << "pods on the client loops: no hand-off per request";
+  auto pool = Parse({"--inference-service", "digits", "--upstream-threads", "3"});
+  ASSERT_TRUE(pool.ok());
+  EXPECT_EQ(pool->upstream.threads, 3);
 }
 
 TEST(RouterFlags, Help) {

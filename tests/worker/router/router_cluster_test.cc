@@ -295,7 +295,7 @@ class RouterCluster : public ::testing::Test {
     std::vector<std::string> args = {MLSCALE_ROUTER_BINARY, "--inference-service", kService, "--namespace", namespace_,
                                      "--kubeconfig", router_kubeconfig_,
                                      "--listen", "127.0.0.1:" + std::to_string(port_), "--metrics-listen",
-                                     "127.0.0.1:" + std::to_string(metrics_port_), "--threads", "2", "--upstream-threads", "2",
+                                     "127.0.0.1:" + std::to_string(metrics_port_), "--threads", "2",  // pods on the same loops (the default)
                                      "--drain-seconds", "0"};
     args.insert(args.end(), extra.begin(), extra.end());
     router_ = std::make_unique<Process>(args, logs_ + "/router.log");

@@ -5,7 +5,11 @@
 
 #include <future>
 #include <map>
+#include <optional>
 #include <thread>
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
 
 #include <gtest/gtest.h>
 
@@ -77,14 +81,37 @@ EndpointAddress RefusingAddress() {
   return {"127.0.0.1", port};
 }
 
-class RouterTest : public ::testing::Test {
+// Each case runs twice: the upstream client on threads of its own, and (as mlscale-router
+// runs by default) on a context others run, here two threads standing in for the server's.
+class RouterTest : public ::testing::TestWithParam<bool> {
  protected:
   void Start(RouterOptions options = {}, UpstreamOptions upstream_options = {}) {
-    upstream_options.threads = 2;
     options.seed = 7;
-    auto upstream = UpstreamClient::Create(upstream_options);
-    ASSERT_TRUE(upstream.ok());
+    std::shared_ptr<boost::asio::io_context> shared;
+    if (GetParam()) {
+      shared = std::make_shared<boost::asio::io_context>();
+      work_.emplace(shared->get_executor());
+      for (int i = 0; i < 2; ++i) loop_threads_.emplace_back([shared] { shared->run(); });
+      loop_ = shared;
+      upstream_options.threads = 0;
+    } else {
+      upstream_options.threads = 2;
+    }
+    auto upstream = UpstreamClient::Create(upstream_options, std::move(shared));
+    ASSERT_TRUE(upstream.ok()) << upstream.status().ToString();
     router_ = std::make_unique<Router>(std::move(*upstream), metrics_, options);
+  }
+  // A client on a shared context goes once the context no longer runs (upstream.h).
+  void StopLoop() {
+    if (!loop_) return;
+    work_.reset();
+    loop_->stop();
+    for (auto& thread : loop_threads_) thread.join();
+    loop_threads_.clear();
+  }
+  void TearDown() override {
+    StopLoop();
+    router_.reset();
   }
 
   std::future<http::Response> Send(const std::string& method, const std::string& target, std::string body = "",
@@ -109,10 +136,27 @@ class RouterTest : public ::testing::Test {
   }
 
   kube::Metrics metrics_;
+  std::shared_ptr<boost::asio::io_context> loop_;
+  std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> work_;
+  std::vector<std::thread> loop_threads_;
   std::unique_ptr<Router> router_;
 };
 
-TEST_F(RouterTest, ForwardsRequestAndResponseWithoutHopByHopHeaders) {
+INSTANTIATE_TEST_SUITE_P(UpstreamThreads, RouterTest, ::testing::Values(false, true),
+                         [](const ::testing::TestParamInfo<bool>& param) { return param.param ? "SharedLoop" : "OwnThreads"; });
+
+TEST(UpstreamClientTest, NeedsThreadsOrASharedContextNotBoth) {
+  UpstreamOptions options;
+  options.threads = 0;
+  EXPECT_EQ(UpstreamClient::Create(options).status().code(), StatusCode::kInvalidArgument);
+  options.threads = 1;
+  EXPECT_EQ(UpstreamClient::Create(options, std::make_shared<boost::asio::io_context>()).status().code(),
+            StatusCode::kInvalidArgument);
+  options.threads = -1;
+  EXPECT_FALSE(UpstreamClient::Create(options).ok());
+}
+
+TEST_P(RouterTest, ForwardsRequestAndResponseWithoutHopByHopHeaders) {
   EchoPod pod("p1");
   Start();
   router_->SetTraffic({{"rev-a", 100}});
@@ -139,7 +183,7 @@ TEST_F(RouterTest, ForwardsRequestAndResponseWithoutHopByHopHeaders) {
   EXPECT_EQ(metrics_.Value("mlscale_router_requests_total", {{"revision", "rev-a"}, {"code", "200"}}), 1);
 }
 
-TEST_F(RouterTest, KeepsConnectionsToPodsAlive) {
+TEST_P(RouterTest, KeepsConnectionsToPodsAlive) {
   EchoPod pod("p1");
   Start();
   router_->SetTraffic({{"rev-a", 100}});
@@ -150,7 +194,7 @@ TEST_F(RouterTest, KeepsConnectionsToPodsAlive) {
   EXPECT_LE(router_->Stats()["revisions"]["rev-a"]["inFlight"].get<int>(), 0);
 }
 
-TEST_F(RouterTest, RejectsWhatItWillNotForward) {
+TEST_P(RouterTest, RejectsWhatItWillNotForward) {
   EchoPod pod("p1");
   Start();
   router_->SetTraffic({{"rev-a", 100}});
@@ -177,7 +221,7 @@ TEST_F(RouterTest, RejectsWhatItWillNotForward) {
   EXPECT_EQ(pod.requests(), 0);
 }
 
-TEST_F(RouterTest, RetriesARefusedConnectionOnAnotherPod) {
+TEST_P(RouterTest, RetriesARefusedConnectionOnAnotherPod) {
   EchoPod pod("good");
   Start();
   router_->SetTraffic({{"rev-a", 100}});
@@ -190,7 +234,7 @@ TEST_F(RouterTest, RetriesARefusedConnectionOnAnotherPod) {
   EXPECT_GT(metrics_.Value("mlscale_router_retries_total", {{"revision", "rev-a"}}), 0);
 }
 
-TEST_F(RouterTest, GivesUpWith503AfterMaxAttemptsWhenNoPodAnswers) {
+TEST_P(RouterTest, GivesUpWith503AfterMaxAttemptsWhenNoPodAnswers) {
   testing::ScriptedUpstream closes("");  // reads the request, closes without a byte
   RouterOptions options;
   options.max_attempts = 3;
@@ -204,7 +248,7 @@ TEST_F(RouterTest, GivesUpWith503AfterMaxAttemptsWhenNoPodAnswers) {
   EXPECT_EQ(closes.requests(), 3);
 }
 
-TEST_F(RouterTest, NeverRetriesOnceAResponseByteArrived) {
+TEST_P(RouterTest, NeverRetriesOnceAResponseByteArrived) {
   struct Case {
     const char* what;
     std::string script;
@@ -243,7 +287,7 @@ TEST_F(RouterTest, NeverRetriesOnceAResponseByteArrived) {
   }
 }
 
-TEST_F(RouterTest, PassesPodErrorsThrough) {
+TEST_P(RouterTest, PassesPodErrorsThrough) {
   testing::ScriptedUpstream pod("HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nContent-Length: 22\r\n\r\n{\"error\": \"bad input\"}");
   Start();
   router_->SetTraffic({{"rev-a", 100}});
@@ -253,7 +297,7 @@ TEST_F(RouterTest, PassesPodErrorsThrough) {
   EXPECT_EQ(response.body, "{\"error\": \"bad input\"}");
 }
 
-TEST_F(RouterTest, DeadlineGives504) {
+TEST_P(RouterTest, DeadlineGives504) {
   EchoPod slow("slow", milliseconds(2000));
   RouterOptions options;
   options.request_timeout = milliseconds(300);
@@ -267,7 +311,7 @@ TEST_F(RouterTest, DeadlineGives504) {
   EXPECT_EQ(slow.requests(), 1);
 }
 
-TEST_F(RouterTest, HoldsRequestsUntilAPodIsReady) {
+TEST_P(RouterTest, HoldsRequestsUntilAPodIsReady) {
   EchoPod pod("p1");
   Start();
   router_->SetTraffic({{"rev-a", 100}});
@@ -294,7 +338,7 @@ TEST_F(RouterTest, HoldsRequestsUntilAPodIsReady) {
             std::string::npos) << router_->RenderMetrics();
 }
 
-TEST_F(RouterTest, HeldRequestsFollowTheTraffic) {
+TEST_P(RouterTest, HeldRequestsFollowTheTraffic) {
   EchoPod pod("b1");
   Start();
   router_->SetTraffic({{"rev-a", 100}});
@@ -307,7 +351,7 @@ TEST_F(RouterTest, HeldRequestsFollowTheTraffic) {
   EXPECT_EQ(HeaderOf(response, "x-mlscale-revision"), "rev-b");
 }
 
-TEST_F(RouterTest, NoTrafficSplitYetHoldsToo) {
+TEST_P(RouterTest, NoTrafficSplitYetHoldsToo) {
   EchoPod pod("p1");
   Start();
   auto held = Send("GET", "/x");
@@ -318,7 +362,7 @@ TEST_F(RouterTest, NoTrafficSplitYetHoldsToo) {
   EXPECT_EQ(held.get().status, 200);
 }
 
-TEST_F(RouterTest, FullQueueAndTimeoutAnswer503WithAReason) {
+TEST_P(RouterTest, FullQueueAndTimeoutAnswer503WithAReason) {
   RouterOptions options;
   options.queue_limit = 1;
   options.queue_timeout = milliseconds(300);
@@ -337,7 +381,7 @@ TEST_F(RouterTest, FullQueueAndTimeoutAnswer503WithAReason) {
   EXPECT_NE(router_->RenderMetrics().find("mlscale_router_queue_wait_seconds_count{revision=\"rev-a\"} 1"), std::string::npos);
 }
 
-TEST_F(RouterTest, UsesDrainingPodsOnlyWithoutReadyOnes) {
+TEST_P(RouterTest, UsesDrainingPodsOnlyWithoutReadyOnes) {
   EchoPod ready("ready"), draining("draining");
   Start();
   router_->SetTraffic({{"rev-a", 100}});
@@ -347,7 +391,7 @@ TEST_F(RouterTest, UsesDrainingPodsOnlyWithoutReadyOnes) {
   EXPECT_EQ(HeaderOf(Get(), "x-pod"), "draining");
 }
 
-TEST_F(RouterTest, SplitsByTheExactPercent) {
+TEST_P(RouterTest, SplitsByTheExactPercent) {
   EchoPod stable("stable"), canary("canary");
   Start();
   router_->SetTraffic({{"stable", 80}, {"canary", 20}});
@@ -359,7 +403,7 @@ TEST_F(RouterTest, SplitsByTheExactPercent) {
   EXPECT_EQ(canary.requests(), 100);
 }
 
-TEST_F(RouterTest, BalancesConcurrentRequestsByOutstanding) {
+TEST_P(RouterTest, BalancesConcurrentRequestsByOutstanding) {
   EchoPod slow("slow", milliseconds(300)), fast("fast");
   Start();
   router_->SetTraffic({{"rev-a", 100}});
@@ -376,10 +420,11 @@ TEST_F(RouterTest, BalancesConcurrentRequestsByOutstanding) {
   EXPECT_EQ(first.get().status, 200);
 }
 
-TEST_F(RouterTest, ShutdownAnswersHeldRequests) {
+TEST_P(RouterTest, ShutdownAnswersHeldRequests) {
   Start();
   router_->SetTraffic({{"rev-a", 100}});
   auto held = Send("GET", "/x");
+  StopLoop();
   router_.reset();
   auto response = held.get();
   EXPECT_EQ(response.status, 503);

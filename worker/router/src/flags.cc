@@ -57,7 +57,7 @@ StatusOr<RouterFlags> ParseRouterFlags(int argc, const char* const* argv, std::o
       ("idle-timeout-ms", po::value(&idle_ms)->default_value(60000), "time a client keep-alive connection may stay idle")
       ("read-timeout-ms", po::value(&read_ms)->default_value(30000), "time for a request to arrive once it has begun")
       ("threads", po::value(&threads)->default_value(0), "threads serving clients (0: one per core)")
-      ("upstream-threads", po::value(&upstream_threads)->default_value(0), "threads talking to pods (0: one per core)")
+      ("upstream-threads", po::value(&upstream_threads)->default_value(0), "threads of their own talking to pods (0: the exchanges run on the client-serving threads, no hand-off per request)")
       ("port-name", po::value(&flags.source.port_name), "EndpointSlice port to send to (default: the slice's first TCP port)")
       ("drain-seconds", po::value<double>()->default_value(5), "after SIGTERM: not ready but serving this long (endpoint propagation)")
       ("drain-timeout-seconds", po::value<double>()->default_value(30), "then: longest wait for requests in flight")
@@ -102,7 +102,7 @@ StatusOr<RouterFlags> ParseRouterFlags(int argc, const char* const* argv, std::o
   flags.router.max_attempts = max_attempts;
   flags.upstream.connect_timeout = std::chrono::milliseconds(connect_timeout_ms);
   flags.upstream.max_response_body_bytes = size_t(max_response_body);
-  flags.upstream.threads = upstream_threads > 0 ? upstream_threads : cores;
+  flags.upstream.threads = upstream_threads;
   flags.server.threads = threads > 0 ? threads : cores;
   flags.server.max_body_bytes = size_t(max_body);
   flags.server.max_connections = size_t(max_connections);

@@ -14,6 +14,7 @@
 #include <iostream>
 #include <thread>
 
+#include <boost/asio/io_context.hpp>
 #include <spdlog/spdlog.h>
 
 #include "mlscale/http/server.h"
@@ -60,7 +61,15 @@ int main(int argc, char** argv) {
   kube::Metrics metrics;
   auto client = kube::Client::Create(*config, &metrics);
   if (!client.ok()) return Fail("kubernetes client: " + client.status().message());
-  auto upstream = router::UpstreamClient::Create(flags->upstream);
+  // With --upstream-threads 0 a request, its exchange with the pod and the answer run on
+  // the one event loop that accepted the client; the server then holds the loop's last
+  // reference (ServerOptions::io_context), and the router goes before it, below.
+  std::shared_ptr<boost::asio::io_context> loop;
+  if (flags->upstream.threads == 0) {
+    loop = std::make_shared<boost::asio::io_context>();
+    flags->server.io_context = loop;
+  }
+  auto upstream = router::UpstreamClient::Create(flags->upstream, std::move(loop));
   if (!upstream.ok()) return Fail(upstream.status().message());
   auto routing = std::make_unique<router::Router>(std::move(*upstream), metrics, flags->router);
   auto source = std::make_unique<router::KubeSource>(**client, *routing, flags->source, &metrics);
@@ -96,6 +105,7 @@ int main(int argc, char** argv) {
     routing->Handle(std::move(request), std::move(responder));
   });
   if (!server.ok()) return Fail("--listen: " + server.status().message());
+  flags->server.io_context.reset();
   spdlog::info("routing for InferenceService {}/{} on {}:{} (stats and metrics on {}:{}), {} threads",
                flags->source.namespace_name, flags->source.inference_service, flags->server.address,
                (*server)->port(), flags->metrics.address, (*admin)->port(), flags->server.threads);

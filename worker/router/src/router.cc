@@ -46,11 +46,11 @@ std::optional<http::Response> RejectRequest(const http::Request& request) {
   return std::nullopt;
 }
 
-UpstreamRequest ToUpstreamRequest(const http::Request& request, Clock::time_point deadline) {
+UpstreamRequest ToUpstreamRequest(http::Request&& request, Clock::time_point deadline) {
   UpstreamRequest upstream;
-  upstream.method = request.method;
-  upstream.target = request.target;
-  upstream.body = request.body;
+  upstream.method = std::move(request.method);
+  upstream.target = std::move(request.target);
+  upstream.body = std::move(request.body);
   upstream.deadline = deadline;
   // Headers the client's Connection header names are hop-by-hop too (RFC 9110 7.6.1).
   std::vector<std::string> named;
@@ -68,13 +68,14 @@ UpstreamRequest ToUpstreamRequest(const http::Request& request, Clock::time_poin
     }
   }
   std::string forwarded_for;
-  for (const auto& [name, value] : request.headers) {
+  upstream.headers.reserve(request.headers.size() + 1);
+  for (auto& [name, value] : request.headers) {
     if (IsHopByHop(name) || std::find(named.begin(), named.end(), name) != named.end()) continue;
     if (name == "x-forwarded-for") {
       forwarded_for = value;
       continue;
     }
-    upstream.headers.emplace_back(name, value);
+    upstream.headers.emplace_back(std::move(name), std::move(value));
   }
   if (!request.remote_address.empty()) {
     forwarded_for = forwarded_for.empty() ? request.remote_address : forwarded_for + ", " + request.remote_address;
@@ -205,7 +206,7 @@ void Router::Handle(http::Request&& request, http::Responder responder) {
   const auto now = Clock::now();
   auto call = std::make_shared<Call>();
   call->deadline = now + options_.request_timeout;
-  call->request = std::make_shared<const UpstreamRequest>(ToUpstreamRequest(request, call->deadline));
+  call->request = std::make_shared<const UpstreamRequest>(ToUpstreamRequest(std::move(request), call->deadline));
   call->responder = std::move(responder);
   Effects effects;
   {

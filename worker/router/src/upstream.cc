@@ -1,9 +1,11 @@
-// Boost.Beast implementation of UpstreamClient. One io_context run by `threads` threads;
-// each exchange runs on the strand of its connection. A pooled connection is owned by the
+// Boost.Beast implementation of UpstreamClient. One io_context, run by `threads` threads of
+// its own or shared with the router's server; each exchange runs on the strand of its
+// connection. A pooled connection is owned by the
 // pool while idle and by one exchange while in use, never by two.
 #include "mlscale/router/upstream.h"
 
 #include <algorithm>
+#include <array>
 #include <cctype>
 #include <deque>
 #include <map>
@@ -126,7 +128,8 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
   const EndpointAddress endpoint_;
   const std::shared_ptr<const UpstreamRequest> request_;
   std::function<void(UpstreamResult)> done_;
-  bhttp::request<bhttp::span_body<const char>> message_;
+  // The request line and headers as sent; the body goes from the request itself (no copy).
+  std::string head_;
   std::unique_ptr<Stream> stream_;
   bool reused_ = false;
   beast::flat_buffer buffer_;
@@ -135,17 +138,21 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
 
 class ClientImpl final : public UpstreamClient {
  public:
-  explicit ClientImpl(const UpstreamOptions& options)
-      : options_(options), work_(asio::make_work_guard(io_)),
-        pool_(options.max_idle_per_endpoint, options.idle_timeout) {
-    for (int i = 0; i < options_.threads; ++i) threads_.emplace_back([this] { io_.run(); });
+  ClientImpl(const UpstreamOptions& options, std::shared_ptr<asio::io_context> io)
+      : options_(options), io_(std::move(io)), pool_(options.max_idle_per_endpoint, options.idle_timeout) {
+    if (options_.threads > 0) {
+      work_.emplace(asio::make_work_guard(*io_));
+      for (int i = 0; i < options_.threads; ++i) threads_.emplace_back([this] { io_->run(); });
+    }
   }
 
   ~ClientImpl() override {
     pool_.Clear();
-    work_.reset();
-    io_.stop();
-    for (auto& thread : threads_) thread.join();
+    if (work_) {
+      work_.reset();
+      io_->stop();
+      for (auto& thread : threads_) thread.join();
+    }
   }
 
   void Send(const EndpointAddress& endpoint, std::shared_ptr<const UpstreamRequest> request,
@@ -156,28 +163,38 @@ class ClientImpl final : public UpstreamClient {
   void RetainOnly(const std::vector<EndpointAddress>& keep) override { pool_.RetainOnly(keep); }
   size_t IdleConnections() const override { return pool_.count(); }
 
-  asio::io_context& io() { return io_; }
+  asio::io_context& io() { return *io_; }
   Pool& pool() { return pool_; }
   const UpstreamOptions& options() const { return options_; }
 
  private:
   UpstreamOptions options_;
-  asio::io_context io_;
-  asio::executor_work_guard<asio::io_context::executor_type> work_;
+  std::shared_ptr<asio::io_context> io_;
+  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work_;  // own threads only
   Pool pool_;
   std::vector<std::thread> threads_;
 };
 
+// Methods whose requests carry a body by definition: Content-Length even when it is empty.
+bool SendsContentLength(std::string_view method, size_t body_size) {
+  return body_size > 0 || method == "POST" || method == "PUT" || method == "PATCH";
+}
+
 Exchange::Exchange(ClientImpl& client, EndpointAddress endpoint, std::shared_ptr<const UpstreamRequest> request,
                    std::function<void(UpstreamResult)> done)
     : client_(client), endpoint_(std::move(endpoint)), request_(std::move(request)), done_(std::move(done)) {
-  message_.version(11);
-  message_.method_string(request_->method);
-  message_.target(request_->target);
-  for (const auto& [name, value] : request_->headers) message_.insert(name, value);
-  message_.body() = {request_->body.data(), request_->body.size()};
-  message_.keep_alive(true);
-  message_.prepare_payload();
+  // Written by hand, not through Beast's fields (a tree node per header, per request): the
+  // method, target and headers come from a request Beast parsed, which refuses CR, LF and
+  // bytes outside tokens in them, so they go out as they came in.
+  size_t size = request_->method.size() + request_->target.size() + 48;
+  for (const auto& [name, value] : request_->headers) size += name.size() + value.size() + 4;
+  head_.reserve(size);
+  head_.append(request_->method).append(" ").append(request_->target).append(" HTTP/1.1\r\n");
+  for (const auto& [name, value] : request_->headers) head_.append(name).append(": ").append(value).append("\r\n");
+  if (SendsContentLength(request_->method, request_->body.size())) {
+    head_.append("content-length: ").append(std::to_string(request_->body.size())).append("\r\n");
+  }
+  head_.append("\r\n");
 }
 
 void Exchange::Start() {
@@ -218,7 +235,8 @@ void Exchange::OnConnect(beast::error_code ec) {
 
 void Exchange::Write() {
   stream_->expires_at(request_->deadline);
-  bhttp::async_write(*stream_, message_, [self = shared_from_this()](beast::error_code ec, size_t) {
+  const std::array<asio::const_buffer, 2> buffers{asio::buffer(head_), asio::buffer(request_->body)};
+  asio::async_write(*stream_, buffers, [self = shared_from_this()](beast::error_code ec, size_t) {
     self->OnWrite(ec);
   });
 }
@@ -321,13 +339,17 @@ void Exchange::Finish(UpstreamResult::Outcome outcome, std::string error) {
 
 }  // namespace
 
-StatusOr<std::unique_ptr<UpstreamClient>> UpstreamClient::Create(const UpstreamOptions& options) {
-  if (options.threads < 1 || options.threads > 256) return InvalidArgument("upstream threads must be 1..256");
+StatusOr<std::unique_ptr<UpstreamClient>> UpstreamClient::Create(const UpstreamOptions& options,
+                                                                 std::shared_ptr<asio::io_context> io_context) {
+  if (options.threads < 0 || options.threads > 256) return InvalidArgument("upstream threads must be 0..256");
+  if (options.threads == 0 && !io_context) return InvalidArgument("upstream threads 0 needs a shared io_context");
+  if (options.threads > 0 && io_context) return InvalidArgument("upstream: either threads of its own or a shared io_context");
   if (options.connect_timeout.count() < 1) return InvalidArgument("upstream connect timeout must be >= 1 ms");
   if (options.max_response_body_bytes < 1 || options.max_response_header_bytes < 256) {
     return InvalidArgument("upstream response limits: body >= 1 byte, header >= 256 bytes");
   }
-  return std::unique_ptr<UpstreamClient>(std::make_unique<ClientImpl>(options));
+  if (!io_context) io_context = std::make_shared<asio::io_context>();
+  return std::unique_ptr<UpstreamClient>(std::make_unique<ClientImpl>(options, std::move(io_context)));
 }
 
 }  // namespace mlscale::router

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "mlscale/controllers/inference/served_version.h"
 #include "mlscale/controllers/trainingjob/controller.h"
 #include "mlscale/kube/errors.h"
 #include "mlscale/kube/informer.h"
@@ -297,6 +298,35 @@ StatusOr<kube::ReconcileResult> InferenceServiceController::Reconcile(const std:
     }
     input.revisions.push_back(std::move(observed));
   }
+  // The model version each revision's ready pods serve (a few pods each: they load the same
+  // folder; more than one answer shows a version change in progress).
+  auto read_served_versions = [&](const std::string& revision, const std::string& model_name) {
+    std::vector<std::string> versions;
+    bool all_answered = true;
+    int asked = 0;
+    for (const kube::ObjectPtr& pod : pods) {
+      if (asked == 3) break;
+      if (StringAt(*pod, {"metadata", "labels", kRevisionLabel}) != revision ||
+          StringAt(*pod, {"metadata", "labels", kComponentLabel}) != kPredictor || !PodReady(*pod)) {
+        continue;
+      }
+      const std::string ip = StringAt(*pod, {"status", "podIP"});
+      if (ip.empty()) continue;
+      ++asked;
+      StatusOr<std::string> version = FetchServedVersion(ip, kServerPort, model_name, config_.served_version_deadline);
+      if (version.ok()) {
+        versions.push_back(std::move(*version));
+      } else {
+        all_answered = false;
+        spdlog::debug("inferenceservice {}: revision {}: served version: {}", key, revision, version.status().ToString());
+      }
+    }
+    return std::pair{CombineServedVersions(std::move(versions)), all_answered};
+  };
+  std::optional<std::chrono::milliseconds> look_again;  // when to read the versions again
+  auto again_after = [&look_again](std::chrono::milliseconds after) {
+    look_again = look_again ? std::min(*look_again, after) : after;
+  };
   auto observed_of = [&](const std::string& revision) -> const RevisionObservation* {
     for (const auto& r : input.revisions) {
       if (r.name == revision) return &r;
@@ -360,7 +390,20 @@ StatusOr<kube::ReconcileResult> InferenceServiceController::Reconcile(const std:
     }
   }
 
+  for (const TargetRevision& target : input.targets) {
+    for (RevisionObservation& observed : input.revisions) {
+      if (observed.name != target.revision.name || observed.ready_replicas == 0) continue;
+      auto [served, all_answered] = read_served_versions(observed.name, target.revision.model.name);
+      observed.served_version = std::move(served);
+      // A pod that did not answer yet is asked again soon; unpinned, a server loads the
+      // newest version it finds, so the status looks again now and then.
+      if (!all_answered) again_after(std::chrono::seconds(2));
+      if (!target.revision.model.version) again_after(config_.served_version_interval);
+    }
+  }
+
   Plan plan = PlanService(input);
+  if (look_again) plan.requeue_after = plan.requeue_after ? std::min(*plan.requeue_after, *look_again) : *look_again;
   if (stop.stop_requested()) return kube::ReconcileResult{};
 
   // Children: the router, then each target revision (retiring ones are left as they are).

@@ -2,24 +2,16 @@
 
 #include <spdlog/spdlog.h>
 
-#include <array>
 #include <cmath>
 #include <condition_variable>
 
-#include <boost/asio/connect.hpp>
-#include <boost/asio/ip/tcp.hpp>
-#include <boost/beast/core.hpp>
-#include <boost/beast/http.hpp>
 #include <nlohmann/json.hpp>
 
 #include "mlscale/controllers/inference/children.h"
+#include "mlscale/http/get.h"
 
 namespace mlscale::controllers::inference {
 namespace {
-
-namespace beast = boost::beast;
-namespace http = beast::http;
-using tcp = boost::asio::ip::tcp;
 
 StatusOr<double> NonNegative(const nlohmann::json& object, const char* key, const std::string& where) {
   if (!object.contains(key)) return 0.0;
@@ -64,76 +56,6 @@ StatusOr<RouterStats> ParseRouterStats(std::string_view body) {
     stats.revisions.emplace(name, r);
   }
   return stats;
-}
-
-StatusOr<std::string> HttpGet(const std::string& address, int port, const std::string& path, std::size_t max_bytes,
-                              std::chrono::milliseconds deadline) {
-  const std::string where = address + ":" + std::to_string(port) + path;
-  boost::system::error_code error;
-  const auto endpoint_address = boost::asio::ip::make_address(address, error);
-  if (error) return InvalidArgument("'" + address + "' is not an IP address");
-  const std::size_t max_reply = max_bytes + 16 * 1024;
-  try {
-    // Asynchronous operations, because only they honour the stream's deadline (one expiry
-    // for connect, write and read); the reply is counted as it arrives, never read past the cap.
-    boost::asio::io_context io;
-    beast::tcp_stream stream(io);
-    http::request<http::empty_body> request{http::verb::get, path, 11};
-    request.set(http::field::host, address + ":" + std::to_string(port));
-    request.set(http::field::user_agent, "mlscale-operator");
-    request.set(http::field::connection, "close");
-    http::response_parser<http::string_body> parser;
-    parser.body_limit(max_bytes);
-    parser.header_limit(16 * 1024);
-    std::array<char, 8192> chunk{};
-    std::size_t received = 0;
-    bool too_large = false;
-    std::function<void()> read_more = [&] {
-      stream.async_read_some(boost::asio::buffer(chunk), [&](boost::system::error_code read, std::size_t n) {
-        received += n;
-        if (received > max_reply) {
-          too_large = true;
-          return;
-        }
-        for (std::size_t offset = 0; offset < n && !parser.is_done();) {
-          offset += parser.put(boost::asio::buffer(chunk.data() + offset, n - offset), error);
-          if (error == http::error::need_more) {
-            error = {};
-            break;
-          }
-          if (error) return;
-        }
-        if (parser.is_done()) return;
-        if (read == boost::asio::error::eof) {
-          parser.put_eof(error);
-          return;
-        }
-        if ((error = read)) return;
-        read_more();
-      });
-    };
-    stream.expires_after(deadline);
-    stream.async_connect(tcp::endpoint(endpoint_address, static_cast<unsigned short>(port)),
-                         [&](boost::system::error_code connected) {
-                           if ((error = connected)) return;
-                           http::async_write(stream, request, [&](boost::system::error_code written, std::size_t) {
-                             if ((error = written)) return;
-                             read_more();
-                           });
-                         });
-    io.run();
-    if (too_large || error == http::error::body_limit || error == http::error::header_limit) {
-      return Unavailable(where + ": reply larger than " + std::to_string(max_bytes) + " bytes");
-    }
-    if (error == beast::error::timeout) return Unavailable(where + ": no answer within the deadline");
-    if (error) return Unavailable(where + ": " + error.message());
-    if (!parser.is_done()) return Unavailable(where + ": incomplete reply");
-    const auto& response = parser.get();
-    if (response.result() != http::status::ok) return Unavailable(where + " answered " + std::to_string(response.result_int()));
-    return std::string(response.body());
-  } catch (const std::exception& e) {
-    return Unavailable(where + ": " + e.what());
-  }
 }
 
 ::mlscale::inference::AutoscalerSettings SettingsOf(const api::AutoscalingSpec& spec) {
@@ -216,8 +138,14 @@ void ScalingPoller::PollOnce(std::chrono::steady_clock::time_point now) {
   std::map<std::string, bool> observed_any;
   for (const auto& [key, addresses] : routers) {
     for (const std::string& address : addresses) {
-      StatusOr<std::string> body = HttpGet(address, options_.router_port, "/v1/stats", kMaxStatsReplyBytes, options_.deadline);
-      StatusOr<RouterStats> stats = body.ok() ? ParseRouterStats(*body) : StatusOr<RouterStats>(body.status());
+      StatusOr<http::GetReply> reply =
+          http::BoundedGet({.address = address, .port = options_.router_port, .path = "/v1/stats", .headers = {},
+                            .max_body_bytes = kMaxStatsReplyBytes, .deadline = options_.deadline});
+      StatusOr<RouterStats> stats = !reply.ok()             ? StatusOr<RouterStats>(reply.status())
+                                    : reply->status != 200 ? StatusOr<RouterStats>(Unavailable(
+                                                                 "router " + address + " answered " +
+                                                                 std::to_string(reply->status)))
+                                                           : ParseRouterStats(reply->body);
       if (!stats.ok()) {
         spdlog::debug("inferenceservice {}: router {}: {}", key, address, stats.status().ToString());
         continue;

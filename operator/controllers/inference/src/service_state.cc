@@ -96,8 +96,7 @@ Plan PlanService(const PlanInput& input) {
   for (const auto& target : input.targets) {
     RevisionRecord* record = FindRecord(plan.records, target.revision.name);
     if (record == nullptr) {
-      plan.records.push_back({target.revision.name, target.revision.role, target.revision.model.description,
-                              target.revision.model.version ? std::to_string(*target.revision.model.version) : "latest",
+      plan.records.push_back({target.revision.name, target.revision.role, target.revision.model.description, "",
                               false, input.now, std::nullopt});
       plan.events.push_back({"Normal", "RevisionCreated",
                              "revision " + target.revision.name + " (" + target.revision.role + ") serves " +
@@ -110,6 +109,7 @@ Plan PlanService(const PlanInput& input) {
   }
   for (const auto& observed : input.revisions) {
     RevisionRecord* record = FindRecord(plan.records, observed.name);
+    if (record != nullptr && !observed.served_version.empty()) record->model_version = observed.served_version;
     if (record != nullptr && observed.ready_replicas > 0 && !record->ever_ready) {
       record->ever_ready = true;
       plan.events.push_back({"Normal", "RevisionReady", "revision " + observed.name + " has a ready model server"});

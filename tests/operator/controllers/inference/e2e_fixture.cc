@@ -195,20 +195,12 @@ void InferenceE2E::SetUp() {
   ASSERT_EQ(established.exit_code, 0) << established.output;
   ASSERT_EQ(Kubectl({"create", "namespace", namespace_}).exit_code, 0);
 
-  // The router authenticates as the namespace's mlscale-router ServiceAccount (see the header).
-  StatusOr<std::string> router_kubeconfig = KubeconfigForServiceAccount(namespace_, "mlscale-router");
-  ASSERT_TRUE(router_kubeconfig.ok()) << router_kubeconfig.status().ToString();
-  const std::string router = dir_ + "/mlscale-router";
-  std::ofstream(router) << "#!/bin/sh\nexec " << MLSCALE_ROUTER_BINARY << " --kubeconfig " << *router_kubeconfig
-                        << " --drain-seconds 2 \"$@\"\n";
   // The worker image of TrainingJobs: our launcher, the trainer on its PATH.
   const std::string worker = dir_ + "/worker-image";
   std::ofstream(worker) << "#!/bin/sh\nPATH=" << std::filesystem::path(TrainerBinary()).parent_path().string()
                         << ":$PATH exec " << LauncherBinary() << " \"$@\"\n";
-  for (const auto& script : {router, worker}) {
-    std::filesystem::permissions(script, std::filesystem::perms::owner_all | std::filesystem::perms::group_read |
-                                             std::filesystem::perms::others_read);
-  }
+  std::filesystem::permissions(worker, std::filesystem::perms::owner_all | std::filesystem::perms::group_read |
+                                          std::filesystem::perms::others_read);
   // Pod addresses outside the loopback range, which EndpointSlices refuse (and the router
   // learns pods from EndpointSlices): the host routes 10.250.0.0/16 to itself.
   CommandResult route = RunCommand({"ip", "route", "replace", "local", kPodRange, "dev", "lo", "table", "local"});
@@ -223,7 +215,7 @@ void InferenceE2E::SetUp() {
   node_ = std::move(*node);
   StatusOr<std::unique_ptr<OperatorProcess>> process = OperatorProcess::Start(
       {"--namespace", namespace_, "--controllers", "TrainingJob", "InferenceService", "--serve-command",
-       MLSCALE_SERVE_BINARY, "--router-command", router, "--restart-backoff", "1", "--progress-interval", "0.3"},
+       MLSCALE_SERVE_BINARY, "--router-command", MLSCALE_ROUTER_BINARY, "--restart-backoff", "1", "--progress-interval", "0.3"},
       dir_ + "/operator.log");
   ASSERT_TRUE(process.ok()) << process.status().ToString();
   operator_ = std::move(*process);

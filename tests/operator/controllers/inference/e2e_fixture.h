@@ -3,10 +3,10 @@
 // mlscale-router (and, for TrainingJobs, mlscale-launch + mlscale-train), an operator process
 // with both controllers, and a small keep-alive HTTP load loop that counts every answer.
 //
-// The router reaches the API server with a kubeconfig holding the token of the namespace's
-// mlscale-router ServiceAccount (the one the controller binds to the ClusterRole): the node
-// agent gives pods no service-account token yet (the agent branch adds it), so the router's
-// command is a wrapper that adds --kubeconfig. Least privilege is exercised all the same.
+// The router runs as in production: in-cluster configuration, from the token of the
+// namespace's mlscale-router ServiceAccount (the one the controller binds to the router's
+// ClusterRole) that the node agent requests (TokenRequest) and mounts where a kubelet does,
+// with KUBERNETES_SERVICE_HOST/PORT. Least privilege is exercised on that token.
 #pragma once
 
 #include <atomic>

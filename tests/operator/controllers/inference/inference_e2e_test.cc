@@ -3,8 +3,10 @@
 // HTTP counted by a keep-alive load loop (e2e_fixture.h). Figures (scale-up time, wait from
 // zero) are printed and recorded as test properties; they are not asserted (timings are the
 // benchmarks' business: tests/bench/results/inference.md).
+#include <algorithm>
 #include <filesystem>
 #include <iostream>
+#include <sstream>
 
 #include "e2e_fixture.h"
 #include "mlscale/api/manifest.h"
@@ -234,27 +236,66 @@ TEST_F(InferenceE2E, CanarySplitPromotionAndModelUpdateWithoutAFailedRequest) {
 }
 
 // 5. kubectl scale with autoscaling off is honoured and never reverted; an HPA targeting the
-//    scale subresource is accepted and its selector resolves to the pods.
+//    scale subresource is accepted, reads its replicas, and the subresource's selector lists
+//    exactly the current revision's model-server pods. Also: the status' model version is the
+//    one the pods serve (the newest of the folder's numbered versions), not "latest".
 TEST_F(InferenceE2E, KubectlScaleAndAnHpaUseTheScaleSubresource) {
-  WriteModel("m1", 1);
-  Apply(Service("scaled", {{"model", {{"volume", "models"}, {"path", "m1"}}}}));
+  WriteModel("versioned/1", 1);
+  WriteModel("versioned/3", 3);
+  Apply(Service("scaled", {{"model", {{"volume", "models"}, {"path", "versioned"}}}}));
   ASSERT_TRUE(WaitForCondition("scaled", "Ready", 90).is_object()) << Diagnostics("scaled");
+  std::string served;
+  ASSERT_TRUE(WaitFor([&] {
+    json revisions = Get("isvc", "scaled")["status"].value("revisions", json::array());
+    served = revisions.empty() ? "" : revisions[0].value("modelVersion", "");
+    return !served.empty();
+  }, 30s)) << Diagnostics("scaled");
+  EXPECT_EQ(served, "3") << "the version mlscale-serve loaded";
+
+  auto deployment_replicas = [&](const std::string& revision) {
+    return Get("deployment", revision)["spec"].value("replicas", -1);
+  };
   CommandResult scaled = Kubectl({"-n", namespace_, "scale", "isvc", "scaled", "--replicas=3"});
   ASSERT_EQ(scaled.exit_code, 0) << scaled.output;
   ASSERT_TRUE(WaitFor([&] { return ReadyServers("scaled") == 3; }, 90s)) << Diagnostics("scaled");
   ASSERT_TRUE(WaitFor([&] { return Get("isvc", "scaled")["status"].value("replicas", 0) == 3; }, 30s));
-  std::this_thread::sleep_for(3s);
   json service = Get("isvc", "scaled");
-  EXPECT_EQ(service["spec"]["replicas"], 3);  // not reverted
+  const std::string revision = service["status"].value("latestReadyRevision", "");
+  ASSERT_FALSE(revision.empty()) << service.dump();
+  // Never reverted: reconciles woken on purpose (an annotation, the pods' own events) leave
+  // the count the user set, in the spec and in the revision's Deployment.
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_EQ(Kubectl({"-n", namespace_, "annotate", "--overwrite", "isvc", "scaled", "e2e/poke=" + std::to_string(i)})
+                  .exit_code,
+              0);
+    std::this_thread::sleep_for(1s);
+    EXPECT_EQ(Get("isvc", "scaled")["spec"]["replicas"], 3);
+    EXPECT_EQ(deployment_replicas(revision), 3);
+  }
   CommandResult raw = Kubectl({"get", "--raw", "/apis/mlscale.io/v1alpha1/namespaces/" + namespace_ +
                                                   "/inferenceservices/scaled/scale"});
   ASSERT_EQ(raw.exit_code, 0) << raw.output;
   json scale = json::parse(raw.output);
   EXPECT_EQ(scale["spec"]["replicas"], 3);
   EXPECT_EQ(scale["status"]["replicas"], 3);
+  // The selector (what an HPA or KEDA lists pods by) names exactly the revision's predictor pods.
   const std::string selector = scale["status"].value("selector", "");
-  CommandResult pods = Kubectl({"-n", namespace_, "get", "pods", "-l", selector, "-o", "name"});
-  EXPECT_EQ(std::count(pods.output.begin(), pods.output.end(), '\n'), 3) << selector << "\n" << pods.output;
+  auto names = [&](const std::vector<std::string>& args) {
+    CommandResult listed = Kubectl(args);
+    EXPECT_EQ(listed.exit_code, 0) << listed.output;
+    std::vector<std::string> lines;
+    std::istringstream in(listed.output);
+    for (std::string line; std::getline(in, line);) {
+      if (!line.empty()) lines.push_back(line);
+    }
+    std::sort(lines.begin(), lines.end());
+    return lines;
+  };
+  const auto by_selector = names({"-n", namespace_, "get", "pods", "-l", selector, "-o", "name"});
+  const auto of_revision = names({"-n", namespace_, "get", "pods", "-l",
+                                  "mlscale.io/revision=" + revision + ",mlscale.io/component=predictor", "-o", "name"});
+  EXPECT_EQ(by_selector.size(), 3u) << selector;
+  EXPECT_EQ(by_selector, of_revision) << selector;
 
   json hpa = {{"apiVersion", "autoscaling/v2"},
               {"kind", "HorizontalPodAutoscaler"},
@@ -266,15 +307,20 @@ TEST_F(InferenceE2E, KubectlScaleAndAnHpaUseTheScaleSubresource) {
                 {"metrics", {{{"type", "Resource"},
                               {"resource", {{"name", "cpu"}, {"target", {{"type", "Utilization"}, {"averageUtilization", 80}}}}}}}}}}};
   Apply(hpa);
-  // The HPA controller read the scale subresource (AbleToScale) and its pods by the selector.
-  bool able = WaitFor([&] {
-    json h = Get("hpa", "scaled");
-    for (const auto& c : h.value("status", json::object()).value("conditions", json::array())) {
-      if (c.value("type", "") == "AbleToScale" && c.value("status", "") == "True") return true;
+  // The HPA controller read the scale subresource: it may scale it (AbleToScale) and it
+  // reports the subresource's total replicas as its current replicas. (The test cluster has
+  // no metrics API, so the HPA computes no recommendation and changes nothing.)
+  bool read = WaitFor([&] {
+    json status = Get("hpa", "scaled").value("status", json::object());
+    bool able = false;
+    for (const auto& c : status.value("conditions", json::array())) {
+      if (c.value("type", "") == "AbleToScale" && c.value("status", "") == "True") able = true;
     }
-    return false;
+    return able && status.value("currentReplicas", -1) == 3;
   }, 60s);
-  EXPECT_TRUE(able) << Kubectl({"-n", namespace_, "describe", "hpa", "scaled"}).output;
+  EXPECT_TRUE(read) << Kubectl({"-n", namespace_, "describe", "hpa", "scaled"}).output;
+  EXPECT_EQ(Get("isvc", "scaled")["spec"]["replicas"], 3);
+  EXPECT_EQ(deployment_replicas(revision), 3);
   EXPECT_TRUE(operator_->Running());
 }
 

@@ -131,15 +131,6 @@ TEST(ScalingPoller, AnUnreachableRouterIsNoObservation) {
   EXPECT_EQ(kept->replicas, 3);  // no data: the current size
 }
 
-TEST(HttpGet, RefusesLargeRepliesAndNonIpAddresses) {
-  FakeRouter router("127.0.0.1");
-  router.Set(std::string(2000, 'x'));
-  EXPECT_EQ(HttpGet("127.0.0.1", router.port(), "/v1/stats", 1000, 1s).status().code(), StatusCode::kUnavailable);
-  EXPECT_TRUE(HttpGet("127.0.0.1", router.port(), "/v1/stats", 4000, 1s).ok());
-  EXPECT_EQ(HttpGet("127.0.0.1", router.port(), "/other", 4000, 1s).status().code(), StatusCode::kUnavailable);
-  EXPECT_EQ(HttpGet("localhost", router.port(), "/", 10, 1s).status().code(), StatusCode::kInvalidArgument);
-}
-
 }  // namespace
 }  // namespace mlscale::controllers::inference
 

@@ -33,7 +33,7 @@ class PlanTest : public ::testing::Test {
     return t;
   }
   static RevisionObservation Observed(const std::string& name, std::int32_t ready, std::int32_t replicas = 1) {
-    return {name, "default", replicas, replicas, ready, ""};
+    return {name, "default", replicas, replicas, ready, "", ""};
   }
   static std::string ConditionReason(const Plan& plan, const std::string& type) {
     for (const auto& c : plan.conditions) {
@@ -70,6 +70,23 @@ TEST_F(PlanTest, ReadyOnceAReplicaIsReady) {
   EXPECT_TRUE(plan.records[0].ever_ready);
   input_.router_ready = 0;
   EXPECT_EQ(ConditionReason(PlanService(input_), kReady), "False/RouterNotReady");
+}
+
+TEST_F(PlanTest, ModelVersionIsWhatThePodsServe) {
+  input_.targets = {Target("svc-1", 100)};
+  input_.revisions = {Observed("svc-1", 0)};
+  Plan plan = PlanService(input_);
+  ASSERT_EQ(plan.records.size(), 1u);
+  EXPECT_EQ(plan.records[0].model_version, "") << "unknown until a pod says (not the pinned value, not 'latest')";
+  input_.records = plan.records;
+  input_.revisions[0].ready_replicas = 1;
+  input_.revisions[0].served_version = "3";
+  plan = PlanService(input_);
+  EXPECT_EQ(plan.records[0].model_version, "3");
+  EXPECT_EQ(StatusJson(input_, plan)["revisions"][0]["modelVersion"], "3");
+  input_.records = plan.records;
+  input_.revisions[0].served_version = "";  // no pod answered this time: the last known stays
+  EXPECT_EQ(PlanService(input_).records[0].model_version, "3");
 }
 
 TEST_F(PlanTest, AModelChangeMovesTrafficOnlyWhenTheNewRevisionIsReadyThenRetiresTheOld) {

@@ -43,6 +43,10 @@
 
 #include "mlscale/common/status.h"
 
+namespace boost::asio {
+class io_context;
+}
+
 namespace mlscale::http {
 
 // One complete request. Header names are lower-case; the body is decoded (de-chunked).
@@ -106,6 +110,12 @@ struct ServerOptions {
   std::chrono::milliseconds idle_timeout{60'000};   // between requests on a connection
   std::chrono::milliseconds write_timeout{10'000};  // to hand a response to the client
   std::string server_name = "mlscale";              // the Server header
+  // The event loop to run the connections on; null: one of the server's own. A proxy
+  // passes the context its outgoing connections use, so that a request, its exchange with
+  // the upstream and the answer run on one thread without a hand-off (mlscale-router).
+  // The server's `threads` run it; Stop() stops it. Whatever else uses it and may hold a
+  // Responder must be destroyed before the server.
+  std::shared_ptr<boost::asio::io_context> io_context;
 };
 
 class Server {

@@ -55,8 +55,9 @@ struct RouterOptions {
 std::optional<http::Response> RejectRequest(const http::Request& request);
 
 // The request as sent to a pod: hop-by-hop headers (and those the Connection header
-// names) removed, X-Forwarded-For extended with the client's address.
-UpstreamRequest ToUpstreamRequest(const http::Request& request, Clock::time_point deadline);
+// names) removed, X-Forwarded-For extended with the client's address. Takes the request's
+// strings (the body is not copied).
+UpstreamRequest ToUpstreamRequest(http::Request&& request, Clock::time_point deadline);
 
 // The client's answer for a finished exchange (see the file comment for the codes).
 // `attempts` and `revision` go into error messages.

@@ -14,6 +14,10 @@
 #include "mlscale/common/status.h"
 #include "mlscale/router/endpoints.h"
 
+namespace boost::asio {
+class io_context;
+}
+
 namespace mlscale::router {
 
 using Headers = std::vector<std::pair<std::string, std::string>>;
@@ -43,7 +47,7 @@ struct UpstreamResult {
 };
 
 struct UpstreamOptions {
-  int threads = 1;
+  int threads = 1;  // I/O threads of the client's own; 0: run on the context given to Create
   std::chrono::milliseconds connect_timeout{1000};
   size_t max_response_header_bytes = 64 * 1024;
   size_t max_response_body_bytes = 64 * 1024 * 1024;
@@ -53,9 +57,15 @@ struct UpstreamOptions {
 
 class UpstreamClient {
  public:
-  // Starts `options.threads` I/O threads. InvalidArgument for bad options.
-  static StatusOr<std::unique_ptr<UpstreamClient>> Create(const UpstreamOptions& options);
-  virtual ~UpstreamClient() = default;  // closes every connection, joins the threads
+  // Starts `options.threads` I/O threads of its own, or, with `threads` 0, runs every
+  // exchange on `io_context`, which others run: mlscale-router passes the context of its
+  // client-facing http::Server, so that a request, its exchange with the pod and the answer
+  // stay on one thread with no hand-off (tests/bench/results/router.md). A client on a
+  // shared context must be destroyed once that context no longer runs (after the server's
+  // Stop()). InvalidArgument for bad options or a missing context.
+  static StatusOr<std::unique_ptr<UpstreamClient>> Create(const UpstreamOptions& options,
+                                                          std::shared_ptr<boost::asio::io_context> io_context = nullptr);
+  virtual ~UpstreamClient() = default;  // closes every pooled connection, joins its own threads
 
   // Sends `request` to `endpoint` and calls `done` once, on an I/O thread, with the result.
   // A pooled connection that turns out closed (no response byte) is replaced by a fresh

@@ -33,6 +33,11 @@ struct ControllerConfig {
   int workers = 2;
   ChildOptions children;
   ScalingPoller::Options scaling;
+  // status.revisions[].modelVersion is read from up to 3 ready pods per revision
+  // (served_version.h), each within this deadline, and again after the interval while
+  // the source is not pinned to a version.
+  std::chrono::milliseconds served_version_deadline{500};
+  std::chrono::milliseconds served_version_interval{30'000};
 };
 
 class InferenceServiceController {

@@ -46,11 +46,6 @@ struct RouterStats {
 // Reads a /v1/stats body. Errors name what is wrong; negative or non-finite numbers are errors.
 StatusOr<RouterStats> ParseRouterStats(std::string_view body);
 
-// One GET http://address:port/path, reading at most `max_bytes` of body, all within
-// `deadline`. Non-200 answers, connection failures and timeouts are kUnavailable.
-StatusOr<std::string> HttpGet(const std::string& address, int port, const std::string& path, std::size_t max_bytes,
-                              std::chrono::milliseconds deadline);
-
 // The autoscaler settings of a spec (Knative's names and defaults; autoscaler.h).
 ::mlscale::inference::AutoscalerSettings SettingsOf(const api::AutoscalingSpec& spec);
 

@@ -41,6 +41,8 @@ struct RevisionObservation {
   std::int32_t replicas = 0;       // pods (status.replicas)
   std::int32_t ready_replicas = 0;
   std::string failure;             // a server pod's crash ("exit 1: <message>"), "" when none
+  // The model version its ready pods report serving (served_version.h), "" when none said yet.
+  std::string served_version;
 };
 
 // A revision the spec asks for, with its share and the replicas it should have.
@@ -61,7 +63,7 @@ struct RevisionRecord {
   std::string name;
   std::string role;
   std::string model;         // ResolvedModel::description
-  std::string model_version; // the pinned version, or "latest"
+  std::string model_version; // what its pods last reported serving; "" until one did
   bool ever_ready = false;
   std::optional<TimePoint> created;  // when the controller first asked for it
   std::optional<TimePoint> retired;  // when it lost its traffic

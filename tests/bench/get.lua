@@ -1,0 +1,1 @@
+-- a plain GET (wrk's default), named so every run of run_wrk takes a script
