@@ -24,8 +24,13 @@ std::vector<std::string> Names(const std::vector<ObjectPtr>& objects) {
   return names;
 }
 
-TEST(ObjectCacheTest, IndexesByNamespaceOwnerAndLabel) {
-  ObjectCache cache;
+// Every behaviour holds for both storages.
+class ObjectCacheTest : public ::testing::TestWithParam<ObjectCache::Storage> {};
+INSTANTIATE_TEST_SUITE_P(Storages, ObjectCacheTest,
+                         ::testing::Values(ObjectCache::Storage::kObjects, ObjectCache::Storage::kPacked));
+
+TEST_P(ObjectCacheTest, IndexesByNamespaceOwnerAndLabel) {
+  ObjectCache cache(GetParam());
   cache.Upsert(Make("a", "p1", "owner-1", "web"));
   cache.Upsert(Make("a", "p2", "owner-1", "db"));
   cache.Upsert(Make("b", "p3", "owner-2", "web"));
@@ -37,8 +42,8 @@ TEST(ObjectCacheTest, IndexesByNamespaceOwnerAndLabel) {
   EXPECT_EQ(cache.Get("b/missing"), nullptr);
 }
 
-TEST(ObjectCacheTest, UpdatesMoveObjectsBetweenIndexEntries) {
-  ObjectCache cache;
+TEST_P(ObjectCacheTest, UpdatesMoveObjectsBetweenIndexEntries) {
+  ObjectCache cache(GetParam());
   cache.Upsert(Make("a", "p1", "owner-1", "web"));
   ObjectPtr old = cache.Upsert(Make("a", "p1", "owner-2", "db"));
   ASSERT_NE(old, nullptr);
@@ -50,14 +55,29 @@ TEST(ObjectCacheTest, UpdatesMoveObjectsBetweenIndexEntries) {
   EXPECT_EQ(cache.Remove("a/p1"), nullptr);
 }
 
-TEST(ObjectCacheTest, ReplaceReturnsWhatDisappeared) {
-  ObjectCache cache;
+TEST_P(ObjectCacheTest, ReplaceReturnsWhatDisappeared) {
+  ObjectCache cache(GetParam());
   cache.Upsert(Make("a", "keep"));
   cache.Upsert(Make("a", "drop"));
   std::vector<ObjectPtr> removed = cache.Replace({Make("a", "keep"), Make("a", "new", "o")});
   EXPECT_EQ(Names(removed), (std::vector<std::string>{"drop"}));
   EXPECT_EQ(Names(cache.List()), (std::vector<std::string>{"keep", "new"}));
   EXPECT_EQ(Names(cache.ByOwner("o")), (std::vector<std::string>{"new"}));
+}
+
+TEST_P(ObjectCacheTest, ReadsReturnWhatWasStoredExactly) {
+  ObjectCache cache(GetParam());
+  Object object = Object::parse(R"({"metadata": {"namespace": "a", "name": "p", "uid": "u", "labels": {"x": "y"}},
+    "status": {"phase": "Running", "n": -3, "big": 18446744073709551615, "ratio": 0.125, "ok": true, "none": null,
+               "list": [1, "two", {"three": [3.5]}], "text": "ünïcode \u0000 and a longer string than fifteen"}})");
+  cache.Upsert(std::make_shared<const Object>(object));
+  ASSERT_NE(cache.Get("a/p"), nullptr);
+  EXPECT_EQ(*cache.Get("a/p"), object);
+  EXPECT_EQ(object.dump(), cache.Get("a/p")->dump()) << "the same types (unsigned stays unsigned)";
+  ObjectPtr old = cache.Upsert(Make("a", "p"));
+  ASSERT_NE(old, nullptr);
+  EXPECT_EQ(*old, object);
+  EXPECT_EQ(*cache.Remove("a/p"), *Make("a", "p"));
 }
 
 TEST(TrimPodTest, KeepsWhatControllersReadAndDropsTheRest) {
@@ -94,6 +114,22 @@ TEST(TrimPodTest, OddShapesDoNotThrow) {
                            R"({"spec": [], "status": {"containerStatuses": [[]]}})", R"([1, 2])", R"("pod")"}) {
     Object pod = Object::parse(text);
     EXPECT_NO_THROW(TrimPod(pod)) << text;
+  }
+}
+
+TEST(KeepMetadataOnlyTest, KeepsIdentityAndOwnersOnly) {
+  Object service = Object::parse(R"({"apiVersion": "v1", "kind": "Service",
+    "metadata": {"name": "s", "namespace": "a", "uid": "u", "resourceVersion": "3", "labels": {"x": "y"},
+                 "annotations": {"big": "..."}, "ownerReferences": [{"uid": "o", "controller": true}],
+                 "managedFields": [{}]},
+    "spec": {"clusterIP": "None", "ports": [{"port": 80}]}, "status": {}})");
+  KeepMetadataOnly(service);
+  EXPECT_EQ(service, Object::parse(R"({"apiVersion": "v1", "kind": "Service",
+    "metadata": {"name": "s", "namespace": "a", "uid": "u", "resourceVersion": "3", "labels": {"x": "y"},
+                 "ownerReferences": [{"uid": "o", "controller": true}]}})"));
+  for (const char* text : {R"({"metadata": "x"})", R"([1])", R"("s")", R"({})"}) {
+    Object odd = Object::parse(text);
+    EXPECT_NO_THROW(KeepMetadataOnly(odd)) << text;
   }
 }
 

@@ -51,26 +51,43 @@ void ObjectCache::UnindexLocked(const std::string& key, const Object& object) {
   ForEachLabel(object, [&](const std::string& label) { Erase(by_label_, label, key); });
 }
 
+ObjectCache::Entry ObjectCache::Store(ObjectPtr object) const {
+  Entry entry;
+  if (storage_ == Storage::kObjects) {
+    entry.object = std::move(object);
+  } else {
+    entry.packed = Object::to_msgpack(*object);
+    entry.packed.shrink_to_fit();
+  }
+  return entry;
+}
+
+ObjectPtr ObjectCache::Load(const Entry& entry) const {
+  if (storage_ == Storage::kObjects) return entry.object;
+  // Bytes this cache wrote itself from a valid object: decoding cannot fail.
+  return std::make_shared<const Object>(Object::from_msgpack(entry.packed));
+}
+
 std::vector<ObjectPtr> ObjectCache::LookupLocked(const Index& index, const std::string& value) const {
   std::vector<ObjectPtr> out;
   auto entry = index.find(value);
   if (entry == index.end()) return out;
   out.reserve(entry->second.size());
-  for (const std::string& key : entry->second) out.push_back(objects_.at(key));
+  for (const std::string& key : entry->second) out.push_back(Load(objects_.at(key)));
   return out;
 }
 
 ObjectPtr ObjectCache::Get(const std::string& key) const {
   std::lock_guard lock(mutex_);
   auto it = objects_.find(key);
-  return it == objects_.end() ? nullptr : it->second;
+  return it == objects_.end() ? nullptr : Load(it->second);
 }
 
 std::vector<ObjectPtr> ObjectCache::List() const {
   std::lock_guard lock(mutex_);
   std::vector<ObjectPtr> out;
   out.reserve(objects_.size());
-  for (const auto& [key, object] : objects_) out.push_back(object);
+  for (const auto& [key, entry] : objects_) out.push_back(Load(entry));
   return out;
 }
 
@@ -78,7 +95,7 @@ std::vector<std::string> ObjectCache::Keys() const {
   std::lock_guard lock(mutex_);
   std::vector<std::string> out;
   out.reserve(objects_.size());
-  for (const auto& [key, object] : objects_) out.push_back(key);
+  for (const auto& [key, entry] : objects_) out.push_back(key);
   return out;
 }
 
@@ -104,12 +121,16 @@ size_t ObjectCache::Size() const {
 
 ObjectPtr ObjectCache::Upsert(ObjectPtr object) {
   std::string key = KeyOf(*object);
+  Entry stored = Store(object);  // packing outside the lock
   std::lock_guard lock(mutex_);
-  ObjectPtr& slot = objects_[key];
-  ObjectPtr old = std::move(slot);
-  if (old) UnindexLocked(key, *old);
-  IndexLocked(key, *object);
-  slot = std::move(object);
+  auto [it, inserted] = objects_.try_emplace(std::move(key));
+  ObjectPtr old;
+  if (!inserted) {
+    old = Load(it->second);
+    UnindexLocked(it->first, *old);
+  }
+  IndexLocked(it->first, *object);
+  it->second = std::move(stored);
   return old;
 }
 
@@ -117,29 +138,32 @@ ObjectPtr ObjectCache::Remove(const std::string& key) {
   std::lock_guard lock(mutex_);
   auto it = objects_.find(key);
   if (it == objects_.end()) return nullptr;
-  ObjectPtr old = std::move(it->second);
+  ObjectPtr old = Load(it->second);
   objects_.erase(it);
   UnindexLocked(key, *old);
   return old;
 }
 
 std::vector<ObjectPtr> ObjectCache::Replace(std::vector<ObjectPtr> objects) {
-  std::unordered_map<std::string, ObjectPtr> fresh;
-  fresh.reserve(objects.size());
+  std::unordered_map<std::string, ObjectPtr> latest;  // the last object of each key
+  latest.reserve(objects.size());
   for (ObjectPtr& object : objects) {
     std::string key = KeyOf(*object);
-    fresh[std::move(key)] = std::move(object);
+    latest[std::move(key)] = std::move(object);
   }
+  std::unordered_map<std::string, Entry> fresh;
+  fresh.reserve(latest.size());
+  for (const auto& [key, object] : latest) fresh.emplace(key, Store(object));
   std::lock_guard lock(mutex_);
   std::vector<ObjectPtr> removed;
-  for (const auto& [key, object] : objects_) {
-    if (!fresh.contains(key)) removed.push_back(object);
+  for (const auto& [key, entry] : objects_) {
+    if (!fresh.contains(key)) removed.push_back(Load(entry));
   }
   objects_ = std::move(fresh);
   by_namespace_.clear();
   by_owner_.clear();
   by_label_.clear();
-  for (const auto& [key, object] : objects_) IndexLocked(key, *object);
+  for (const auto& [key, object] : latest) IndexLocked(key, *object);
   return removed;
 }
 

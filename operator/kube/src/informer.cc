@@ -32,6 +32,7 @@ SharedInformer::SharedInformer(Client& client, Resource resource, std::string na
                                InformerOptions options, Metrics* metrics)
     : resource_(resource),
       options_(std::move(options)),
+      cache_(options_.packed ? ObjectCache::Storage::kPacked : ObjectCache::Storage::kObjects),
       watcher_(client, std::move(resource), std::move(namespace_name), CachingOptions(options_),
                Watcher::Handlers{
                    [this](std::vector<Object>&& items, const std::string&) { OnList(std::move(items)); },
@@ -276,6 +277,23 @@ EventHandler WithPredicate(EventHandler handler, UpdatePredicate predicate) {
     };
   }
   return handler;
+}
+
+void KeepMetadataOnly(Object& object) {
+  if (!object.is_object()) return;
+  Object kept = Object::object();
+  for (const char* field : {"apiVersion", "kind"}) {
+    if (auto it = object.find(field); it != object.end()) kept[field] = std::move(*it);
+  }
+  Object kept_metadata = Object::object();
+  if (auto metadata = object.find("metadata"); metadata != object.end() && metadata->is_object()) {
+    for (const char* field : {"name", "namespace", "uid", "resourceVersion", "generation", "labels",
+                              "ownerReferences", "deletionTimestamp", "creationTimestamp"}) {
+      if (auto it = metadata->find(field); it != metadata->end()) kept_metadata[field] = std::move(*it);
+    }
+  }
+  kept["metadata"] = std::move(kept_metadata);
+  object = std::move(kept);
 }
 
 void TrimPod(Object& pod, const std::string& keep_annotation_prefix) {

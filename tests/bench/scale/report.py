@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
 """Turns scale_bench.py's JSON results into markdown tables (stdout) and one PNG per scenario
-(pods created over time, operator RSS over time) next to the JSON files.
+(pods created over time, operator RSS over time) next to the JSON files. The contenders of one
+scenario (same scenario, jobs, workers) may come from separate files (run.sh --contender): they
+are combined into one table, each with the time it ran and the load it saw.
   report.py RESULTS.json ...        (matplotlib: the venv of tests/bench/setup-venv.sh scale/plot.txt)
 """
 import json
@@ -36,6 +38,8 @@ ROWS = [
     ("errors (failed requests + failed jobs)", "errorsTotal", 0, False),
     ("update conflicts (409, retried)", "conflicts", 0, False),
     ("jobs Succeeded", "succeeded", None, False),
+    ("ran at (UTC)", "startedAt", None, False),
+    ("load average (1 min) before -> after", "load", None, False),
 ]
 
 
@@ -53,6 +57,8 @@ def derived(r):
     latency = r.get("clientLatency") or {}
     create = latency.get("create") or latency.get("POST")
     r["createLatency"] = create["meanSeconds"] if create else None  # results from before the harness counted 409s apart
+    r.setdefault("startedAt", "-")
+    r["load"] = f"{r['loadBefore'][0]} -> {r['loadAfter'][0]}" if r.get("loadBefore") and r.get("loadAfter") else "-"
     return r
 
 
@@ -106,16 +112,34 @@ def plot(results, path):
     plt.close(fig)
 
 
-def main():
-    for path in sys.argv[1:]:
+def combined(paths):
+    """The results of each scenario (scenario, jobs, workers), contenders from every file, in order."""
+    groups = {}
+    for path in paths:
         with open(path) as f:
             results = json.load(f)
-        png = os.path.splitext(path)[0] + ".png"
+        for r in results["contenders"].values():  # files of one contender carry their load at the top
+            r.setdefault("loadBefore", results["loadBefore"])
+            r.setdefault("loadAfter", results["loadAfter"])
+        key = (results["scenario"], results["jobs"], results["workers"])
+        if key not in groups:
+            groups[key] = dict(results, contenders={}, dir=os.path.dirname(path))
+        groups[key]["contenders"].update(results["contenders"])
+    sizes = {}
+    for scenario, jobs, workers in groups:
+        sizes.setdefault(scenario, []).append((jobs, workers))
+    for (scenario, jobs, workers), results in groups.items():
+        name = scenario if len(sizes[scenario]) == 1 else f"{scenario}-{jobs}x{workers}"
+        yield os.path.join(results.pop("dir"), f"scale-{name}.png"), results
+
+
+def main():
+    for png, results in combined(sys.argv[1:]):
         plot(results, png)
         r = results
         print(f"### Scenario {r['scenario']}: {r['jobs']} jobs x {r['workers']} workers"
               f"{' (one worker per job fails once)' if r['fail'] else ''}, workers run {r['runFor']}\n")
-        print(f"Load average {' '.join(r['loadBefore'])} before, {' '.join(r['loadAfter'])} after. "
+        print(f"Each contender's time and load (1-minute average) are in the table's last rows. "
               f"Client limit {r['qps']:.0f} QPS / burst {r['burst']} and {r['concurrency']} concurrent reconciles "
               f"for every contender.\n")
         print(table(results))

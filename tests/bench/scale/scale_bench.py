@@ -399,7 +399,14 @@ def delete_namespace(api, ns, timeout=900):
     raise RuntimeError(f"namespace {ns} not gone after {timeout} s")
 
 
+def loadavg():
+    with open("/proc/loadavg") as f:
+        return f.read().split()[:3]
+
+
 def run_contender(contender, args, env, api):
+    started_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    load_before = loadavg()
     ns = f"scale-{args.scenario.lower()}-{contender}"
     create_namespace(api, ns)
     spec = CONTENDERS[contender]
@@ -590,6 +597,8 @@ def run_contender(contender, args, env, api):
     log(f"{contender}: all pods {fmt(result['allPodsSeconds'])} s, all jobs done {fmt(result['allSucceededSeconds'])} s, "
         f"states {states}, creations {creations}/{expected}, client requests/job {result['clientRequestsPerJob']:.1f}, "
         f"RSS peak {fmt(result.get('rssPeakMiB'))} MiB")
+    # This contender's own window: contenders may run in separate invocations (run.sh --contender).
+    result.update({"startedAt": started_at, "loadBefore": load_before, "loadAfter": loadavg()})
     gone = delete_namespace(api, ns)
     log(f"{contender}: namespace deleted in {gone:.0f} s")
     return result
@@ -704,7 +713,7 @@ def main():
     args.build = os.path.abspath(args.build)
     env = {"operator": os.path.join(args.build, "operator", "cmd", "mlscale-operator"),
            "ceiling": os.path.join(args.build, "tests", "bench", "scale", "scale_ceiling"), "peer": args.peer}
-    load_before = open("/proc/loadavg").read().split()[:3]
+    load_before = loadavg()
     results = {"scenario": args.scenario, "jobs": args.jobs, "workers": args.workers, "runFor": args.run_for,
                "fail": args.fail, "qps": args.qps, "burst": args.burst, "concurrency": args.concurrency,
                "nodes": args.nodes, "nodeCapacity": NODE_CAPACITY, "loadBefore": load_before, "contenders": {}}
@@ -717,7 +726,7 @@ def main():
             log(f"scenario {args.scenario}: {contender} ({args.jobs} jobs x {args.workers})")
             results["contenders"][contender] = run_contender(contender, args, env, api)
     finally:
-        results["loadAfter"] = open("/proc/loadavg").read().split()[:3]
+        results["loadAfter"] = loadavg()
         if kwok is not None:
             kwok.terminate()
             kwok.wait()

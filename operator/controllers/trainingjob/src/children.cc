@@ -12,6 +12,7 @@
 #include <cstdio>
 #include <memory>
 
+#include "mlscale/kube/informer.h"
 #include "mlscale/kube/names.h"
 #include "mlscale/kube/objects.h"
 
@@ -300,6 +301,15 @@ Object BuildHostfileConfigMap(const JobRef& job) {
           {"kind", "ConfigMap"},
           {"metadata", OwnedMetadata(job, HostfileConfigMapName(job))},
           {"data", {{"hostfile", hostfile}}}};
+}
+
+void ProjectTokenSecret(Object& secret) {
+  Object token;
+  if (secret.is_object() && secret.contains("data") && secret["data"].is_object() && secret["data"].contains(kTokenKey)) {
+    token = std::move(secret["data"][kTokenKey]);
+  }
+  kube::KeepMetadataOnly(secret);
+  if (!token.is_null()) secret["data"][kTokenKey] = std::move(token);
 }
 
 }  // namespace mlscale::controllers::trainingjob

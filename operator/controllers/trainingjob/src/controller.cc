@@ -8,6 +8,7 @@
 #include "mlscale/kube/base64.h"
 #include "mlscale/kube/errors.h"
 #include "mlscale/kube/informer.h"
+#include "mlscale/kube/slow_start.h"
 #include "mlscale/kube/objects.h"
 #include "mlscale/kube/reader.h"
 #include "mlscale/worker/config.h"
@@ -88,21 +89,31 @@ StatusOr<std::unique_ptr<TrainingJobController>> TrainingJobController::Register
   for (const std::string& namespace_name : namespaces) {
     auto scope = std::make_unique<Scope>();
     scope->namespace_name = namespace_name;
-    scope->jobs = &informers.Informer(TrainingJobs(), namespace_name);
+    kube::InformerOptions jobs;
+    jobs.packed = true;
+    scope->jobs = &informers.Informer(TrainingJobs(), namespace_name, jobs);
     // Our own status writes come back as updates: only spec/metadata changes wake us.
     scope->jobs->AddHandler(kube::WithPredicate(kube::EnqueueObject(queue), kube::ChangedBeyondStatus));
 
+    // The caches keep only what this controller reads, packed (kube::InformerOptions::packed):
+    // at thousands of jobs they are most of the operator's memory.
     kube::InformerOptions children;
     children.watch.label_selector = ChildSelector();
+    children.packed = true;
     kube::InformerOptions pods = children;
-    pods.watch.transform = [](Object& pod) { kube::TrimPod(pod); };
+    pods.watch.transform = ProjectWorkerPod;
     scope->pods = &informers.Informer(kube::resources::Pods(), namespace_name, pods);
     // Expectations first, so the owner's reconcile sees its creation observed.
     scope->pods->AddHandler(kube::ObserveChildren(raw->expectations_, kOwnerGroup, kOwnerKind));
     scope->pods->AddHandler(kube::EnqueueControllerOwner(queue, kOwnerGroup, kOwnerKind));
-    scope->services = &informers.Informer(kube::resources::Services(), namespace_name, children);
-    scope->config_maps = &informers.Informer(kube::resources::ConfigMaps(), namespace_name, children);
-    scope->secrets = &informers.Informer(kube::resources::Secrets(), namespace_name, children);
+    // Services and ConfigMaps are only checked for existence; of Secrets only the token is read.
+    kube::InformerOptions existence = children;
+    existence.watch.transform = kube::KeepMetadataOnly;
+    kube::InformerOptions secrets = children;
+    secrets.watch.transform = ProjectTokenSecret;
+    scope->services = &informers.Informer(kube::resources::Services(), namespace_name, existence);
+    scope->config_maps = &informers.Informer(kube::resources::ConfigMaps(), namespace_name, existence);
+    scope->secrets = &informers.Informer(kube::resources::Secrets(), namespace_name, secrets);
     for (kube::SharedInformer* informer : {scope->services, scope->config_maps, scope->secrets}) {
       informer->AddHandler(kube::EnqueueControllerOwner(queue, kOwnerGroup, kOwnerKind));
     }
@@ -218,15 +229,23 @@ void TrainingJobController::Act(const std::string& key, const JobRef& job, const
       keys.push_back(kube::MakeKey(ns, PodName(job, rank)));
     }
     expectations_.ExpectCreations(key, keys);
+    // Concurrently, in growing batches: one job's pods cost a few round trips, not one each.
+    std::vector<char> existed(pods.size(), 0);  // one element per thread
+    const std::vector<Status> results = kube::SlowStartBatch(pods.size(), [&](size_t i) -> Status {
+      StatusOr<Object> created = client.Create(kube::resources::Pods(), ns, pods[i]);
+      if (created.ok()) return Status::Ok();
+      // AlreadyExists: made before (e.g. by a previous process); the cache will show it.
+      existed[i] = kube::IsAlreadyExists(created.status());
+      return existed[i] ? Status::Ok() : created.status();
+    });
     bool all_created = true;
     for (size_t i = 0; i < pods.size(); ++i) {
-      StatusOr<Object> created = client.Create(kube::resources::Pods(), ns, pods[i]);
-      if (created.ok()) continue;
-      // AlreadyExists: made before (e.g. by a previous process); the cache will show it.
+      if (results[i].ok() && !existed[i]) continue;
+      // Made before, or never made: the watch will not deliver it as this creation.
       expectations_.CreationObserved(key, keys[i]);
-      if (kube::IsAlreadyExists(created.status())) continue;
+      if (results[i].ok()) continue;
       all_created = false;
-      if (error.ok()) error = created.status().WithContext("creating pod " + kube::NameOf(pods[i]));
+      if (error.ok()) error = results[i].WithContext("creating pod " + kube::NameOf(pods[i]));
     }
     if (all_created) {
       const JobStatus& status = decision.status;

@@ -406,14 +406,24 @@ class Step {
                                       "all " + std::to_string(spec_.replicas) + " workers are running"});
       return;
     }
-    // Gang: not every worker running within the timeout releases them all (no half-started
-    // job holds GPUs) and tries again with backoff.
-    const TimePoint gang_at = *status.group_created_time + std::chrono::seconds(spec_.gang.timeout_seconds);
+    // Gang: not every worker placed on a node within the timeout releases them all (no
+    // half-placed job holds GPUs) and tries again with backoff. Once all are bound they
+    // hold what they need; starting them is the kubelet's (start_timeout covers what
+    // never starts). The clock starts when the last pod was created, so neither a backlog
+    // in this operator nor a slow API server counts against the group.
+    std::int64_t scheduled = 0;
+    TimePoint clock_from = *status.group_created_time;
+    for (const auto& [rank, worker] : by_rank) {
+      if (worker->scheduled || worker->phase != Phase::kPodPending) ++scheduled;
+      if (decision_.create_ranks.empty() && worker->created) clock_from = std::max(clock_from, *worker->created);
+    }
+    if (scheduled == spec_.replicas) return;
+    const TimePoint gang_at = clock_from + std::chrono::seconds(spec_.gang.timeout_seconds);
     if (now_ >= gang_at) {
       std::string waiting;
       for (std::int64_t rank = 0; rank < spec_.replicas; ++rank) {
         auto it = by_rank.find(rank);
-        if (it != by_rank.end() && it->second->phase == Phase::kPodRunning) continue;
+        if (it != by_rank.end() && (it->second->scheduled || it->second->phase != Phase::kPodPending)) continue;
         if (!waiting.empty()) waiting += ", ";
         if (it == by_rank.end()) {
           waiting += "worker " + std::to_string(rank) + " not created";
@@ -426,9 +436,9 @@ class Step {
         }
       }
       Restart(true, "GangTimeout",
-              "only " + std::to_string(running) + " of " + std::to_string(spec_.replicas) +
-                  " workers were running " + std::to_string(spec_.gang.timeout_seconds) +
-                  " s after the group was created (" + waiting + "); every pod was released");
+              "only " + std::to_string(scheduled) + " of " + std::to_string(spec_.replicas) +
+                  " workers were placed on a node " + std::to_string(spec_.gang.timeout_seconds) +
+                  " s after the group's last pod was created (" + waiting + "); every pod was released");
       return;
     }
     RequeueAt(decision_, gang_at, now_);
@@ -440,6 +450,25 @@ class Step {
   const DecideOptions& options_;
   Decision decision_;
 };
+
+// Copies the fields of `from` named in `fields` that exist into `to`.
+void CopyFields(const Object& from, Object& to, std::initializer_list<const char*> fields) {
+  if (!from.is_object()) return;
+  for (const char* field : fields) {
+    if (auto it = from.find(field); it != from.end()) to[field] = *it;
+  }
+}
+
+// The container ObserveWorker reads: the worker container, else the first.
+const Object* WorkerContainerStatus(const Object& status) {
+  const Object* container = nullptr;
+  for (const Object& candidate : ArrayField(status, "containerStatuses")) {
+    if (!candidate.is_object()) continue;
+    if (container == nullptr || String(candidate, "name") == kWorkerContainer) container = &candidate;
+  }
+  return container;
+}
+
 
 }  // namespace
 
@@ -463,15 +492,11 @@ WorkerObservation ObserveWorker(const Object& pod, bool node_exists) {
   worker.reason = String(status, "reason");
   worker.message = String(status, "message");
   const std::string node = String(ObjectField(pod, "spec"), "nodeName");
+  worker.scheduled = !node.empty();
   worker.disrupted = ConditionTrue(status, "DisruptionTarget") || kDisruptionReasons.contains(worker.reason) ||
                      (!node.empty() && !node_exists);
 
-  const Object* container = nullptr;
-  for (const Object& candidate : ArrayField(status, "containerStatuses")) {
-    if (!candidate.is_object()) continue;
-    if (container == nullptr || String(candidate, "name") == kWorkerContainer) container = &candidate;
-  }
-  if (container != nullptr) {
+  if (const Object* container = WorkerContainerStatus(status); container != nullptr) {
     const Object& state = ObjectField(*container, "state");
     if (const Object& terminated = ObjectField(state, "terminated"); !terminated.empty()) {
       if (terminated.contains("exitCode") && terminated["exitCode"].is_number_integer()) {
@@ -486,6 +511,51 @@ WorkerObservation ObserveWorker(const Object& pod, bool node_exists) {
     }
   }
   return worker;
+}
+
+void ProjectWorkerPod(Object& pod) {
+  if (!pod.is_object()) return;
+  Object projected = Object::object();
+  CopyFields(pod, projected, {"apiVersion", "kind"});
+  Object metadata = Object::object();
+  CopyFields(ObjectField(pod, "metadata"), metadata,
+             {"name", "namespace", "uid", "resourceVersion", "labels", "ownerReferences", "deletionTimestamp",
+              "creationTimestamp"});
+  projected["metadata"] = std::move(metadata);
+  Object spec = Object::object();
+  CopyFields(ObjectField(pod, "spec"), spec, {"nodeName"});
+  projected["spec"] = std::move(spec);
+
+  const Object& status = ObjectField(pod, "status");
+  Object kept = Object::object();
+  CopyFields(status, kept, {"phase", "reason", "message", "podIP"});
+  Object conditions = Object::array();
+  for (const Object& condition : ArrayField(status, "conditions")) {
+    const std::string type = String(condition, "type");
+    if (type != "Ready" && type != "DisruptionTarget") continue;
+    Object entry = Object::object();
+    CopyFields(condition, entry, {"type", "status"});
+    conditions.push_back(std::move(entry));
+  }
+  if (!conditions.empty()) kept["conditions"] = std::move(conditions);
+  if (const Object* container = WorkerContainerStatus(status); container != nullptr) {
+    const Object& state = ObjectField(*container, "state");
+    Object kept_state = Object::object();
+    if (const Object& terminated = ObjectField(state, "terminated"); !terminated.empty()) {
+      CopyFields(terminated, kept_state["terminated"], {"exitCode", "reason", "message", "finishedAt"});
+      // An empty object reads as "not terminated": keep it terminated.
+      if (kept_state["terminated"].empty()) kept_state["terminated"]["reason"] = "";
+    } else if (const Object& waiting = ObjectField(state, "waiting"); !waiting.empty()) {
+      CopyFields(waiting, kept_state["waiting"], {"reason", "message"});
+      if (kept_state["waiting"].empty()) kept_state["waiting"]["reason"] = "";
+    }
+    Object entry = Object::object();
+    CopyFields(*container, entry, {"name"});
+    entry["state"] = std::move(kept_state);
+    kept["containerStatuses"] = Object::array({std::move(entry)});
+  }
+  projected["status"] = std::move(kept);
+  pod = std::move(projected);
 }
 
 JobStatus ReadStatus(const Object& status) {

@@ -263,6 +263,26 @@ TEST(ChildrenTest, TokenSecretAndFreshTokens) {
   EXPECT_EQ(secret["stringData"]["token"], *token);
 }
 
+// The Secrets cache keeps identity, owners and the token; nothing else of a Secret.
+TEST(ChildrenTest, TokenSecretProjectionKeepsOnlyTheToken) {
+  Object secret = Object::parse(R"({"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+    "metadata": {"name": "digits-token", "namespace": "ns", "uid": "u", "resourceVersion": "4",
+                 "ownerReferences": [{"uid": "job", "controller": true}], "annotations": {"x": "y"}},
+    "data": {"token": "dG9rZW4=", "ssh-privatekey": "c2VjcmV0"}})");
+  ProjectTokenSecret(secret);
+  EXPECT_EQ(secret["data"], Object::parse(R"({"token": "dG9rZW4="})"));
+  EXPECT_EQ(secret["metadata"]["ownerReferences"][0]["uid"], "job");
+  EXPECT_FALSE(secret["metadata"].contains("annotations"));
+  EXPECT_FALSE(secret.contains("type"));
+  Object ssh = Object::parse(R"({"metadata": {"name": "digits-ssh"}, "data": {"ssh-privatekey": "c2VjcmV0"}})");
+  ProjectTokenSecret(ssh);
+  EXPECT_FALSE(ssh.contains("data")) << "no key material cached";
+  for (const char* text : {R"({"data": 3})", R"([1])", R"({"data": {"token": null}})"}) {
+    Object odd = Object::parse(text);
+    EXPECT_NO_THROW(ProjectTokenSecret(odd)) << text;
+  }
+}
+
 }  // namespace
 }  // namespace mlscale::controllers::trainingjob
 

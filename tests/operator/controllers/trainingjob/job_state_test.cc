@@ -334,14 +334,21 @@ TEST(DecideTest, SuspendDeletesPodsAndResumeStartsAgain) {
   EXPECT_EQ(condition->status, kube::ConditionStatus::kFalse);
 }
 
-TEST(DecideTest, GangTimeoutReleasesEveryPodAndSaysWhy) {
-  api::TrainingJobSpec spec = Spec("  gang: {timeoutSeconds: 30}\n");
+// A group created at `at`, not yet running.
+JobStatus PendingSince(TimePoint at) {
   JobStatus status;
   status.state = kPending;
-  status.start_time = kNow - 31s;
-  status.group_created_time = kNow - 31s;
+  status.start_time = at;
+  status.group_created_time = at;
+  return status;
+}
+
+TEST(DecideTest, GangTimeoutReleasesEveryPodAndSaysWhy) {
+  api::TrainingJobSpec spec = Spec("  gang: {timeoutSeconds: 30}\n");
+  JobStatus status = PendingSince(kNow - 31s);
   std::vector<WorkerObservation> workers = Group(4, Phase::kPodRunning);
-  workers[3].phase = Phase::kPodPending;
+  for (WorkerObservation& worker : workers) worker.created = kNow - 31s;
+  workers[3].phase = Phase::kPodPending;  // not bound to a node
   Decision within = Decide(spec, status, workers, kNow - 2s, Options());
   EXPECT_EQ(within.status.state, kPending);
   ASSERT_TRUE(within.requeue_after.has_value());
@@ -352,6 +359,41 @@ TEST(DecideTest, GangTimeoutReleasesEveryPodAndSaysWhy) {
   EXPECT_NE(decision.status.message.find("t-worker-3"), std::string::npos);
   EXPECT_EQ(decision.delete_pods.size(), 4u);
   EXPECT_EQ(decision.status.restarts, 1);
+}
+
+// At scale the group's pods are created long after the group began (a backlog in the
+// operator, a slow API server): the gang clock starts at the last pod's creation.
+TEST(DecideTest, GangClockStartsWhenTheLastPodWasCreated) {
+  api::TrainingJobSpec spec = Spec("  gang: {timeoutSeconds: 30}\n");
+  JobStatus status = PendingSince(kNow - 100s);
+  std::vector<WorkerObservation> workers = Group(4, Phase::kPodPending);
+  for (WorkerObservation& worker : workers) worker.created = kNow - 95s;
+  workers[3].created = kNow - 20s;  // created 80 s after the group began
+  Decision within = Decide(spec, status, workers, kNow, Options());
+  EXPECT_EQ(within.status.state, kPending) << within.status.message;
+  ASSERT_TRUE(within.requeue_after.has_value());
+  EXPECT_EQ(*within.requeue_after, 10'001ms) << "30 s after the last creation";
+  Decision later = Decide(spec, status, workers, kNow + 10s, Options());
+  EXPECT_EQ(later.status.reason, "GangTimeout");
+  EXPECT_NE(later.status.message.find("only 0 of 4 workers were placed"), std::string::npos) << later.status.message;
+}
+
+// Bound pods hold their node's resources already: a slow start (kwok or kubelets behind)
+// is no gang failure.
+TEST(DecideTest, GangIsMetOnceEveryWorkerIsBound) {
+  api::TrainingJobSpec spec = Spec("  gang: {timeoutSeconds: 30}\n");
+  JobStatus status = PendingSince(kNow - 600s);
+  std::vector<WorkerObservation> workers = Group(4, Phase::kPodPending);
+  for (WorkerObservation& worker : workers) {
+    worker.created = kNow - 600s;
+    worker.scheduled = true;
+  }
+  Decision decision = Decide(spec, status, workers, kNow, Options());
+  EXPECT_EQ(decision.status.state, kPending);
+  EXPECT_TRUE(decision.delete_pods.empty());
+  EXPECT_EQ(decision.status.restarts, 0);
+  workers[2].scheduled = false;
+  EXPECT_EQ(Decide(spec, status, workers, kNow, Options()).status.reason, "GangTimeout");
 }
 
 TEST(DecideTest, PodThatCannotStartFailsAfterTheBoundedWait) {
@@ -419,6 +461,49 @@ TEST(ObserveWorkerTest, ReadsPhaseExitCodeAndDisruption) {
   pod["status"]["conditions"] = Object::array();
   EXPECT_FALSE(ObserveWorker(pod, true).disrupted);
   EXPECT_TRUE(ObserveWorker(pod, false).disrupted);
+}
+
+// The pod cache keeps only ProjectWorkerPod's fields: what ObserveWorker reads of a pod
+// must be the same before and after.
+TEST(ProjectWorkerPodTest, ObserveWorkerReadsTheSameAfterProjection) {
+  const char* pods[] = {
+      R"({"apiVersion": "v1", "kind": "Pod",
+          "metadata": {"name": "t-worker-2", "namespace": "ns", "uid": "u-2", "resourceVersion": "7",
+                       "labels": {"mlscale.io/replica-index": "2", "mlscale.io/job-name": "t"},
+                       "annotations": {"a": "b"}, "ownerReferences": [{"uid": "job-uid", "controller": true}],
+                       "creationTimestamp": "2026-12-01T10:00:00Z", "deletionTimestamp": "2026-12-01T10:05:00Z",
+                       "managedFields": [{"manager": "kubelet"}]},
+          "spec": {"nodeName": "n1", "containers": [{"name": "worker", "image": "x"}], "volumes": [{}]},
+          "status": {"phase": "Failed", "podIP": "127.64.0.9", "reason": "Evicted", "message": "low memory",
+                     "conditions": [{"type": "PodScheduled", "status": "True"}, {"type": "Ready", "status": "False"},
+                                    {"type": "DisruptionTarget", "status": "True", "reason": "x"}],
+                     "containerStatuses": [{"name": "sidecar", "state": {"running": {}}},
+                                           {"name": "worker", "ready": false, "image": "x",
+                                            "state": {"terminated": {"exitCode": 137, "reason": "OOMKilled",
+                                                                     "message": "killed", "containerID": "c",
+                                                                     "finishedAt": "2026-12-01T10:04:00Z"}}}]}})",
+      R"({"metadata": {"name": "w", "labels": {"mlscale.io/replica-index": "0"}},
+          "status": {"phase": "Pending", "conditions": [{"type": "Ready", "status": "True"}],
+                     "containerStatuses": [{"name": "main", "state": {"waiting": {"reason": "ErrImagePull",
+                                                                                   "message": "no such image"}}}]}})",
+      R"({"status": {"phase": "Running", "containerStatuses": [{"name": "worker", "state": {"terminated": {"startedAt": "x"}}}]}})",
+      R"({"status": {"containerStatuses": [{"state": {"waiting": {}}}]}})",
+      R"({})", R"({"metadata": 3, "status": []})", R"([1, 2])",
+      R"({"status": {"phase": 5, "containerStatuses": [3, {"state": {"terminated": {"exitCode": "x"}}}]}})",
+      R"({"status": {"containerStatuses": {"a": 1}, "conditions": "x"}})"};
+  for (const char* text : pods) {
+    SCOPED_TRACE(text);
+    const Object pod = Object::parse(text);
+    Object projected = pod;
+    ProjectWorkerPod(projected);
+    for (bool node_exists : {true, false}) EXPECT_EQ(ObserveWorker(projected, node_exists), ObserveWorker(pod, node_exists));
+    if (pod.is_object() && pod.contains("metadata") && pod["metadata"].is_object()) {
+      EXPECT_EQ(projected["metadata"].value("uid", ""), pod["metadata"].value("uid", ""));
+      EXPECT_EQ(projected["metadata"].value("ownerReferences", Object()), pod["metadata"].value("ownerReferences", Object()));
+      EXPECT_FALSE(projected["metadata"].contains("managedFields"));
+      EXPECT_FALSE(projected["metadata"].contains("annotations"));
+    }
+  }
 }
 
 TEST(ObserveWorkerTest, MalformedPodsReadAsUnknownNotACrash) {

@@ -363,7 +363,7 @@ TEST_F(TrainingJobE2E, GangTimeoutReleasesEveryPodAndSaysWhy) {
                   {"runPolicy", {{"backoffLimit", 1}}}}));
   json job = WaitForCondition("greedy", "Failed", 90);
   EXPECT_EQ(job["status"]["reason"], "BackoffLimitExceeded") << job["status"].dump();
-  EXPECT_NE(StatusOf(job).value("message", "").find("only 0 of 2 workers were running"), std::string::npos)
+  EXPECT_NE(StatusOf(job).value("message", "").find("only 0 of 2 workers were placed on a node"), std::string::npos)
       << job["status"].dump();
   bool said_why = false;
   for (const json& state : jobs.States()) {

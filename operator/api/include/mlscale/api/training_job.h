@@ -182,8 +182,8 @@ struct FailurePolicy {
 
 // spec.gang: all workers start together or none holds resources.
 struct GangPolicy {
-  // If not every worker is running this long after the group's pods were created,
-  // every pod is released and the group retried with backoff.
+  // If not every worker is placed on a node this long after the group's last pod was
+  // created, every pod is released and the group retried with backoff.
   std::int64_t timeout_seconds = 300;
   std::string queue_name;  // Kueue LocalQueue (label kKueueQueueLabel); empty: none
 

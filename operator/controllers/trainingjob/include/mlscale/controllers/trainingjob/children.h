@@ -109,4 +109,8 @@ StatusOr<std::string> NewSshPrivateKey();
 // The labels every child of `job` carries.
 Object ChildLabels(const JobRef& job);
 
+// The Secrets cache's transform: a Secret's identity and its data.token, all the
+// controller reads of its Secrets (the SSH key Secret is only checked for existence).
+void ProjectTokenSecret(Object& secret);
+
 }  // namespace mlscale::controllers::trainingjob
