@@ -169,7 +169,7 @@ StatusOr<ProcessEnvironment> ReadProcessEnvironment() {
     }
     env.tcp.shared_memory = value == "auto";
   }
-  auto spin = IntegerVariable("MLSCALE_SPIN_MICROSECONDS", env.tcp.spin_microseconds);
+  auto spin = IntegerVariable("MLSCALE_SPIN_MICROSECONDS", -1);
   if (!spin.ok()) return spin.status();
   env.tcp.spin_microseconds = *spin;
   return env;

@@ -5,7 +5,9 @@
 // cache line) and a futex word, then two staging halves per rank and one result area.
 // Every collective is a fixed sequence of phases: a rank writes into its staging half
 // (phase j uses half j % 2), posts phase j, and waits until every rank posted j.
-//   - direct (small messages, one phase): each rank sums all staging halves itself;
+// Messages travel in pieces of one staging half.
+//   - direct (small messages, and all at 2 ranks; one phase per piece): each rank sums
+//     all staging halves itself;
 //   - reduce-scatter + gather (large, two phases per piece): rank r sums sub-range r of
 //     every half into the result area, posts, and after the second wait every rank
 //     copies the whole result out.
@@ -29,10 +31,11 @@
 namespace mlscale::worker {
 
 struct SharedMemoryOptions {
-  // Messages up to this size take the direct path (one wait instead of two).
-  size_t direct_max_bytes = 64 << 10;
+  // Messages up to this size (any size with 2 ranks) take the direct path: one wait per
+  // piece instead of two.
+  size_t direct_max_bytes = 256 << 10;
   // How long a wait spins before it sleeps on the futex.
-  int spin_microseconds = 50;
+  int spin_microseconds = 10;
 };
 
 class SharedMemoryGroup {

@@ -6,6 +6,7 @@
 // so Barrier) goes through shared memory instead (shared_memory_group.h); the control
 // connections still watch for failures.
 #include <poll.h>
+#include <sched.h>
 #include <sys/eventfd.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -462,7 +463,13 @@ StatusOr<std::unique_ptr<SharedMemoryGroup>> NegotiateSharedMemory(const TcpRing
                                                                    std::vector<FileDescriptor>& control,
                                                                    Clock::time_point deadline) {
   const int n = options.world_size;
-  const SharedMemoryOptions shm_options{options.direct_max_bytes, options.spin_microseconds};
+  int spin = options.spin_microseconds;
+  if (spin < 0) {
+    cpu_set_t cpus;
+    const int available = ::sched_getaffinity(0, sizeof cpus, &cpus) == 0 ? CPU_COUNT(&cpus) : 1;
+    spin = n <= available ? 10 : 0;
+  }
+  const SharedMemoryOptions shm_options{options.direct_max_bytes, spin};
   const std::string identity = SharedMemoryHostIdentity();
   auto lost = [&](int peer, const Status& status) {
     return Status(StatusCode::kAborted, RankName(peer) + " (" + options.peers[size_t(peer)] +

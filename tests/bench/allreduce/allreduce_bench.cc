@@ -56,7 +56,7 @@ int main(int argc, char** argv) {
       "rounds", po::value(&rounds)->default_value(rounds), "alternating rounds per size; the best is shown")(
       "tcp", po::bool_switch(&tcp), "ours over TCP only (default: shared memory between ranks on this host)")(
       "spin-us", po::value(&options.spin_microseconds)->default_value(options.spin_microseconds),
-      "shared memory: spin this long before sleeping on the futex")(
+      "shared memory: spin this long before sleeping on the futex (-1: 10 us, 0 with more ranks than CPUs)")(
       "direct-max-bytes", po::value(&options.direct_max_bytes)->default_value(options.direct_max_bytes),
       "shared memory: largest message summed directly (one wait)");
   po::variables_map values;
@@ -101,10 +101,10 @@ int main(int argc, char** argv) {
 
   std::vector<float> ring_buffer(max_bytes / 4 + 1), mpi_buffer(max_bytes / 4 + 1);
   if (rank == 0) {
-    std::printf("# %d processes, float32 sum; ours over %s (spin %d us, direct up to %zu B); best of %d alternating "
+    const std::string spin = options.spin_microseconds < 0 ? "auto" : std::to_string(options.spin_microseconds) + " us";
+    std::printf("# %d processes, float32 sum; ours over %s (spin %s, direct up to %zu B); best of %d alternating "
                 "rounds; times in us, bandwidths in GB/s\n",
-                size, std::string((*ring)->transport()).c_str(), options.spin_microseconds, options.direct_max_bytes,
-                rounds);
+                size, std::string((*ring)->transport()).c_str(), spin.c_str(), options.direct_max_bytes, rounds);
     std::printf("%12s %10s %6s | %10s %8s %8s | %10s %8s %8s | %9s\n", "size(B)", "count", "iters", "ours time",
                 "algbw", "busbw", "mpi time", "algbw", "busbw", "ours/mpi");
   }

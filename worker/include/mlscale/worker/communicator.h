@@ -71,12 +71,14 @@ struct TcpRingOptions {
   // open it (MLSCALE_TRANSPORT=auto, the default); false keeps it on TCP
   // (MLSCALE_TRANSPORT=tcp).
   bool shared_memory = true;
-  // Shared memory: messages up to this size are summed by every rank from all ranks'
-  // copies (one wait); larger ones by reduce-scatter and gather (two waits per MiB).
-  size_t direct_max_bytes = 64 << 10;
+  // Shared memory: messages up to this size (any size with 2 ranks) are summed by every
+  // rank from all ranks' copies (one wait); larger ones by reduce-scatter and gather (two
+  // waits per MiB). Measured in tests/bench/results/allreduce.md.
+  size_t direct_max_bytes = 256 << 10;
   // Shared memory: how long a wait spins before it sleeps on a futex
-  // (MLSCALE_SPIN_MICROSECONDS).
-  int spin_microseconds = 50;
+  // (MLSCALE_SPIN_MICROSECONDS); -1: 10 us when the host has a CPU for every rank, else 0
+  // (a spinning rank would hold the CPU of the rank it waits for).
+  int spin_microseconds = -1;
 };
 
 // Connects to every peer (a control connection per pair, a data connection to each ring
