@@ -2,11 +2,19 @@
 
 #include <gtest/gtest.h>
 
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
 #include <bit>
 #include <chrono>
 #include <cstring>
+#include <filesystem>
+#include <tuple>
 
 #include "ring_fixture.h"
+#include "shared_memory_group.h"
 
 namespace mlscale::worker {
 namespace {
@@ -28,16 +36,26 @@ std::vector<T> Fill(int rank, size_t count, T (*convert)(double)) {
   return v;
 }
 
-class AllReduceTest : public ::testing::TestWithParam<int> {};
+// Ranks, and whether they may use shared memory (all ranks of these tests share a host).
+class AllReduceTest : public ::testing::TestWithParam<std::tuple<int, bool>> {
+ protected:
+  int Ranks() const { return std::get<0>(GetParam()); }
+  bool SharedMemory() const { return std::get<1>(GetParam()); }
+  std::function<void(TcpRingOptions&)> Configure() const {
+    return [shared = SharedMemory()](TcpRingOptions& options) { options.shared_memory = shared; };
+  }
+};
 
 // Sums for odd sizes (fewer elements than ranks, not divisible by the ranks, larger than
-// a socket buffer) and every data type.
+// a socket buffer; through shared memory: the direct path, one piece and several pieces
+// of the reduce-scatter) and every data type.
 TEST_P(AllReduceTest, SumsEveryTypeAndOddSizes) {
-  const int n = GetParam();
+  const int n = Ranks();
   const size_t counts[] = {0, 1, 2, 3, 5, 7, 1001, 65537, 1'000'003};
   RunRing(n, [&](int rank, Communicator& comm) {
     EXPECT_EQ(comm.rank(), rank);
     EXPECT_EQ(comm.size(), n);
+    EXPECT_EQ(comm.transport(), SharedMemory() ? "shared-memory" : "tcp");
     for (size_t count : counts) {
       auto expected = [&](size_t i) {
         double sum = 0;
@@ -63,11 +81,36 @@ TEST_P(AllReduceTest, SumsEveryTypeAndOddSizes) {
         ASSERT_EQ(FromBFloat16(b16[i]), float(sum));
       }
     }
-  });
+  }, Configure());
+}
+
+// Inexact floats: the sum is (x0 + x1) + x2 + ... in rank order, bit for bit, on every
+// rank and in every repetition, whatever the timing.
+TEST_P(AllReduceTest, FloatSumsAreInRankOrderBitForBit) {
+  const int n = Ranks();
+  auto value = [](int rank, size_t i) { return 0.1f * float(rank + 1) + 1e-3f * float(i % 1000) + 1e7f * float(rank == 1); };
+  for (size_t count : {size_t(3), size_t(5000), size_t(300'000), size_t(700'001)}) {
+    std::vector<float> expected(count);
+    for (size_t i = 0; i < count; ++i) {
+      float sum = value(0, i);
+      for (int r = 1; r < n; ++r) sum += value(r, i);
+      expected[i] = sum;
+    }
+    RunRing(n, [&](int rank, Communicator& comm) {
+      for (int repeat = 0; repeat < 3; ++repeat) {
+        std::vector<float> data(count);
+        for (size_t i = 0; i < count; ++i) data[i] = value(rank, i);
+        ASSERT_TRUE(comm.AllReduceSum(data.data(), count, DataType::kFloat32).ok());
+        if (n == 2 || SharedMemory()) {  // the TCP ring adds 3 or more ranks in another order
+          ASSERT_EQ(std::memcmp(data.data(), expected.data(), count * sizeof(float)), 0) << "count " << count;
+        }
+      }
+    }, Configure());
+  }
 }
 
 TEST_P(AllReduceTest, BroadcastAndBarrier) {
-  const int n = GetParam();
+  const int n = Ranks();
   RunRing(n, [&](int rank, Communicator& comm) {
     for (int root = 0; root < n; ++root) {
       std::vector<char> data(3'000'001, char(rank));
@@ -75,10 +118,122 @@ TEST_P(AllReduceTest, BroadcastAndBarrier) {
       EXPECT_EQ(std::count(data.begin(), data.end(), char(root)), long(data.size())) << "root " << root;
     }
     EXPECT_TRUE(comm.Barrier().ok());
-  });
+  }, Configure());
 }
 
-INSTANTIATE_TEST_SUITE_P(Ranks, AllReduceTest, ::testing::Values(2, 3, 4));
+INSTANTIATE_TEST_SUITE_P(Ranks, AllReduceTest, ::testing::Combine(::testing::Values(2, 3, 4), ::testing::Bool()),
+                         [](const auto& param_info) {
+                           return std::to_string(std::get<0>(param_info.param)) +
+                                  (std::get<1>(param_info.param) ? "RanksSharedMemory" : "RanksTcp");
+                         });
+
+// One rank that may not use shared memory keeps every rank on TCP (one transport per
+// collective), and the sums stay right.
+TEST(SharedMemory, OneRankWithoutItKeepsAllOnTcp) {
+  RunRing(3, [](int rank, Communicator& comm) {
+    EXPECT_EQ(comm.transport(), "tcp");
+    std::vector<int32_t> data(100'000, rank + 1);
+    ASSERT_TRUE(comm.AllReduceSum(data.data(), data.size(), DataType::kInt32).ok());
+    EXPECT_EQ(std::count(data.begin(), data.end(), 6), long(data.size()));
+  }, [](TcpRingOptions& options) { options.shared_memory = options.rank != 2; });
+}
+
+// A segment is used only when it is the one rank 0 made for this group: another name,
+// nonce or group size is refused (as a segment of another host's /dev/shm would be).
+TEST(SharedMemory, OpenRefusesSegmentsThatAreNotThisGroups) {
+  auto group = SharedMemoryGroup::Create(3, SharedMemoryOptions{});
+  ASSERT_TRUE(group.ok()) << group.status().ToString();
+  const std::string name = (*group)->name();
+  const uint64_t nonce = (*group)->nonce();
+  EXPECT_TRUE(SharedMemoryGroup::Open(name, nonce, 1, 3, SharedMemoryOptions{}).ok());
+  EXPECT_EQ(SharedMemoryGroup::Open(name, nonce + 1, 1, 3, {}).status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_EQ(SharedMemoryGroup::Open(name, nonce, 1, 4, {}).status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_EQ(SharedMemoryGroup::Open(name, nonce, 3, 3, {}).status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_EQ(SharedMemoryGroup::Open("/mlscale-none-such", nonce, 1, 3, {}).status().code(), StatusCode::kUnavailable);
+  for (const char* bad : {"", "/", "noslash", "/a/b", "/../x"}) {
+    EXPECT_EQ(SharedMemoryGroup::Open(bad, nonce, 1, 3, {}).status().code(), StatusCode::kInvalidArgument) << bad;
+  }
+  (*group)->Unlink();  // gone from /dev/shm: nobody else can open it any more
+  EXPECT_EQ(SharedMemoryGroup::Open(name, nonce, 1, 3, {}).status().code(), StatusCode::kUnavailable);
+  EXPECT_EQ(SharedMemoryGroup::Create(1, {}).status().code(), StatusCode::kFailedPrecondition);
+}
+
+// The segment's name is gone from /dev/shm once the ring has formed.
+TEST(SharedMemory, LeavesNothingInDevShm) {
+  RunRing(2, [](int, Communicator& comm) {
+    EXPECT_EQ(comm.transport(), "shared-memory");
+    EXPECT_TRUE(comm.Barrier().ok());
+    // Both ranks are past the negotiation: rank 0 unlinked before it answered.
+  });
+  for (const auto& entry : std::filesystem::directory_iterator("/dev/shm")) {
+    EXPECT_NE(entry.path().filename().string().rfind("mlscale-", 0), 0u) << entry.path();
+  }
+}
+
+// A rank process killed in the middle of AllReduces (SIGKILL: no goodbye, no failure
+// message) fails the other ranks' collectives with its rank named, within seconds, over
+// shared memory (small and large messages) as over TCP.
+class KilledPeerTest : public ::testing::TestWithParam<bool> {};
+
+TEST_P(KilledPeerTest, FailsTheOthersNamingTheRank) {
+  const bool shared = GetParam();
+  auto endpoints = BindLoopback(3);
+  auto run = [&](Communicator& comm, std::atomic<int>* done) {
+    std::vector<float> data(300'000, 1.0f);
+    for (int i = 0;; ++i) {
+      const size_t count = i % 2 == 0 ? 1000 : data.size();
+      Status status = comm.AllReduceSum(data.data(), count, DataType::kFloat32);
+      if (!status.ok()) return status;
+      if (done != nullptr) done->store(i + 1);
+    }
+  };
+  const pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {  // rank 1, until killed
+    auto options = RingOptions(endpoints, 1);
+    options.shared_memory = shared;
+    auto comm = ConnectTcpRing(options);
+    if (comm.ok()) (void)run(**comm, nullptr);
+    ::_exit(3);
+  }
+  std::atomic<int> done{0};
+  std::vector<Status> results(3);
+  std::vector<std::chrono::steady_clock::time_point> ended(3);
+  std::vector<std::thread> threads;
+  for (int r : {0, 2}) {
+    threads.emplace_back([&, r] {
+      auto options = RingOptions(endpoints, r);
+      options.shared_memory = shared;
+      auto comm = ConnectTcpRing(options);
+      if (!comm.ok()) {
+        results[size_t(r)] = comm.status();
+        return;
+      }
+      EXPECT_EQ((*comm)->transport(), shared ? "shared-memory" : "tcp");
+      results[size_t(r)] = run(**comm, r == 0 ? &done : nullptr);
+      ended[size_t(r)] = std::chrono::steady_clock::now();
+      (void)(*comm)->Shutdown(results[size_t(r)]);
+    });
+  }
+  const auto wait_until = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (done.load() < 20 && std::chrono::steady_clock::now() < wait_until) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  EXPECT_GE(done.load(), 20) << "the ring never ran";
+  ::kill(child, SIGKILL);
+  const auto killed = std::chrono::steady_clock::now();
+  int wstatus = 0;
+  ::waitpid(child, &wstatus, 0);
+  for (auto& t : threads) t.join();
+  for (int r : {0, 2}) {
+    EXPECT_EQ(results[size_t(r)].code(), StatusCode::kAborted) << results[size_t(r)].ToString();
+    EXPECT_NE(results[size_t(r)].message().find("rank 1"), std::string::npos) << results[size_t(r)].message();
+    EXPECT_LT(ended[size_t(r)] - killed, std::chrono::seconds(10));
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Transports, KilledPeerTest, ::testing::Bool(),
+                         [](const auto& param_info) { return param_info.param ? "SharedMemory" : "Tcp"; });
 
 TEST(ReduceSum, BFloat16RoundsToNearestEven) {
   uint16_t a = ToBFloat16(1.0f), b = ToBFloat16(1.0f / 256);  // 1 + 2^-8 is a tie

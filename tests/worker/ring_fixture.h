@@ -1,5 +1,5 @@
 // Runs n ranks as threads of the test process, each with a TCP ring communicator over
-// real loopback sockets.
+// real loopback sockets (and, unless told otherwise, a real shared-memory segment).
 #pragma once
 
 #include <functional>
@@ -42,13 +42,17 @@ inline TcpRingOptions RingOptions(const Endpoints& e, int rank, const std::strin
   return options;
 }
 
-// Connects n ranks and runs body(rank, communicator) on a thread per rank.
-inline void RunRing(int n, const std::function<void(int, Communicator&)>& body) {
+// Connects n ranks and runs body(rank, communicator) on a thread per rank; `configure`
+// adjusts each rank's options (e.g. the transport).
+inline void RunRing(int n, const std::function<void(int, Communicator&)>& body,
+                    const std::function<void(TcpRingOptions&)>& configure = {}) {
   Endpoints endpoints = BindLoopback(n);
   std::vector<std::thread> threads;
   for (int r = 0; r < n; ++r) {
     threads.emplace_back([&, r] {
-      auto communicator = ConnectTcpRing(RingOptions(endpoints, r));
+      TcpRingOptions options = RingOptions(endpoints, r);
+      if (configure) configure(options);
+      auto communicator = ConnectTcpRing(options);
       if (!communicator.ok()) {
         ADD_FAILURE() << "rank " << r << ": " << communicator.status().ToString();
         return;

@@ -79,6 +79,26 @@ TEST(Train, ThreadsGiveTheSameLossCurve) {
   for (size_t i = 0; i < a->step_losses.size(); ++i) EXPECT_NEAR(a->step_losses[i], b->step_losses[i], 1e-3) << i;
 }
 
+// Ranks with several threads each: the AllReduce of a layer starts when the last thread
+// has its gradient (summed in thread order), so runs repeat bit for bit and follow the
+// curve of one thread per rank; small buckets make many AllReduces overlap backward.
+TEST(Train, RanksWithThreadsRepeatBitForBit) {
+  const TrainerConfig config =
+      Config(R"({"epochs": 1, "batchSize": 128, "bucketBytes": 4096, "model": {"dropout": 0.2}})");
+  TrainOptions one = Quiet(), three = Quiet();
+  one.threads = 1;
+  three.threads = 3;
+  TrainResult a = TrainOnRanks(2, config, three), b = TrainOnRanks(2, config, three);
+  TrainResult c = TrainOnRanks(2, config, one);
+  EXPECT_EQ(a.backend, "cpu (eigen, 3 threads)");
+  EXPECT_EQ(a.transport, "shared-memory");
+  ASSERT_FALSE(a.step_losses.empty());
+  EXPECT_EQ(a.step_losses, b.step_losses);
+  EXPECT_EQ(a.accuracy, b.accuracy);
+  ASSERT_EQ(a.step_losses.size(), c.step_losses.size());
+  for (size_t i = 0; i < a.step_losses.size(); ++i) EXPECT_NEAR(a.step_losses[i], c.step_losses[i], 1e-3) << i;
+}
+
 // The default config on the bundled digits set reaches >= 95 % test accuracy.
 TEST(Train, DefaultConfigReaches95PercentOnDigits) {
   auto comm = CreateSingleProcessCommunicator();

@@ -9,6 +9,7 @@
 #include <condition_variable>
 #include <functional>
 #include <mutex>
+#include <atomic>
 #include <thread>
 
 #include "bucketed_allreduce.h"
@@ -146,14 +147,15 @@ class CpuBackend final : public ComputeBackend {
       gradients[p + kLossSlot] = float(SoftmaxCrossEntropy(w, batch.y.data() + first, scale));
       Backward(w, input, gradients, announce);
     };
+    // Each layer is announced once every thread has its gradient: AllReduce overlaps backward.
+    active_threads_ = threads;
+    for (auto& done : layer_threads_done_) done.store(0);
     if (threads == 1) {
-      slice(0, gradients_.data(), true);  // announces each layer: AllReduce overlaps backward
+      slice(0, gradients_.data(), true);
     } else {
       team_.Run([&](int t) {
-        if (t < threads) slice(t, t == 0 ? gradients_.data() : workspaces_[size_t(t)].gradients.data(), false);
+        if (t < threads) slice(t, t == 0 ? gradients_.data() : workspaces_[size_t(t)].gradients.data(), true);
       });
-      VectorMap sum(gradients_.data(), p + kExtraSlots);
-      for (int t = 1; t < threads; ++t) sum += VectorMap(workspaces_[size_t(t)].gradients.data(), p + kExtraSlots);
     }
     MLSCALE_RETURN_IF_ERROR(sync_.Finish());
     ++step_;
@@ -246,7 +248,7 @@ class CpuBackend final : public ComputeBackend {
   }
 
   // Back-propagates the logits' gradient into `gradients`; with `announce` each finished
-  // layer is handed to the AllReduce at once.
+  // layer is reported to LayerFinished at once.
   void Backward(Workspace& w, const ConstMatrixMap& input, float* gradients, bool announce) {
     const int activation = int(options_.spec.activation);
     Matrix delta = std::move(w.pre_activations.back());
@@ -272,8 +274,24 @@ class CpuBackend final : public ComputeBackend {
         }
         delta = std::move(previous);
       }
-      if (announce) sync_.ReadyFrom(size_t(layer.weight_offset));
+      if (announce) LayerFinished(l);
     }
+  }
+
+  // Called by each active thread when its slice's gradient of layer `l` is complete. The
+  // last of them adds the other threads' gradients of the layer into the step's vector
+  // (in thread order: the sum does not depend on timing) and hands it to the AllReduce.
+  // Every thread reaches layer l only after layer l + 1, so layers are announced in order.
+  void LayerFinished(int l) {
+    if (active_threads_ > 1 && layer_threads_done_[size_t(l)].fetch_add(1) + 1 < active_threads_) return;
+    const LayerLayout& layer = layout_.layers[size_t(l)];
+    const int64_t last = int64_t(layout_.layers.size()) - 1;
+    const int64_t end = l == last ? layout_.parameter_count + kExtraSlots : layer.bias_offset + layer.out;
+    VectorMap sum(gradients_.data() + layer.weight_offset, end - layer.weight_offset);
+    for (int t = 1; t < active_threads_; ++t) {
+      sum += VectorMap(workspaces_[size_t(t)].gradients.data() + layer.weight_offset, end - layer.weight_offset);
+    }
+    sync_.ReadyFrom(size_t(layer.weight_offset));
   }
 
   BackendOptions options_;
@@ -283,6 +301,9 @@ class CpuBackend final : public ComputeBackend {
   int64_t step_ = 0;
   std::vector<float> parameters_, state_, gradients_;
   std::vector<Workspace> workspaces_;
+  int active_threads_ = 1;  // of this step
+  // Per layer: how many active threads have its gradient (LayerFinished).
+  std::vector<std::atomic<int>> layer_threads_done_ = std::vector<std::atomic<int>>(layout_.layers.size());
 };
 
 }  // namespace

@@ -1,7 +1,12 @@
 // The TCP ring communicator: a control connection between every pair of ranks (watched
 // for failures) and a data connection from each rank to its right neighbour, over which
-// AllReduce runs as reduce-scatter then all-gather (2 (n-1)/n of the data per rank).
+// AllReduce runs as reduce-scatter then all-gather (2 (n-1)/n of the data per rank),
+// each step's receive reduced as its bytes arrive while the send goes on. When every rank
+// is on one host and can open the segment rank 0 offers at rendezvous, AllReduce (and
+// so Barrier) goes through shared memory instead (shared_memory_group.h); the control
+// connections still watch for failures.
 #include <poll.h>
+#include <sched.h>
 #include <sys/eventfd.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -20,13 +25,14 @@
 
 #include "mlscale/common/run_token.h"
 #include "mlscale/worker/communicator.h"
+#include "shared_memory_group.h"
 #include "socket.h"
 
 namespace mlscale::worker {
 namespace {
 
 constexpr uint32_t kMagic = 0x4d4c5352;  // "MLSR"
-constexpr uint32_t kVersion = 2;  // 2: the hello carries the run token
+constexpr uint32_t kVersion = 3;  // 2: the hello carries the run token; 3: the shared-memory offer
 enum Channel : uint32_t { kControl = 0, kData = 1 };
 // Control messages: one type byte, a 4-byte length, text.
 constexpr char kBye = 'B';      // clean exit: closing the connection next is not a failure
@@ -49,9 +55,11 @@ std::string RankName(int rank) { return "rank " + std::to_string(rank); }
 class TcpRingCommunicator final : public Communicator {
  public:
   TcpRingCommunicator(const TcpRingOptions& options, std::vector<FileDescriptor> control,
-                      FileDescriptor send_fd, FileDescriptor receive_fd)
+                      FileDescriptor send_fd, FileDescriptor receive_fd,
+                      std::unique_ptr<SharedMemoryGroup> shared_memory)
       : options_(options), control_(std::move(control)), send_fd_(std::move(send_fd)),
-        receive_fd_(std::move(receive_fd)), wakeup_(::eventfd(0, EFD_CLOEXEC)),
+        receive_fd_(std::move(receive_fd)), shared_memory_(std::move(shared_memory)),
+        wakeup_(::eventfd(0, EFD_CLOEXEC)),
         peer_done_(size_t(options.world_size), false) {
     watchdog_ = std::thread([this] { Watch(); });
   }
@@ -63,10 +71,15 @@ class TcpRingCommunicator final : public Communicator {
   int rank() const override { return options_.rank; }
   int size() const override { return options_.world_size; }
   std::string_view name() const override { return "tcp-ring"; }
+  std::string_view transport() const override { return shared_memory_ ? "shared-memory" : "tcp"; }
 
   Status AllReduceSum(void* data, size_t count, DataType type) override {
     const int n = size();
     if (n == 1 || count == 0) return Status::Ok();
+    if (shared_memory_) {
+      if (shared_memory_->AllReduceSum(data, count, type, failed_).ok()) return Status::Ok();
+      return Failure();
+    }
     const size_t element = DataTypeSize(type);
     auto chunk_begin = [&](int c) { return count * size_t(c) / size_t(n); };
     auto chunk_elements = [&](int c) { return chunk_begin(c + 1) - chunk_begin(c); };
@@ -196,9 +209,10 @@ class TcpRingCommunicator final : public Communicator {
       failure_ = text;
       failed_.store(true);
     }
-    // Unblock any collective waiting on the data connections.
+    // Unblock any collective waiting on the data connections or in shared memory.
     if (send_fd_.valid()) ::shutdown(send_fd_.get(), SHUT_RDWR);
     if (receive_fd_.valid()) ::shutdown(receive_fd_.get(), SHUT_RDWR);
+    if (shared_memory_) shared_memory_->WakeAll();
   }
 
   // Watches the control connections: a failure message or a connection closed without a
@@ -274,6 +288,7 @@ class TcpRingCommunicator final : public Communicator {
   TcpRingOptions options_;
   std::vector<FileDescriptor> control_;  // by rank; invalid for this rank
   FileDescriptor send_fd_, receive_fd_;
+  std::unique_ptr<SharedMemoryGroup> shared_memory_;  // null: AllReduce over TCP
   FileDescriptor wakeup_;
   std::vector<char> scratch_;
   std::mutex mutex_;
@@ -420,6 +435,108 @@ StatusOr<FileDescriptor> ConnectPeer(const TcpRingOptions& options, int peer, Ch
   }
 }
 
+// Rank 0's offer of a segment to each peer: whether there is one, its name, its nonce and
+// the host identity of rank 0. Each peer answers whether it opened it; rank 0 then tells
+// all whether every peer did (only then is it used: one collective, one transport).
+constexpr char kYes = 'Y', kNo = 'N';
+constexpr uint32_t kMaxOfferText = 4096;
+
+Status SendText(int fd, const std::string& text, Clock::time_point deadline) {
+  uint32_t length = uint32_t(text.size());
+  MLSCALE_RETURN_IF_ERROR(SendAll(fd, &length, 4, deadline));
+  return SendAll(fd, text.data(), text.size(), deadline);
+}
+
+StatusOr<std::string> ReceiveText(int fd, Clock::time_point deadline) {
+  uint32_t length = 0;
+  MLSCALE_RETURN_IF_ERROR(ReceiveAll(fd, &length, 4, deadline));
+  if (length > kMaxOfferText) return InvalidArgument("shared-memory offer longer than " + std::to_string(kMaxOfferText));
+  std::string text(length, '\0');
+  MLSCALE_RETURN_IF_ERROR(ReceiveAll(fd, text.data(), text.size(), deadline));
+  return text;
+}
+
+// Agrees with every peer over the control connections whether AllReduce goes through
+// shared memory; null when it stays on TCP. Fails only when a control connection breaks
+// or a peer sends a malformed offer.
+StatusOr<std::unique_ptr<SharedMemoryGroup>> NegotiateSharedMemory(const TcpRingOptions& options,
+                                                                   std::vector<FileDescriptor>& control,
+                                                                   Clock::time_point deadline) {
+  const int n = options.world_size;
+  int spin = options.spin_microseconds;
+  if (spin < 0) {
+    cpu_set_t cpus;
+    const int available = ::sched_getaffinity(0, sizeof cpus, &cpus) == 0 ? CPU_COUNT(&cpus) : 1;
+    spin = n <= available ? 10 : 0;
+  }
+  const SharedMemoryOptions shm_options{options.direct_max_bytes, spin};
+  const std::string identity = SharedMemoryHostIdentity();
+  auto lost = [&](int peer, const Status& status) {
+    return Status(StatusCode::kAborted, RankName(peer) + " (" + options.peers[size_t(peer)] +
+                                            ") broke off the shared-memory negotiation: " + status.message());
+  };
+  if (options.rank == 0) {
+    std::unique_ptr<SharedMemoryGroup> group;
+    if (options.shared_memory && n <= SharedMemoryGroup::kMaxRanks) {
+      auto created = SharedMemoryGroup::Create(n, shm_options);
+      if (created.ok()) {
+        group = std::move(*created);
+      } else {
+        std::fprintf(stderr, "mlscale-train: rank 0: AllReduce stays on TCP: %s\n", created.status().message().c_str());
+      }
+    }
+    const char offered = group ? kYes : kNo;
+    const uint64_t nonce = group ? group->nonce() : 0;
+    const std::string name = group ? group->name() : "";
+    bool everyone = group != nullptr;
+    for (int peer = 1; peer < n; ++peer) {
+      int fd = control[size_t(peer)].get();
+      Status sent = SendAll(fd, &offered, 1, deadline);
+      if (sent.ok()) sent = SendText(fd, name, deadline);
+      if (sent.ok()) sent = SendAll(fd, &nonce, 8, deadline);
+      if (sent.ok()) sent = SendText(fd, identity, deadline);
+      if (!sent.ok()) return lost(peer, sent);
+    }
+    for (int peer = 1; peer < n; ++peer) {
+      char answer = kNo;
+      if (Status got = ReceiveAll(control[size_t(peer)].get(), &answer, 1, deadline); !got.ok()) return lost(peer, got);
+      everyone = everyone && answer == kYes;
+    }
+    const char decision = everyone ? kYes : kNo;
+    for (int peer = 1; peer < n; ++peer) {
+      if (Status sent = SendAll(control[size_t(peer)].get(), &decision, 1, deadline); !sent.ok()) return lost(peer, sent);
+    }
+    if (!everyone) return std::unique_ptr<SharedMemoryGroup>();
+    group->Unlink();  // every peer has it mapped
+    return group;
+  }
+  const int fd = control[0].get();
+  char offered = kNo;
+  uint64_t nonce = 0;
+  if (Status got = ReceiveAll(fd, &offered, 1, deadline); !got.ok()) return lost(0, got);
+  auto name = ReceiveText(fd, deadline);
+  if (!name.ok()) return lost(0, name.status());
+  if (Status got = ReceiveAll(fd, &nonce, 8, deadline); !got.ok()) return lost(0, got);
+  auto rank0_identity = ReceiveText(fd, deadline);
+  if (!rank0_identity.ok()) return lost(0, rank0_identity.status());
+  std::unique_ptr<SharedMemoryGroup> group;
+  if (offered == kYes && options.shared_memory && *rank0_identity == identity) {
+    auto opened = SharedMemoryGroup::Open(*name, nonce, options.rank, n, shm_options);
+    if (opened.ok()) {
+      group = std::move(*opened);
+    } else {
+      std::fprintf(stderr, "mlscale-train: rank %d: cannot use rank 0's shared memory (AllReduce stays on TCP): %s\n",
+                   options.rank, opened.status().message().c_str());
+    }
+  }
+  const char answer = group ? kYes : kNo;
+  if (Status sent = SendAll(fd, &answer, 1, deadline); !sent.ok()) return lost(0, sent);
+  char decision = kNo;
+  if (Status got = ReceiveAll(fd, &decision, 1, deadline); !got.ok()) return lost(0, got);
+  if (decision != kYes) group.reset();
+  return group;
+}
+
 std::string RankList(const std::set<int>& ranks) {
   std::string text;
   for (int r : ranks) text += (text.empty() ? "" : ", ") + std::to_string(r);
@@ -490,8 +607,11 @@ StatusOr<std::unique_ptr<Communicator>> ConnectTcpRing(const TcpRingOptions& opt
                                             std::to_string(int(options.connect_timeout_seconds)) + " s (" + detail + ")");
   }
   for (int peer = options.rank + 1; peer < n; ++peer) control[size_t(peer)] = std::move(acceptor.control()[size_t(peer)]);
+  auto shared_memory =
+      NegotiateSharedMemory(options, control, std::max(deadline, Clock::now() + std::chrono::seconds(10)));
+  if (!shared_memory.ok()) return shared_memory.status();
   return std::unique_ptr<Communicator>(std::make_unique<TcpRingCommunicator>(
-      options, std::move(control), std::move(send_fd), std::move(acceptor.data())));
+      options, std::move(control), std::move(send_fd), std::move(acceptor.data()), std::move(*shared_memory)));
 }
 
 }  // namespace mlscale::worker

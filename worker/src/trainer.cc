@@ -35,6 +35,7 @@ nlohmann::json TrainResult::ToJson() const {
           {"stopped", stopped},
           {"backend", backend},
           {"communicator", communicator},
+          {"transport", transport},
           {"worldSize", world_size},
           {"dataset", dataset}};
 }
@@ -95,6 +96,7 @@ class Trainer {
     result_.dataset = data_.name;
     result_.world_size = comm_.size();
     result_.communicator = std::string(comm_.name());
+    result_.transport = std::string(comm_.transport());
     if (config_.batch_size < comm_.size()) {
       return InvalidArgument("trainer.batchSize: " + std::to_string(config_.batch_size) +
                              " is smaller than the number of ranks (" + std::to_string(comm_.size()) + ")");
@@ -140,7 +142,8 @@ class Trainer {
       backend_ = CreateCpuBackend(backend_options);
     }
     result_.backend = backend_->Describe();
-    Log("backend: " + result_.backend + why + ", communicator " + std::string(comm_.name()));
+    Log("backend: " + result_.backend + why + ", communicator " + std::string(comm_.name()) + " over " +
+        std::string(comm_.transport()));
     return Status::Ok();
   }
 

@@ -1,16 +1,20 @@
 // AllReduce benchmark in the style of nccl-tests: for each size, the time of one float32
-// sum AllReduce and its algorithm and bus bandwidth, for our TCP ring beside OpenMPI's
-// MPI_Allreduce, alternating in the same processes of one mpirun.
-//   mpirun -np N allreduce_bench [--min-bytes 8] [--max-bytes 268435456] [--budget-mb 256]
+// sum AllReduce and its algorithm and bus bandwidth, for our communicator (the ring's
+// rendezvous; shared memory between ranks on this host unless --tcp) beside
+// OpenMPI's MPI_Allreduce, alternating in the same processes of one mpirun.
+//   mpirun -np N allreduce_bench [--min-bytes 4096] [--max-bytes 268435456] [--rounds 3] ...
 // algbw = bytes / time; busbw = algbw * 2 (n - 1) / n (what each link carries, as nccl-tests).
-// Each size runs max(2, min(100, budget / bytes)) timed iterations after one warm-up; the
-// reported time is the mean over ranks' slowest (MPI_MAX) of each iteration's mean.
+// Each size runs `rounds` alternating rounds (ours, then MPI); a round is one warm-up and
+// max(2, min(1000, budget / bytes)) timed calls, and its time the slowest rank's
+// (MPI_MAX) mean per call. The table shows each side's best round.
 #include <mpi.h>
 
+#include <algorithm>
+#include <boost/program_options.hpp>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
+#include <iostream>
 #include <string>
 #include <vector>
 
@@ -18,6 +22,7 @@
 #include "socket.h"
 
 using namespace mlscale::worker;
+namespace po = boost::program_options;
 
 namespace {
 
@@ -39,12 +44,38 @@ double Time(int iterations, Op&& op) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  size_t min_bytes = 8, max_bytes = size_t(256) << 20, budget = size_t(256) << 20;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    if (!std::strcmp(argv[i], "--min-bytes")) min_bytes = std::strtoull(argv[i + 1], nullptr, 10);
-    if (!std::strcmp(argv[i], "--max-bytes")) max_bytes = std::strtoull(argv[i + 1], nullptr, 10);
-    if (!std::strcmp(argv[i], "--budget-mb")) budget = std::strtoull(argv[i + 1], nullptr, 10) << 20;
+  size_t min_bytes = 4096, max_bytes = size_t(256) << 20, budget_mb = 256;
+  int rounds = 3;
+  bool tcp = false;
+  TcpRingOptions options;
+  po::options_description description("allreduce_bench (run under mpirun)");
+  description.add_options()("help", "this text")(
+      "min-bytes", po::value(&min_bytes)->default_value(min_bytes), "smallest message (doubled up to --max-bytes)")(
+      "max-bytes", po::value(&max_bytes)->default_value(max_bytes), "largest message")(
+      "budget-mb", po::value(&budget_mb)->default_value(budget_mb), "MiB moved per round and size (sets the calls)")(
+      "rounds", po::value(&rounds)->default_value(rounds), "alternating rounds per size; the best is shown")(
+      "tcp", po::bool_switch(&tcp), "ours over TCP only (default: shared memory between ranks on this host)")(
+      "spin-us", po::value(&options.spin_microseconds)->default_value(options.spin_microseconds),
+      "shared memory: spin this long before sleeping on the futex (-1: 10 us, 0 with more ranks than CPUs)")(
+      "direct-max-bytes", po::value(&options.direct_max_bytes)->default_value(options.direct_max_bytes),
+      "shared memory: largest message summed directly (one wait)");
+  po::variables_map values;
+  try {
+    po::store(po::parse_command_line(argc, argv, description), values);
+    po::notify(values);
+  } catch (const po::error& e) {
+    std::cerr << "allreduce_bench: " << e.what() << "\n" << description;
+    return 2;
   }
+  if (values.count("help")) {
+    std::cout << description;
+    return 0;
+  }
+  if (rounds < 1 || min_bytes < 4 || max_bytes < min_bytes) {
+    std::cerr << "allreduce_bench: --rounds >= 1 and 4 <= --min-bytes <= --max-bytes\n";
+    return 2;
+  }
+  options.shared_memory = !tcp;
   auto mpi = CreateMpiCommunicator();
   if (!mpi.ok()) {
     std::fprintf(stderr, "%s\n", mpi.status().ToString().c_str());
@@ -57,7 +88,6 @@ int main(int argc, char** argv) {
   int port = *LocalPort(listener->get());
   std::vector<int> ports(size_t(size), 0);
   MPI_Allgather(&port, 1, MPI_INT, ports.data(), 1, MPI_INT, MPI_COMM_WORLD);
-  TcpRingOptions options;
   options.rank = rank;
   options.world_size = size;
   options.listen_fd = listener->get();
@@ -71,24 +101,30 @@ int main(int argc, char** argv) {
 
   std::vector<float> ring_buffer(max_bytes / 4 + 1), mpi_buffer(max_bytes / 4 + 1);
   if (rank == 0) {
-    std::printf("# %d processes, float32 sum; times in us, bandwidths in GB/s\n", size);
-    std::printf("%12s %10s %6s | %10s %8s %8s | %10s %8s %8s | %9s\n", "size(B)", "count", "iters", "ring time",
-                "algbw", "busbw", "mpi time", "algbw", "busbw", "ring/mpi");
+    const std::string spin = options.spin_microseconds < 0 ? "auto" : std::to_string(options.spin_microseconds) + " us";
+    std::printf("# %d processes, float32 sum; ours over %s (spin %s, direct up to %zu B); best of %d alternating "
+                "rounds; times in us, bandwidths in GB/s\n",
+                size, std::string((*ring)->transport()).c_str(), spin.c_str(), options.direct_max_bytes, rounds);
+    std::printf("%12s %10s %6s | %10s %8s %8s | %10s %8s %8s | %9s\n", "size(B)", "count", "iters", "ours time",
+                "algbw", "busbw", "mpi time", "algbw", "busbw", "ours/mpi");
   }
   for (size_t bytes = min_bytes; bytes <= max_bytes; bytes *= 2) {
     const size_t count = bytes / 4;
-    const int iterations = int(std::max<size_t>(2, std::min<size_t>(100, budget / bytes)));
-    for (size_t i = 0; i < count; ++i) ring_buffer[i] = mpi_buffer[i] = float((i + size_t(rank)) % 7);
-    const double ring_seconds = Time(iterations, [&] {
-      auto status = (*ring)->AllReduceSum(ring_buffer.data(), count, DataType::kFloat32);
-      if (!status.ok()) {
-        std::fprintf(stderr, "%s\n", status.ToString().c_str());
-        MPI_Abort(MPI_COMM_WORLD, 1);
-      }
-    });
-    const double mpi_seconds = Time(iterations, [&] {
-      MPI_Allreduce(MPI_IN_PLACE, mpi_buffer.data(), int(count), MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD);
-    });
+    const int iterations = int(std::max<size_t>(2, std::min<size_t>(1000, (budget_mb << 20) / bytes)));
+    double ring_seconds = 1e30, mpi_seconds = 1e30;
+    for (int round = 0; round < rounds; ++round) {
+      for (size_t i = 0; i < count; ++i) ring_buffer[i] = mpi_buffer[i] = float((i + size_t(rank)) % 7);
+      ring_seconds = std::min(ring_seconds, Time(iterations, [&] {
+        auto status = (*ring)->AllReduceSum(ring_buffer.data(), count, DataType::kFloat32);
+        if (!status.ok()) {
+          std::fprintf(stderr, "%s\n", status.ToString().c_str());
+          MPI_Abort(MPI_COMM_WORLD, 1);
+        }
+      }));
+      mpi_seconds = std::min(mpi_seconds, Time(iterations, [&] {
+        MPI_Allreduce(MPI_IN_PLACE, mpi_buffer.data(), int(count), MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD);
+      }));
+    }
     if (rank == 0) {
       auto algbw = [&](double s) { return double(bytes) / s / 1e9; };
       const double factor = 2.0 * (size - 1) / size;

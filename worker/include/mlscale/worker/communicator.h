@@ -10,6 +10,7 @@
 //     MLSCALE_RUN_TOKEN (compared in constant time; refusals are logged without it)
 //     and MLSCALE_RUN_ID or they are turned away. All peers must connect within
 //     MLSCALE_CONNECT_TIMEOUT_SECONDS (default 120) or the error names the missing ranks.
+//     Ranks on one host sum through shared memory when all of them can (see TcpRingOptions).
 // A rank that dies (or fails and exits) makes every other rank's next collective fail with
 // StatusCode::kAborted and a message that starts "rank N", within a second or two, never
 // a hang: each pair of ranks keeps a control connection that a watchdog thread watches.
@@ -38,6 +39,8 @@ class Communicator {
   virtual int size() const = 0;
   // "single", "tcp-ring" or "mpi".
   virtual std::string_view name() const = 0;
+  // What AllReduce travels over: "tcp" or "shared-memory" for the ring, else name().
+  virtual std::string_view transport() const { return name(); }
 
   // Replaces `count` elements of `type` at `data` by their sum over all ranks. Every rank
   // calls it with the same count and type. bfloat16 sums are accumulated in float32.
@@ -64,6 +67,18 @@ struct TcpRingOptions {
   std::string run_id;
   std::string token;  // every peer must present the same (empty: none)
   double connect_timeout_seconds = 120;  // for all peers to connect
+  // AllReduce through a shared-memory segment when every rank is on this host and can
+  // open it (MLSCALE_TRANSPORT=auto, the default); false keeps it on TCP
+  // (MLSCALE_TRANSPORT=tcp).
+  bool shared_memory = true;
+  // Shared memory: messages up to this size (any size with 2 ranks) are summed by every
+  // rank from all ranks' copies (one wait); larger ones by reduce-scatter and gather (two
+  // waits per MiB). Measured in tests/bench/results/allreduce.md.
+  size_t direct_max_bytes = 256 << 10;
+  // Shared memory: how long a wait spins before it sleeps on a futex
+  // (MLSCALE_SPIN_MICROSECONDS); -1: 10 us when the host has a CPU for every rank, else 0
+  // (a spinning rank would hold the CPU of the rank it waits for).
+  int spin_microseconds = -1;
 };
 
 // Connects to every peer (a control connection per pair, a data connection to each ring

@@ -59,6 +59,7 @@ struct TrainResult {
   double wall_seconds = 0;
   bool stopped = false;        // ended early on request, checkpoint written
   std::string backend, communicator, dataset;
+  std::string transport;  // what AllReduce travels over (Communicator::transport)
   int world_size = 1;
   std::vector<double> step_losses;  // global mean loss of each step of this run
   // The final JSON result (MLSCALE_RESULT_FILE, termination message): "metrics"

@@ -1,0 +1,304 @@
+// Why the areas are never overwritten while a peer still reads them (see the header for
+// the phases):
+//   - staging half h = j % 2 is written by its rank before it posts phase j and read by
+//     every rank after the wait for j and before that rank posts j + 1. The next write
+//     to the same half is for a phase j' >= j + 2, after its writer waited for j' - 1 >=
+//     j + 1, that is after every reader posted j + 1.
+//   - the result area is written after the wait for a reduce-scatter phase j (each rank
+//     its own sub-range, before it posts j + 1) and read after the wait for j + 1 and
+//     before the reader posts j + 2; the next write follows the wait for a later
+//     reduce-scatter phase, at least j + 2.
+#include "shared_memory_group.h"
+
+#include <fcntl.h>
+#include <linux/futex.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <climits>
+#include <cstring>
+#include <fstream>
+#include <new>
+#include <random>
+
+namespace mlscale::worker {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+constexpr uint64_t kMagic = 0x4d4c53484d303031ull;  // "MLSHM001"
+constexpr size_t kPage = 4096;
+
+static_assert(std::atomic<uint64_t>::is_always_lock_free && std::atomic<uint32_t>::is_always_lock_free,
+              "the flags in shared memory must be lock-free atomics");
+
+// Staging half per rank and piece of a large message: 1 MiB, less for large groups so
+// that the segment stays within 16 MiB (/dev/shm is often 64 MiB in a container).
+size_t HalfBytes(int world_size) {
+  size_t half = std::min<size_t>(size_t(1) << 20, (size_t(16) << 20) / size_t(2 * world_size + 1));
+  return std::max(kPage, half / kPage * kPage);
+}
+
+std::string ErrnoText(int error) { return std::strerror(error); }
+
+void SpinPause() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  asm volatile("yield");
+#endif
+}
+
+// Cross-process futex (not FUTEX_PRIVATE: the word is in a shared mapping).
+void FutexWait(std::atomic<uint32_t>* word, uint32_t expected, std::chrono::milliseconds timeout) {
+  timespec t{time_t(timeout.count() / 1000), long(timeout.count() % 1000) * 1000000L};
+  (void)::syscall(SYS_futex, reinterpret_cast<uint32_t*>(word), FUTEX_WAIT, expected, &t, nullptr, 0);
+}
+void FutexWakeAll(std::atomic<uint32_t>* word) {
+  (void)::syscall(SYS_futex, reinterpret_cast<uint32_t*>(word), FUTEX_WAKE, INT_MAX, nullptr, nullptr, 0);
+}
+
+uint64_t RandomWord() {
+  std::random_device device;
+  return (uint64_t(device()) << 32) ^ uint64_t(device());
+}
+
+// target = sources[0] + sources[1] + ... + sources[n - 1], in that order for every
+// element, in blocks that stay in the L1 cache.
+void SumInRankOrder(char* target, const char* const* sources, int n, size_t count, DataType type) {
+  const size_t element = DataTypeSize(type);
+  const size_t block = (size_t(16) << 10) / element;
+  for (size_t first = 0; first < count; first += block) {
+    const size_t m = std::min(block, count - first);
+    char* t = target + first * element;
+    std::memcpy(t, sources[0] + first * element, m * element);
+    for (int k = 1; k < n; ++k) ReduceSum(t, sources[k] + first * element, m, type);
+  }
+}
+
+}  // namespace
+
+struct alignas(64) PostedPhases {
+  std::atomic<uint64_t> value;
+};
+
+struct SharedMemoryGroup::Header {
+  uint64_t magic;
+  uint64_t nonce;
+  uint64_t world_size;
+  uint64_t half_bytes;
+  alignas(64) std::atomic<uint32_t> epoch;     // futex word: bumped by a post that has sleepers
+  alignas(64) std::atomic<uint32_t> sleepers;  // ranks in (or entering) a futex wait
+  PostedPhases posted[kMaxRanks];
+};
+
+namespace {
+
+constexpr size_t kDataOffset = 2 * kPage;  // the header's pages
+
+size_t SegmentBytes(int world_size) { return kDataOffset + size_t(2 * world_size + 1) * HalfBytes(world_size); }
+
+}  // namespace
+
+SharedMemoryGroup::SharedMemoryGroup(std::string name, uint64_t nonce, int rank, int world_size, size_t half_bytes,
+                                     void* base, size_t bytes, const SharedMemoryOptions& options)
+    : name_(std::move(name)), nonce_(nonce), rank_(rank), world_size_(world_size), half_bytes_(half_bytes),
+      base_(base), bytes_(bytes), options_(options) {
+  static_assert(sizeof(Header) <= kDataOffset, "the header must fit before the data");
+}
+
+SharedMemoryGroup::~SharedMemoryGroup() {
+  ::munmap(base_, bytes_);
+  if (!owner_unlinked_) ::shm_unlink(name_.c_str());
+}
+
+StatusOr<std::unique_ptr<SharedMemoryGroup>> SharedMemoryGroup::Create(int world_size,
+                                                                        const SharedMemoryOptions& options) {
+  if (world_size < 2 || world_size > kMaxRanks) {
+    return FailedPrecondition("shared memory is for 2 to " + std::to_string(kMaxRanks) + " ranks");
+  }
+  char text[40];
+  std::snprintf(text, sizeof text, "/mlscale-%016llx", static_cast<unsigned long long>(RandomWord()));
+  const std::string name = text;
+  const size_t bytes = SegmentBytes(world_size);
+  int fd = ::shm_open(name.c_str(), O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC, 0600);
+  if (fd < 0) return Unavailable("shm_open " + name + ": " + ErrnoText(errno));
+  // Reserve the pages now: a full /dev/shm must fail here, not with SIGBUS later.
+  if (int rc = ::posix_fallocate(fd, 0, off_t(bytes)); rc != 0) {
+    ::close(fd);
+    ::shm_unlink(name.c_str());
+    return Unavailable("cannot reserve " + std::to_string(bytes >> 20) + " MiB in /dev/shm: " + ErrnoText(rc));
+  }
+  // Populated: no page faults in the first collectives.
+  void* base = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, 0);
+  const int map_error = errno;
+  ::close(fd);
+  if (base == MAP_FAILED) {
+    ::shm_unlink(name.c_str());
+    return Unavailable("mmap " + name + ": " + ErrnoText(map_error));
+  }
+  const uint64_t nonce = RandomWord();
+  Header* header = new (base) Header{};
+  header->nonce = nonce;
+  header->world_size = uint64_t(world_size);
+  header->half_bytes = HalfBytes(world_size);
+  for (auto& p : header->posted) p.value.store(0);
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  header->magic = kMagic;
+  auto group = std::unique_ptr<SharedMemoryGroup>(
+      new SharedMemoryGroup(name, nonce, 0, world_size, HalfBytes(world_size), base, bytes, options));
+  group->owner_unlinked_ = false;
+  return group;
+}
+
+StatusOr<std::unique_ptr<SharedMemoryGroup>> SharedMemoryGroup::Open(const std::string& name, uint64_t nonce,
+                                                                      int rank, int world_size,
+                                                                      const SharedMemoryOptions& options) {
+  if (world_size < 2 || world_size > kMaxRanks || rank < 1 || rank >= world_size) {
+    return FailedPrecondition("no shared-memory group of " + std::to_string(world_size) + " ranks has rank " +
+                              std::to_string(rank));
+  }
+  if (name.size() < 2 || name.size() > 64 || name[0] != '/' || name.find('/', 1) != std::string::npos) {
+    return InvalidArgument("'" + name + "' is not a shared-memory segment name");
+  }
+  int fd = ::shm_open(name.c_str(), O_RDWR | O_CLOEXEC, 0);
+  if (fd < 0) return Unavailable("shm_open " + name + ": " + ErrnoText(errno));
+  struct stat st{};
+  const size_t bytes = SegmentBytes(world_size);
+  if (::fstat(fd, &st) != 0 || size_t(st.st_size) != bytes) {
+    ::close(fd);
+    return FailedPrecondition(name + " does not have the layout of a group of " + std::to_string(world_size));
+  }
+  // Populated: no page faults in the first collectives.
+  void* base = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, 0);
+  const int map_error = errno;
+  ::close(fd);
+  if (base == MAP_FAILED) return Unavailable("mmap " + name + ": " + ErrnoText(map_error));
+  const Header* header = static_cast<const Header*>(base);
+  if (header->magic != kMagic || header->nonce != nonce || header->world_size != uint64_t(world_size) ||
+      header->half_bytes != HalfBytes(world_size)) {
+    ::munmap(base, bytes);
+    return FailedPrecondition(name + " is not this run's segment");
+  }
+  return std::unique_ptr<SharedMemoryGroup>(
+      new SharedMemoryGroup(name, nonce, rank, world_size, HalfBytes(world_size), base, bytes, options));
+}
+
+void SharedMemoryGroup::Unlink() {
+  if (owner_unlinked_) return;
+  ::shm_unlink(name_.c_str());
+  owner_unlinked_ = true;
+}
+
+char* SharedMemoryGroup::Staging(int rank, uint64_t phase) const {
+  return static_cast<char*>(base_) + kDataOffset + (size_t(rank) * 2 + size_t(phase % 2)) * half_bytes_;
+}
+
+char* SharedMemoryGroup::Result() const {
+  return static_cast<char*>(base_) + kDataOffset + size_t(2 * world_size_) * half_bytes_;
+}
+
+void SharedMemoryGroup::Post() {
+  Header* h = header();
+  ++phase_;
+  h->posted[rank_].value.store(phase_, std::memory_order_seq_cst);
+  // Paired with WaitAll's increment of `sleepers` before its last check: either the
+  // sleeper sees this phase or this post sees the sleeper.
+  if (h->sleepers.load(std::memory_order_seq_cst) > 0) WakeAll();
+}
+
+void SharedMemoryGroup::WakeAll() {
+  header()->epoch.fetch_add(1, std::memory_order_seq_cst);
+  FutexWakeAll(&header()->epoch);
+}
+
+Status SharedMemoryGroup::WaitAll(const std::atomic<bool>& failed) {
+  Header* h = header();
+  const uint64_t target = phase_;
+  auto ready = [&](std::memory_order order) {
+    for (int k = 0; k < world_size_; ++k) {
+      if (k != rank_ && h->posted[k].value.load(order) < target) return false;
+    }
+    return true;
+  };
+  auto aborted = [] { return Status(StatusCode::kAborted, "a peer failed"); };
+  if (ready(std::memory_order_acquire)) return Status::Ok();
+  if (options_.spin_microseconds > 0) {
+    const auto until = Clock::now() + std::chrono::microseconds(options_.spin_microseconds);
+    for (unsigned i = 1;; ++i) {
+      SpinPause();
+      if (ready(std::memory_order_acquire)) return Status::Ok();
+      if (i % 64 == 0) {
+        if (failed.load(std::memory_order_relaxed)) return aborted();
+        if (Clock::now() >= until) break;
+      }
+    }
+  }
+  while (true) {
+    const uint32_t epoch = h->epoch.load(std::memory_order_seq_cst);
+    h->sleepers.fetch_add(1, std::memory_order_seq_cst);
+    const bool done = ready(std::memory_order_seq_cst);
+    // The timeout bounds how late a failure recorded without a wake-up is noticed.
+    if (!done && !failed.load()) FutexWait(&h->epoch, epoch, std::chrono::milliseconds(100));
+    h->sleepers.fetch_sub(1, std::memory_order_seq_cst);
+    if (done || ready(std::memory_order_acquire)) return Status::Ok();
+    if (failed.load()) return aborted();
+  }
+}
+
+Status SharedMemoryGroup::AllReduceSum(void* data, size_t count, DataType type, const std::atomic<bool>& failed) {
+  if (count == 0) return Status::Ok();
+  const int n = world_size_;
+  const size_t element = DataTypeSize(type);
+  char* user = static_cast<char*>(data);
+  const char* sources[kMaxRanks];
+  const size_t piece_elements = half_bytes_ / element;
+  // Direct: every rank reads n copies of each piece, one wait. Reduce-scatter + gather
+  // reads about two, with a second wait: it pays from 256 KiB up at 4 ranks; at 2 ranks
+  // direct reads no more and never loses (tests/bench/results/allreduce.md).
+  if (n == 2 || count * element <= options_.direct_max_bytes) {
+    for (size_t offset = 0; offset < count; offset += piece_elements) {
+      const size_t m = std::min(piece_elements, count - offset);
+      const uint64_t phase = phase_ + 1;
+      std::memcpy(Staging(rank_, phase), user + offset * element, m * element);
+      Post();
+      MLSCALE_RETURN_IF_ERROR(WaitAll(failed));
+      for (int k = 0; k < n; ++k) sources[k] = Staging(k, phase);
+      SumInRankOrder(user + offset * element, sources, n, m, type);
+    }
+    return Status::Ok();
+  }
+  for (size_t offset = 0; offset < count; offset += piece_elements) {
+    const size_t m = std::min(piece_elements, count - offset);
+    char* piece = user + offset * element;
+    const uint64_t phase = phase_ + 1;
+    std::memcpy(Staging(rank_, phase), piece, m * element);
+    Post();
+    MLSCALE_RETURN_IF_ERROR(WaitAll(failed));
+    const size_t first = m * size_t(rank_) / size_t(n), last = m * size_t(rank_ + 1) / size_t(n);
+    for (int k = 0; k < n; ++k) sources[k] = Staging(k, phase) + first * element;
+    SumInRankOrder(Result() + first * element, sources, n, last - first, type);
+    Post();
+    MLSCALE_RETURN_IF_ERROR(WaitAll(failed));
+    std::memcpy(piece, Result(), m * element);
+  }
+  return Status::Ok();
+}
+
+std::string SharedMemoryHostIdentity() {
+  std::string boot_id;
+  std::ifstream("/proc/sys/kernel/random/boot_id") >> boot_id;
+  struct stat st{};
+  std::string shm = ::stat("/dev/shm", &st) == 0
+                        ? std::to_string(uint64_t(st.st_dev)) + ":" + std::to_string(uint64_t(st.st_ino))
+                        : "none";
+  return "boot=" + boot_id + " shm=" + shm;
+}
+
+}  // namespace mlscale::worker

@@ -1,0 +1,98 @@
+// AllReduce through one POSIX shared-memory segment for the ranks of a job that share a
+// host (internal; the TCP ring negotiates it at rendezvous, see tcp_ring.cc).
+//
+// Layout: a header with one sequence word per rank ("phases posted", each on its own
+// cache line) and a futex word, then two staging halves per rank and one result area.
+// Every collective is a fixed sequence of phases: a rank writes into its staging half
+// (phase j uses half j % 2), posts phase j, and waits until every rank posted j.
+// Messages travel in pieces of one staging half.
+//   - direct (small messages, and all at 2 ranks; one phase per piece): each rank sums
+//     all staging halves itself;
+//   - reduce-scatter + gather (large, two phases per piece): rank r sums sub-range r of
+//     every half into the result area, posts, and after the second wait every rank
+//     copies the whole result out.
+// Sums always run over ranks 0, 1, ..., n - 1 in that order, so the result does not
+// depend on timing and is the same on every rank. A rank never writes an area before
+// every rank has posted the phase that followed that area's last read (the proof is in
+// shared_memory_group.cc).
+// Waiting spins for a short time, then sleeps on a futex: on a machine with fewer cores
+// than ranks, pure spinning starves the rank that would post.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "mlscale/common/status.h"
+#include "mlscale/worker/communicator.h"
+
+namespace mlscale::worker {
+
+struct SharedMemoryOptions {
+  // Messages up to this size (any size with 2 ranks) take the direct path: one wait per
+  // piece instead of two.
+  size_t direct_max_bytes = 256 << 10;
+  // How long a wait spins before it sleeps on the futex.
+  int spin_microseconds = 10;
+};
+
+class SharedMemoryGroup {
+ public:
+  // The largest group a segment is made for (beyond it the ring stays on TCP).
+  static constexpr int kMaxRanks = 64;
+
+  // Creates a new segment for `world_size` ranks under a fresh random name (rank 0);
+  // fails (the caller falls back to TCP) when /dev/shm cannot hold it.
+  static StatusOr<std::unique_ptr<SharedMemoryGroup>> Create(int world_size, const SharedMemoryOptions& options);
+  // Opens the segment `name` that rank 0 created; fails unless it carries `nonce` and
+  // has the layout for `world_size` ranks (a segment of another host's /dev/shm, or of
+  // another run, never matches).
+  static StatusOr<std::unique_ptr<SharedMemoryGroup>> Open(const std::string& name, uint64_t nonce, int rank,
+                                                           int world_size, const SharedMemoryOptions& options);
+  ~SharedMemoryGroup();  // unmaps (and unlinks the name if it still exists and this rank made it)
+  SharedMemoryGroup(const SharedMemoryGroup&) = delete;
+  SharedMemoryGroup& operator=(const SharedMemoryGroup&) = delete;
+
+  const std::string& name() const { return name_; }
+  uint64_t nonce() const { return nonce_; }
+  // Removes the name from /dev/shm (once every rank has it mapped): nothing is left
+  // behind even when a process is killed later.
+  void Unlink();
+
+  // Sums `count` elements at `data` over all ranks, in place. `failed` is polled while
+  // waiting; once it is true the call returns kAborted (the caller knows which peer failed).
+  Status AllReduceSum(void* data, size_t count, DataType type, const std::atomic<bool>& failed);
+  // Wakes every rank sleeping in a wait (after a failure was recorded).
+  void WakeAll();
+
+ private:
+  struct Header;
+
+  SharedMemoryGroup(std::string name, uint64_t nonce, int rank, int world_size, size_t half_bytes, void* base,
+                    size_t bytes, const SharedMemoryOptions& options);
+  // Publishes this rank's next phase.
+  void Post();
+  // Waits until every rank has posted this rank's last phase.
+  Status WaitAll(const std::atomic<bool>& failed);
+  char* Staging(int rank, uint64_t phase) const;
+  char* Result() const;
+  Header* header() const { return static_cast<Header*>(base_); }
+
+  std::string name_;
+  uint64_t nonce_;
+  int rank_, world_size_;
+  size_t half_bytes_;
+  void* base_;
+  size_t bytes_;
+  SharedMemoryOptions options_;
+  bool owner_unlinked_ = true;  // rank 0 clears it until Unlink
+  uint64_t phase_ = 0;          // phases this rank posted
+};
+
+// Says which host, and which /dev/shm, this process sees: ranks whose identities differ
+// never try each other's segment (the nonce check decides for those that match).
+std::string SharedMemoryHostIdentity();
+
+}  // namespace mlscale::worker
