@@ -98,7 +98,7 @@ def main():
     parser.add_argument("--duration", type=int, default=8)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--concurrency", default="1,16,64")
-    parser.add_argument("--output", default=os.path.join(ROOT, "tests", "bench", "results", "router.md"))
+    parser.add_argument("--output", help="also write the table here (tests/bench/results/router.md holds the analysis)")
     parser.add_argument("--baseline-router", help="a second mlscale-router binary measured beside this build's")
     parser.add_argument("--baseline-args", default="--threads 1 --upstream-threads 1",
                         help="its thread flags (this build's router runs with --threads 1)")
@@ -216,8 +216,9 @@ def write_results(args, results, concurrency, load_start, load_end, stats, targe
                          + " / ".join(f"{x['load']:.1f}" for x in [d] + rs) + " |")
     lines += ["", "The router's `/v1/stats` at the end of the run:", "", "```json", stats.strip(), "```", ""]
     text = "\n".join(lines)
-    with open(args.output, "w") as f:
-        f.write(text)
+    if args.output:
+        with open(args.output, "w") as f:
+            f.write(text)
     print(text)
 
 
