@@ -66,6 +66,9 @@ up() {
     debootstrap --variant=minbase bookworm "$root" "$(mirror)" >"$root.debootstrap.log" 2>&1 ||
       { tail -20 "$root.debootstrap.log"; exit 1; }
   fi
+  # The root must be a mount point, as / is on a machine: the node agents make "/" a private
+  # mount in each pod's namespace, which fails (EINVAL) on a plain folder.
+  if ! mountpoint -q "$root"; then mount --bind "$root" "$root"; mount --make-private "$root"; fi
   bind /proc /proc; bind /sys /sys; bind /dev /dev
   # This machine's network setup, as any machine here has it: its resolver and the local CAs
   # its TLS traffic is verified against. Nothing of the project's.
@@ -99,6 +102,7 @@ down() {
                 /src/mlscale.git /dev /sys /proc; do
     mountpoint -q "$root$target" && umount -R "$root$target"
   done
+  mountpoint -q "$root" && umount "$root"
   return 0
 }
 
@@ -115,7 +119,7 @@ part_tests() {
 }
 # "On a cluster": the demo, then what the README and the demo say to run on it.
 part_cluster() {
-  run bash -c 'scripts/cluster-demo.sh --no-watch | tee /tmp/demo.out'
+  run bash -o pipefail -c 'scripts/cluster-demo.sh --no-watch | tee /tmp/demo.out'
   run bash -c 'set -ex
     eval "$(grep -m1 "^  export KUBECONFIG=" /tmp/demo.out)"
     kubectl get mlscale
