@@ -216,15 +216,21 @@ class CpuBackend final : public ComputeBackend {
       const bool drop = batch != nullptr && p > 0.0f;
       Matrix& keep = w.dropout[size_t(l)];
       keep.resize(drop ? z.rows() : 0, drop ? z.cols() : 0);
+      // Flat loops over contiguous columns, so the compiler vectorizes them.
+      const int64_t rows = z.rows(), size = z.size();
+      const float* zs = z.data();
+      float* as = a.data();
+      for (int64_t k = 0; k < size; ++k) as[k] = kernels::Activate(activation, zs[k]);
+      if (!drop) continue;
+      const float kept = 1.0f / (1.0f - p);
       for (Eigen::Index j = 0; j < z.cols(); ++j) {
-        for (Eigen::Index i = 0; i < z.rows(); ++i) {
-          float value = kernels::Activate(activation, z(i, j));
-          if (drop) {
-            keep(i, j) = kernels::DropoutScale(options_.config.seed, batch->step, l,
-                                               batch->positions[size_t(first + j)], i, p);
-            value *= keep(i, j);
-          }
-          a(i, j) = value;
+        const uint64_t key =
+            kernels::DropoutColumnKey(options_.config.seed, batch->step, l, batch->positions[size_t(first + j)]);
+        float* keep_column = keep.data() + j * rows;
+        float* a_column = as + j * rows;
+        for (int64_t i = 0; i < rows; ++i) {
+          keep_column[i] = kernels::DropoutUnitScale(key, i, p, kept);
+          a_column[i] *= keep_column[i];
         }
       }
     }
@@ -265,12 +271,14 @@ class CpuBackend final : public ComputeBackend {
         Matrix previous = Weight(layer).transpose() * delta;
         const Matrix& z = w.pre_activations[size_t(l - 1)];
         const Matrix& keep = w.dropout[size_t(l - 1)];
-        for (Eigen::Index j = 0; j < previous.cols(); ++j) {
-          for (Eigen::Index i = 0; i < previous.rows(); ++i) {
-            float slope = kernels::ActivationSlope(activation, z(i, j));
-            if (keep.size() > 0) slope *= keep(i, j);
-            previous(i, j) *= slope;
-          }
+        float* d = previous.data();
+        const float* zs = z.data();
+        const int64_t size = previous.size();
+        if (keep.size() > 0) {  // slope times mask first, as the GPU kernel does: the same roundings
+          const float* ks = keep.data();
+          for (int64_t k = 0; k < size; ++k) d[k] *= kernels::ActivationSlope(activation, zs[k]) * ks[k];
+        } else {
+          for (int64_t k = 0; k < size; ++k) d[k] *= kernels::ActivationSlope(activation, zs[k]);
         }
         delta = std::move(previous);
       }

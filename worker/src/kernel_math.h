@@ -42,13 +42,21 @@ MLSCALE_HOST_DEVICE inline uint64_t Mix(uint64_t x) {
 
 // The dropout multiplier of one hidden unit: 0 with probability p, else 1 / (1 - p).
 // A hash of (seed, step, layer, position in the global batch, unit), so the mask of a
-// sample does not depend on which rank computes it.
+// sample does not depend on which rank computes it. Split in two so a CPU loop over the
+// units of one sample hashes only the unit (and vectorizes); DropoutScale is the pair.
+MLSCALE_HOST_DEVICE inline uint64_t DropoutColumnKey(uint64_t seed, int64_t step, int layer, int64_t position) {
+  return Mix(seed ^ Mix(uint64_t(step) * 0x100000001B3ULL + uint64_t(layer))) ^ (uint64_t(position) << 24);
+}
+
+// `kept` is 1 / (1 - p). The top 24 bits of the hash, exactly representable as a float.
+MLSCALE_HOST_DEVICE inline float DropoutUnitScale(uint64_t column_key, int64_t unit, float p, float kept) {
+  const float u = float(int32_t(Mix(column_key ^ uint64_t(unit)) >> 40)) * (1.0f / 16777216.0f);
+  return u < p ? 0.0f : kept;
+}
+
 MLSCALE_HOST_DEVICE inline float DropoutScale(uint64_t seed, int64_t step, int layer, int64_t position, int64_t unit,
                                              float p) {
-  uint64_t h = Mix(seed ^ Mix(uint64_t(step) * 0x100000001B3ULL + uint64_t(layer)));
-  h = Mix(h ^ (uint64_t(position) << 24) ^ uint64_t(unit));
-  const float u = float(h >> 40) * (1.0f / 16777216.0f);
-  return u < p ? 0.0f : 1.0f / (1.0f - p);
+  return DropoutUnitScale(DropoutColumnKey(seed, step, layer, position), unit, p, 1.0f / (1.0f - p));
 }
 
 enum OptimizerKind : int { kSgd = 0, kAdam = 1, kAdamW = 2 };

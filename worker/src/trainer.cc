@@ -81,28 +81,44 @@ class Trainer {
     }
   }
 
+  // Every rank loads only its shard of the data (DataShard); the class count and the
+  // standardization statistics are combined over the ranks.
   Status LoadData() {
+    if (config_.batch_size < comm_.size()) {
+      return InvalidArgument("trainer.batchSize: " + std::to_string(config_.batch_size) +
+                             " is smaller than the number of ranks (" + std::to_string(comm_.size()) + ")");
+    }
     const std::string data_dir = options_.data_dir.empty() ? BundledDataDir() : options_.data_dir;
-    auto data = LoadTrainTestData(config_.dataset, config_.test_fraction, config_.seed, data_dir);
+    const DataShard shard{comm_.rank(), comm_.size(), config_.batch_size};
+    auto data = LoadTrainTestData(config_.dataset, config_.test_fraction, config_.seed, data_dir, shard);
     if (!data.ok()) return data.status();
     data_ = std::move(*data);
-    standardization_ = FitStandardization(data_.train);
+    if (comm_.size() > 1) {
+      int64_t classes = data_.train.classes;
+      for (int root = 0; root < comm_.size(); ++root) {  // the largest over ranks
+        int64_t theirs = data_.train.classes;
+        MLSCALE_RETURN_IF_ERROR(comm_.Broadcast(&theirs, sizeof(theirs), root));
+        classes = std::max(classes, theirs);
+      }
+      data_.train.classes = data_.test.classes = classes;
+      MLSCALE_RETURN_IF_ERROR(CheckClassCount(data_));
+    }
+    std::vector<double> moments = FeatureMoments(data_.train);
+    MLSCALE_RETURN_IF_ERROR(comm_.AllReduceSum(moments.data(), moments.size(), DataType::kFloat64));
+    standardization_ = StandardizationFromMoments(moments, data_.train_samples);
     Standardize(standardization_, data_.train);
     Standardize(standardization_, data_.test);
     spec_ = ModelSpec::FromConfig(config_.model, data_.train.features, data_.train.classes);
     layout_ = ParameterLayout::For(spec_);
-    steps_per_epoch_ = (data_.train.samples + config_.batch_size - 1) / config_.batch_size;
+    steps_per_epoch_ = (data_.train_samples + config_.batch_size - 1) / config_.batch_size;
     result_.total_steps = steps_per_epoch_ * config_.epochs;
     result_.dataset = data_.name;
     result_.world_size = comm_.size();
     result_.communicator = std::string(comm_.name());
     result_.transport = std::string(comm_.transport());
-    if (config_.batch_size < comm_.size()) {
-      return InvalidArgument("trainer.batchSize: " + std::to_string(config_.batch_size) +
-                             " is smaller than the number of ranks (" + std::to_string(comm_.size()) + ")");
-    }
-    Log("data: " + data_.name + ": " + std::to_string(data_.train.samples) + " training and " +
-        std::to_string(data_.test.samples) + " test samples, " + std::to_string(data_.train.features) +
+    Log("data: " + data_.name + ": " + std::to_string(data_.train_samples) + " training and " +
+        std::to_string(data_.test_samples) + " test samples (" + std::to_string(data_.train.samples) +
+        " and " + std::to_string(data_.test.samples) + " on this rank), " + std::to_string(data_.train.features) +
         " features, " + std::to_string(data_.train.classes) + " classes; model " + std::to_string(layout_.parameter_count) +
         " parameters; " + std::to_string(result_.total_steps) + " steps of global batch " +
         std::to_string(config_.batch_size) + " on " + std::to_string(comm_.size()) + " rank(s)");
@@ -180,7 +196,7 @@ class Trainer {
   }
 
   Status TrainSteps() {
-    ShardSampler sampler(data_.train.samples, config_.batch_size, config_.seed, comm_.rank(), comm_.size());
+    ShardSampler sampler(data_.train_samples, config_.batch_size, config_.seed, comm_.rank(), comm_.size());
     const int64_t first = result_.steps;
     BatchLoader loader(data_.train, sampler, first, result_.total_steps);
     const auto training_started = Clock::now();
@@ -238,12 +254,10 @@ class Trainer {
     return Status::Ok();
   }
 
-  // Every rank evaluates its slice of the test split; the totals are summed.
+  // Every rank evaluates its shard of the test set; the totals are summed.
   Status EvaluateTest() {
-    const int64_t n = data_.test.samples;
-    const int64_t begin = n * comm_.rank() / comm_.size(), end = n * (comm_.rank() + 1) / comm_.size();
-    auto totals = backend_->Evaluate(data_.test.x.data() + begin * data_.test.features, data_.test.y.data() + begin,
-                                     end - begin);
+    const int64_t n = data_.test_samples;
+    auto totals = backend_->Evaluate(data_.test.x.data(), data_.test.y.data(), data_.test.samples);
     if (!totals.ok()) return totals.status();
     double sums[2] = {totals->loss_sum, totals->correct};
     MLSCALE_RETURN_IF_ERROR(comm_.AllReduceSum(sums, 2, DataType::kFloat64));
@@ -281,8 +295,8 @@ class Trainer {
     nlohmann::json metrics = result_.ToJson();
     metrics["wallSeconds"] = Seconds(Clock::now() - started_);
     artifact.metadata = {{"dataset", data_.name},
-                         {"trainSamples", data_.train.samples},
-                         {"testSamples", data_.test.samples},
+                         {"trainSamples", data_.train_samples},
+                         {"testSamples", data_.test_samples},
                          {"hyperparameters", TrainerConfigToJson(config_)},
                          {"metrics", metrics},
                          {"trainer", {{"name", "mlscale-train"}, {"version", MLSCALE_VERSION}}}};

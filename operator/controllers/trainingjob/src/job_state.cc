@@ -627,13 +627,4 @@ std::chrono::milliseconds RestartBackoff(std::int64_t attempt, const DecideOptio
   return std::min(delay, options.max_restart_backoff);
 }
 
-std::string FormatTime(TimePoint time) {
-  const time_t seconds = std::chrono::system_clock::to_time_t(time);
-  std::tm tm{};
-  gmtime_r(&seconds, &tm);
-  char text[32];
-  std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return text;
-}
-
 }  // namespace mlscale::controllers::trainingjob

@@ -150,6 +150,6 @@ std::chrono::milliseconds RestartBackoff(std::int64_t attempt, const DecideOptio
 // RFC 3339 ("2026-01-02T03:04:05Z", fractional seconds allowed) <-> time points; parsing
 // is kube's (one parser of Kubernetes timestamps).
 using kube::ParseTime;
-std::string FormatTime(TimePoint time);
+using kube::FormatTime;
 
 }  // namespace mlscale::controllers::trainingjob
