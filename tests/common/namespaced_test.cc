@@ -3,20 +3,10 @@
 #include <unistd.h>
 
 #include <atomic>
-#include <thread>
 
 #include "cluster_environment.h"
 
 namespace mlscale::testing {
-
-bool WaitFor(const std::function<bool()>& condition, std::chrono::milliseconds limit) {
-  auto deadline = std::chrono::steady_clock::now() + limit;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (condition()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(200));
-  }
-  return condition();
-}
 
 void NamespacedTest::SetUp() {
   static std::atomic<int> counter = 0;

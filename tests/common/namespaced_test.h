@@ -8,8 +8,6 @@
 //   TEST_F(PluginE2E, ...) { Apply(object); json pod = Get("pod", "p"); ... }
 #pragma once
 
-#include <chrono>
-#include <functional>
 #include <string>
 #include <vector>
 
@@ -17,11 +15,9 @@
 #include <nlohmann/json.hpp>
 
 #include "command.h"
+#include "wait_for.h"
 
 namespace mlscale::testing {
-
-// Polls `condition` every 200 ms until it holds or `limit` has passed; returns its last value.
-bool WaitFor(const std::function<bool()>& condition, std::chrono::milliseconds limit);
 
 class NamespacedTest : public ::testing::Test {
  protected:

@@ -6,25 +6,20 @@
 #include <atomic>
 #include <condition_variable>
 #include <mutex>
-#include <functional>
 #include <thread>
 
 #include "mlscale/kube/metrics.h"
 #include "mlscale/kube/resource.h"
+#include "wait_for.h"
 
 namespace mlscale::kube {
 namespace {
 
 using namespace std::chrono_literals;
 
-bool Eventually(const std::function<bool()>& condition, std::chrono::milliseconds timeout) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (!condition()) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    std::this_thread::sleep_for(5ms);
-  }
-  return true;
-}
+using mlscale::testing::WaitFor;
+// The conditions are in-process counters: poll them often.
+constexpr std::chrono::milliseconds kPoll = 5ms;
 
 TEST(ControllerTest, FailingReconcilesAreRetriedWithBackoff) {
   std::atomic<int> attempts{0};
@@ -37,7 +32,7 @@ TEST(ControllerTest, FailingReconcilesAreRetriedWithBackoff) {
   }, &metrics);
   controller.Start();
   controller.queue().Add("ns/a");
-  ASSERT_TRUE(Eventually([&] { return attempts.load() == 4; }, 5s));
+  ASSERT_TRUE(WaitFor([&] { return attempts.load() == 4; }, 5s, kPoll));
   std::this_thread::sleep_for(100ms);
   EXPECT_EQ(attempts.load(), 4) << "a success must not be retried";
   EXPECT_EQ(controller.queue().Failures("ns/a"), 0) << "success forgets the failures";
@@ -73,7 +68,7 @@ TEST(ControllerTest, AnExceptionInAReconcileIsCaughtLoggedCountedAndRetried) {
   }, &metrics);
   controller.Start();
   controller.queue().Add("ns/bad");
-  ASSERT_TRUE(Eventually([&] { return attempts.load() == 3; }, 5s)) << "the worker died with the exception";
+  ASSERT_TRUE(WaitFor([&] { return attempts.load() == 3; }, 5s, kPoll)) << "the worker died with the exception";
   EXPECT_EQ(metrics.Value("mlscale_kube_reconcile_panics_total", {{"controller", "throwing"}}), 2);
   EXPECT_EQ(metrics.Value("mlscale_kube_reconcile_total", {{"controller", "throwing"}, {"result", "panic"}}), 2);
   controller.Stop();
@@ -94,10 +89,10 @@ TEST(ControllerTest, StopIsPassedToTheRunningReconcile) {
   std::stop_source leadership;
   controller.Start(leadership.get_token());
   controller.queue().Add("ns/a");
-  ASSERT_TRUE(Eventually([&] { return started.load(); }, 5s));
+  ASSERT_TRUE(WaitFor([&] { return started.load(); }, 5s, kPoll));
   auto stopping = std::chrono::steady_clock::now();
   leadership.request_stop();  // e.g. the lease was lost
-  ASSERT_TRUE(Eventually([&] { return saw_stop.load(); }, 5s));
+  ASSERT_TRUE(WaitFor([&] { return saw_stop.load(); }, 5s, kPoll));
   controller.Stop();
   EXPECT_LT(std::chrono::steady_clock::now() - stopping, 5s);
 }

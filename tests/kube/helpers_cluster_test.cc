@@ -20,7 +20,7 @@ namespace {
 using namespace std::chrono_literals;
 using testing::AdminClient;
 using testing::ConfigMap;
-using testing::Eventually;
+using mlscale::testing::WaitFor;
 using testing::ScopedNamespace;
 
 const Resource kConfigMaps = resources::ConfigMaps();
@@ -69,7 +69,7 @@ TEST(HelpersClusterTest, AHandlerAddedBetweenListAndSyncGetsTheReplay) {
   ASSERT_TRUE(added_in_window);
   ASSERT_TRUE(client->Create(kConfigMaps, ns.name(), ConfigMap(ns.name(), "d")).ok());
   const std::multiset<std::string> all = {"a", "b", "c", "d"};
-  EXPECT_TRUE(Eventually([&] {
+  EXPECT_TRUE(WaitFor([&] {
     std::lock_guard lock(mutex);
     return late.count("d") == 1 && early.count("d") == 1;
   }, 10s));
@@ -232,7 +232,7 @@ TEST(HelpersClusterTest, TheCacheReaderAndExpectationsFollowTheWatch) {
     ASSERT_TRUE(SetOwnerReference(child, *owner).ok());
     ASSERT_TRUE(client->Create(kConfigMaps, ns.name(), child).ok());
   }
-  ASSERT_TRUE(Eventually([&] { return expectations.Satisfied(owner_key); }, 10s))
+  ASSERT_TRUE(WaitFor([&] { return expectations.Satisfied(owner_key); }, 10s))
       << expectations.Pending(owner_key) << " creations never observed";
 
   // Once satisfied, the cache has every child: the reader agrees with a live list.
@@ -251,7 +251,7 @@ TEST(HelpersClusterTest, TheCacheReaderAndExpectationsFollowTheWatch) {
 
   expectations.ExpectDeletions(owner_key, {keys[1]});
   ASSERT_TRUE(client->Delete(kConfigMaps, ns.name(), names[1]).ok());
-  ASSERT_TRUE(Eventually([&] { return expectations.Satisfied(owner_key); }, 10s));
+  ASSERT_TRUE(WaitFor([&] { return expectations.Satisfied(owner_key); }, 10s));
   EXPECT_EQ(reader.List(workers).size(), 1u);
 }
 
@@ -272,10 +272,10 @@ TEST(HelpersClusterTest, DeleteHandlersGetTheFinalState) {
   ASSERT_TRUE(informer.WaitForSync(30s));
   ASSERT_TRUE(client->Create(kConfigMaps, ns.name(), ConfigMap(ns.name(), "going")).ok());
   const std::string key = MakeKey(ns.name(), "going");
-  ASSERT_TRUE(Eventually([&] { return informer.cache().Get(key) != nullptr; }, 10s));
+  ASSERT_TRUE(WaitFor([&] { return informer.cache().Get(key) != nullptr; }, 10s));
   const std::string cached_version = ResourceVersionOf(*informer.cache().Get(key));
   ASSERT_TRUE(client->Delete(kConfigMaps, ns.name(), "going").ok());
-  ASSERT_TRUE(Eventually([&] {
+  ASSERT_TRUE(WaitFor([&] {
     std::lock_guard lock(mutex);
     return !deleted.empty();
   }, 10s));

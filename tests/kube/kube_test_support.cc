@@ -324,13 +324,4 @@ StatusOr<std::string> KubeconfigThrough(const std::string& kubeconfig, int port,
   return out_path;
 }
 
-bool Eventually(const std::function<bool()>& condition, std::chrono::milliseconds timeout) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (condition()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  return condition();
-}
-
 }  // namespace mlscale::kube::testing

@@ -15,6 +15,7 @@
 
 #include "cluster_environment.h"
 #include "mlscale/kube/client.h"
+#include "wait_for.h"
 
 namespace mlscale::kube::testing {
 
@@ -122,8 +123,5 @@ class DelayingProxy {
 
 // Writes a copy of `kubeconfig` whose server is https://127.0.0.1:<port>; returns its path.
 StatusOr<std::string> KubeconfigThrough(const std::string& kubeconfig, int port, const std::string& out_path);
-
-// Polls `condition` every 50 ms until it holds or `timeout` passes; returns whether it held.
-bool Eventually(const std::function<bool()>& condition, std::chrono::milliseconds timeout);
 
 }  // namespace mlscale::kube::testing

@@ -18,7 +18,7 @@ namespace {
 
 using namespace std::chrono_literals;
 using testing::ChildProcess;
-using testing::Eventually;
+using mlscale::testing::WaitFor;
 using testing::HttpGet;
 
 struct Candidate {
@@ -71,7 +71,7 @@ TEST(LeaderElectionTest, ExactlyOneLeadsAndAStandbyTakesOver) {
   Candidate second = Launch(cluster->admin_kubeconfig, ns.name(), "second");
   ASSERT_NE(first.port, 0);
   ASSERT_NE(second.port, 0);
-  ASSERT_TRUE(Eventually([&] { return first.Leading() || second.Leading(); }, 30s)) << "nobody leads";
+  ASSERT_TRUE(WaitFor([&] { return first.Leading() || second.Leading(); }, 30s)) << "nobody leads";
   // For a few renewals, never both.
   for (int i = 0; i < 20; ++i) {
     EXPECT_FALSE(first.Leading() && second.Leading()) << "two leaders";
@@ -82,7 +82,7 @@ TEST(LeaderElectionTest, ExactlyOneLeadsAndAStandbyTakesOver) {
   EXPECT_FALSE(standby.Leading());
   EXPECT_EQ(LeaseHolder(*client, ns.name()), leader.identity);
   // Readiness is "caches synced": the standby is ready too (rolling updates proceed).
-  EXPECT_TRUE(Eventually([&] { return leader.Ready() && standby.Ready(); }, 10s)) << "a standby is not ready";
+  EXPECT_TRUE(WaitFor([&] { return leader.Ready() && standby.Ready(); }, 10s)) << "a standby is not ready";
   EXPECT_EQ(HttpGet(standby.port, "/metrics").status, 404) << "metrics are on their own port";
   // The leader's /metrics shows API requests by verb and code, its queue and reconciles.
   std::string metrics = HttpGet(leader.metrics_port, "/metrics").body;
@@ -96,7 +96,7 @@ TEST(LeaderElectionTest, ExactlyOneLeadsAndAStandbyTakesOver) {
   leader.process->Signal(SIGKILL);
   auto killed_at = std::chrono::steady_clock::now();
   const auto bound = defaults.lease_duration + defaults.retry_period * 6 / 5 + 1500ms;
-  ASSERT_TRUE(Eventually([&] { return standby.Leading(); }, bound + 5s)) << "the standby never took over";
+  ASSERT_TRUE(WaitFor([&] { return standby.Leading(); }, bound + 5s)) << "the standby never took over";
   auto took = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - killed_at);
   RecordProperty("takeover_ms", static_cast<int>(took.count()));
   std::printf("takeover after SIGKILL: %lld ms\n", static_cast<long long>(took.count()));
@@ -114,7 +114,7 @@ TEST(LeaderElectionTest, ExactlyOneLeadsAndAStandbyTakesOver) {
   standby.process->Signal(SIGTERM);
   auto terminated_at = std::chrono::steady_clock::now();
   EXPECT_EQ(standby.process->Wait(15s), 0) << "the manager did not exit cleanly on SIGTERM";
-  ASSERT_TRUE(Eventually([&] { return third.Leading(); }, 10s));
+  ASSERT_TRUE(WaitFor([&] { return third.Leading(); }, 10s));
   auto handover = std::chrono::steady_clock::now() - terminated_at;
   EXPECT_LT(handover, defaults.retry_period * 6 / 5 + 2s) << "the lease was not released on SIGTERM";
 }
@@ -154,14 +154,14 @@ TEST(LeaderElectionTest, ALeaderThatCannotRenewStepsDownBeforeAnotherLeads) {
 
   Candidate slow = Launch(*proxied, ns.name(), "slow", timings);
   ASSERT_NE(slow.port, 0);
-  ASSERT_TRUE(Eventually([&] { return slow.Leading(); }, 20s)) << "the proxied replica never led";
+  ASSERT_TRUE(WaitFor([&] { return slow.Leading(); }, 20s)) << "the proxied replica never led";
   Candidate direct = Launch(kubeconfig, ns.name(), "direct", timings);
   ASSERT_NE(direct.port, 0);
   std::this_thread::sleep_for(1500ms);  // a few renewals go through
   EXPECT_FALSE(direct.Leading());
 
   (*proxy)->SetDelay(10s);  // longer than the lease: every renew of the leader stalls
-  ASSERT_TRUE(Eventually([&] { return direct.Leading(); }, 15s)) << "the direct replica never took over";
+  ASSERT_TRUE(WaitFor([&] { return direct.Leading(); }, 15s)) << "the direct replica never took over";
   std::pair<int64_t, int64_t> slow_led = LeadershipInterval(*slow.process, "slow", ns.name(), 10s);
   EXPECT_EQ(slow.process->Wait(10s), 1) << "a replica that lost the lease exits (kAborted) to stand by afresh";
   direct.process->Signal(SIGTERM);

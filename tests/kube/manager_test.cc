@@ -52,7 +52,7 @@ TEST(ManagerTest, SlowClientsDoNotBlockTheProbes) {
   ASSERT_TRUE(manager.ok()) << manager.status().ToString();
   std::stop_source stop;
   std::jthread running([&] { EXPECT_TRUE((*manager)->Run(stop.get_token(), false).ok()); });
-  ASSERT_TRUE(testing::Eventually([&] { return (*manager)->health_port() != 0; }, std::chrono::seconds(5)));
+  ASSERT_TRUE(mlscale::testing::WaitFor([&] { return (*manager)->health_port() != 0; }, std::chrono::seconds(5)));
   const int port = (*manager)->health_port();
   std::vector<int> slow;
   for (int i = 0; i < 8; ++i) {

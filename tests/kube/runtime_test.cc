@@ -26,7 +26,7 @@ namespace {
 using namespace std::chrono_literals;
 using testing::AdminClient;
 using testing::ConfigMap;
-using testing::Eventually;
+using mlscale::testing::WaitFor;
 using testing::ScopedNamespace;
 
 const Resource kConfigMaps = resources::ConfigMaps();
@@ -61,12 +61,12 @@ TEST(RuntimeTest, InformerIndexesAndOwnerMappingDriveAController) {
   ASSERT_TRUE(client->Create(kConfigMaps, ns.name(), child).ok());
   ASSERT_TRUE(client->Create(kConfigMaps, ns.name(), ConfigMap(ns.name(), "unowned")).ok());
   const std::string owner_key = ns.name() + "/owner";
-  ASSERT_TRUE(Eventually([&] {
+  ASSERT_TRUE(WaitFor([&] {
     std::lock_guard lock(mutex);
     return reconciled.count(owner_key) >= 1;
   }, 10s)) << "a child's event did not reach its owner's key";
 
-  ASSERT_TRUE(Eventually([&] { return configmaps.cache().ByOwner(UidOf(*owner)).size() == 1; }, 10s));
+  ASSERT_TRUE(WaitFor([&] { return configmaps.cache().ByOwner(UidOf(*owner)).size() == 1; }, 10s));
   EXPECT_EQ(NameOf(*configmaps.cache().ByOwner(UidOf(*owner))[0]), "child");
   EXPECT_EQ(configmaps.cache().ByLabel("tier", "worker").size(), 1u);
   EXPECT_GE(configmaps.cache().ByNamespace(ns.name()).size(), 3u);
@@ -108,12 +108,12 @@ TEST(RuntimeTest, WatcherResumesAfterServerSideTimeouts) {
                      seen.insert(NameOf(event.object));
                    }});
   watcher.Start();
-  ASSERT_TRUE(Eventually([&] { return watcher.HasSynced(); }, 10s));
+  ASSERT_TRUE(WaitFor([&] { return watcher.HasSynced(); }, 10s));
   for (int i = 0; i < 8; ++i) {
     ASSERT_TRUE(client->Create(kConfigMaps, ns.name(), ConfigMap(ns.name(), "t" + std::to_string(i))).ok());
     std::this_thread::sleep_for(400ms);
   }
-  EXPECT_TRUE(Eventually([&] {
+  EXPECT_TRUE(WaitFor([&] {
     std::lock_guard lock(mutex);
     return std::count_if(seen.begin(), seen.end(), [](const std::string& n) { return n[0] == 't'; }) == 8;
   }, 10s));
@@ -171,7 +171,7 @@ TEST(RuntimeTest, FinalizersConditionsAndStatusWithObservedGeneration) {
     return RemoveFinalizer(object, "mlscale.io/cleanup");
   });
   EXPECT_TRUE(released.ok() || IsNotFound(released.status())) << released.status().ToString();
-  EXPECT_TRUE(Eventually([&] { return IsNotFound(client->Get(*widgets, ns.name(), "w").status()); }, 10s));
+  EXPECT_TRUE(WaitFor([&] { return IsNotFound(client->Get(*widgets, ns.name(), "w").status()); }, 10s));
 }
 
 TEST(RuntimeTest, EventsAreRecordedOnTheObjectAndDeduplicated) {

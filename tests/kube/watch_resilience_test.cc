@@ -15,7 +15,7 @@ namespace {
 
 using namespace std::chrono_literals;
 using testing::ConfigMap;
-using testing::Eventually;
+using mlscale::testing::WaitFor;
 
 const Resource kConfigMaps = resources::ConfigMaps();
 
@@ -81,7 +81,7 @@ TEST(WatchResilienceTest, InformerSurvivesApiserverRestartAndForced410) {
   informer.AddHandler(view.Handler());
   informer.Start();
   ASSERT_TRUE(informer.WaitForSync(30s));
-  ASSERT_TRUE(Eventually([&] { return StateOf(informer.cache().List()) == Fresh(*client, ns.name()); }, 10s));
+  ASSERT_TRUE(WaitFor([&] { return StateOf(informer.cache().List()) == Fresh(*client, ns.name()); }, 10s));
 
   // 1. The API server restarts; changes made right after must all arrive.
   ASSERT_TRUE((*cluster)->Control("restart", "kube-apiserver").ok());
@@ -90,9 +90,9 @@ TEST(WatchResilienceTest, InformerSurvivesApiserverRestartAndForced410) {
   ASSERT_TRUE(client->Create(kConfigMaps, ns.name(), ConfigMap(ns.name(), "d", "1")).ok());
   const State after_restart = {{ns.name() + "/a", "2"}, {ns.name() + "/c", "1"}, {ns.name() + "/d", "1"}};
   ASSERT_EQ(Fresh(*client, ns.name()), after_restart);
-  EXPECT_TRUE(Eventually([&] { return StateOf(informer.cache().List()) == after_restart; }, 60s))
+  EXPECT_TRUE(WaitFor([&] { return StateOf(informer.cache().List()) == after_restart; }, 60s))
       << "the informer missed changes made after the restart";
-  EXPECT_TRUE(Eventually([&] { return view.Get() == after_restart; }, 5s));
+  EXPECT_TRUE(WaitFor([&] { return view.Get() == after_restart; }, 5s));
   int64_t restarts_before = informer.watcher().Restarts();
   EXPECT_GE(restarts_before, 1);
 
@@ -109,9 +109,9 @@ TEST(WatchResilienceTest, InformerSurvivesApiserverRestartAndForced410) {
   ASSERT_TRUE(client->Create(kConfigMaps, ns.name(), ConfigMap(ns.name(), "e", "1")).ok());
   const State after_compaction = {{ns.name() + "/a", "2"}, {ns.name() + "/c", "3"}, {ns.name() + "/e", "1"}};
   ASSERT_EQ(Fresh(*client, ns.name()), after_compaction);
-  EXPECT_TRUE(Eventually([&] { return StateOf(informer.cache().List()) == after_compaction; }, 60s))
+  EXPECT_TRUE(WaitFor([&] { return StateOf(informer.cache().List()) == after_compaction; }, 60s))
       << "the informer missed changes around the compaction";
-  EXPECT_TRUE(Eventually([&] { return view.Get() == after_compaction; }, 5s))
+  EXPECT_TRUE(WaitFor([&] { return view.Get() == after_compaction; }, 5s))
       << "handlers were not told of every change (a relist must report deletions)";
   EXPECT_GE(informer.watcher().Relists(), 1) << "the watcher never saw 410 Gone";
   EXPECT_GT(informer.watcher().Restarts(), restarts_before);

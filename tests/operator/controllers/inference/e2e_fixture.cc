@@ -292,15 +292,6 @@ json InferenceE2E::WaitForCondition(const std::string& name, const std::string& 
   return Get("isvc", name);
 }
 
-bool InferenceE2E::WaitFor(const std::function<bool()>& condition, std::chrono::milliseconds limit) const {
-  auto deadline = std::chrono::steady_clock::now() + limit;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (condition()) return true;
-    std::this_thread::sleep_for(200ms);
-  }
-  return condition();
-}
-
 std::vector<json> InferenceE2E::Pods(const std::string& service, const std::string& component) const {
   CommandResult result = Kubectl({"-n", namespace_, "get", "pods", "-l",
                                   "mlscale.io/inference-service=" + service + ",mlscale.io/component=" + component, "-o",

@@ -25,6 +25,7 @@
 #include "cluster_environment.h"
 #include "node_agent_process.h"
 #include "operator_process.h"
+#include "wait_for.h"
 
 namespace mlscale::testing {
 
@@ -85,7 +86,6 @@ class InferenceE2E : public ::testing::Test {
   // Waits for the condition (kubectl wait); returns the object as then (null on timeout).
   json WaitForCondition(const std::string& name, const std::string& condition, int seconds,
                         const std::string& status = "True") const;
-  bool WaitFor(const std::function<bool()>& condition, std::chrono::milliseconds limit) const;
   // The pod IP of a ready router of `service`, "" when none within `seconds`.
   std::string RouterAddress(const std::string& service, int seconds) const;
   // Pods of `service` matching `selector` (added to the service's label).

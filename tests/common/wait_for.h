@@ -1,0 +1,15 @@
+// Waiting in tests for something another thread or process makes true.
+#pragma once
+
+#include <chrono>
+#include <functional>
+
+namespace mlscale::testing {
+
+// Polls `condition` every `interval` until it holds or `limit` has passed; returns its
+// last value. The default interval suits conditions that run a process (kubectl); an
+// in-process condition may poll faster.
+bool WaitFor(const std::function<bool()>& condition, std::chrono::milliseconds limit,
+             std::chrono::milliseconds interval = std::chrono::milliseconds(200));
+
+}  // namespace mlscale::testing
