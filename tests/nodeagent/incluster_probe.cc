@@ -7,11 +7,13 @@
 // Prints one "key: value" line per finding; exits 1 when it cannot talk to the API server.
 #include <chrono>
 #include <iostream>
+#include <optional>
 #include <string>
 #include <thread>
 
 #include <boost/program_options.hpp>
 
+#include "flags.h"
 #include "mlscale/kube/client.h"
 #include "mlscale/kube/config.h"
 #include "mlscale/kube/errors.h"
@@ -21,21 +23,11 @@ namespace po = boost::program_options;
 int main(int argc, char** argv) {
   using namespace mlscale;
   po::options_description flags("mlscale-incluster-probe [options]");
-  flags.add_options()("help,h", "print this help and exit")(
+  flags.add_options()(
       "rounds", po::value<int>()->default_value(1)->value_name("N"), "SelfSubjectReviews to make")(
       "interval-ms", po::value<int>()->default_value(1000)->value_name("MS"), "pause between two of them");
   po::variables_map options;
-  try {
-    po::store(po::parse_command_line(argc, argv, flags), options);
-    po::notify(options);
-  } catch (const po::error& error) {
-    std::cerr << "mlscale-incluster-probe: " << error.what() << "\n" << flags;
-    return 2;
-  }
-  if (options.count("help")) {
-    std::cout << flags;
-    return 0;
-  }
+  if (std::optional<int> exit_code = mlscale::testing::ParseFlags(argc, argv, flags, options)) return *exit_code;
   StatusOr<kube::ClientConfig> config = kube::InClusterConfig();
   if (!config.ok()) {
     std::cout << "config: " << config.status().ToString() << std::endl;

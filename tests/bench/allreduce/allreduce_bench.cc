@@ -15,9 +15,11 @@
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "flags.h"
 #include "mlscale/worker/communicator.h"
 #include "socket.h"
 
@@ -49,7 +51,7 @@ int main(int argc, char** argv) {
   bool tcp = false;
   TcpRingOptions options;
   po::options_description description("allreduce_bench (run under mpirun)");
-  description.add_options()("help", "this text")(
+  description.add_options()(
       "min-bytes", po::value(&min_bytes)->default_value(min_bytes), "smallest message (doubled up to --max-bytes)")(
       "max-bytes", po::value(&max_bytes)->default_value(max_bytes), "largest message")(
       "budget-mb", po::value(&budget_mb)->default_value(budget_mb), "MiB moved per round and size (sets the calls)")(
@@ -60,17 +62,7 @@ int main(int argc, char** argv) {
       "direct-max-bytes", po::value(&options.direct_max_bytes)->default_value(options.direct_max_bytes),
       "shared memory: largest message summed directly (one wait)");
   po::variables_map values;
-  try {
-    po::store(po::parse_command_line(argc, argv, description), values);
-    po::notify(values);
-  } catch (const po::error& e) {
-    std::cerr << "allreduce_bench: " << e.what() << "\n" << description;
-    return 2;
-  }
-  if (values.count("help")) {
-    std::cout << description;
-    return 0;
-  }
+  if (std::optional<int> exit_code = mlscale::testing::ParseFlags(argc, argv, description, values)) return *exit_code;
   if (rounds < 1 || min_bytes < 4 || max_bytes < min_bytes) {
     std::cerr << "allreduce_bench: --rounds >= 1 and 4 <= --min-bytes <= --max-bytes\n";
     return 2;

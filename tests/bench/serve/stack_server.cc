@@ -7,12 +7,14 @@
 
 #include <iostream>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include <boost/program_options.hpp>
 #include <cpprest/http_listener.h>
 #include <pplx/threadpool.h>
 
+#include "flags.h"
 #include "mlscale/http/server.h"
 #include "mlscale/serve/model_repository.h"
 #include "mlscale/serve/service.h"
@@ -46,23 +48,13 @@ int main(int argc, char** argv) {
   std::string stack, repository;
   int port = 0, threads = 2;
   po::options_description flags("serve-bench-stack: an HTTP server on one stack, for the serve benchmark");
-  flags.add_options()("help", "this help")
+  flags.add_options()
       ("stack", po::value(&stack)->default_value("beast"), "beast (mlscale::http) or cpprest")
       ("port", po::value(&port)->default_value(8000), "port on 127.0.0.1")
       ("threads", po::value(&threads)->default_value(2), "server threads")
       ("model-repository", po::value(&repository), "serve these models with mlscale-serve's handler (else a fixed body)");
   po::variables_map values;
-  try {
-    po::store(po::parse_command_line(argc, argv, flags), values);
-    po::notify(values);
-  } catch (const std::exception& e) {
-    std::cerr << "serve-bench-stack: " << e.what() << "\n" << flags;
-    return 2;
-  }
-  if (values.count("help")) {
-    std::cout << flags;
-    return 0;
-  }
+  if (std::optional<int> exit_code = mlscale::testing::ParseFlags(argc, argv, flags, values)) return *exit_code;
   if (stack != "beast" && stack != "cpprest") {
     std::cerr << "serve-bench-stack: --stack must be beast or cpprest\n";
     return 2;
