@@ -19,6 +19,7 @@
 #include <thread>
 
 #include "command.h"
+#include "loopback_listener.h"
 
 extern char** environ;
 
@@ -237,24 +238,17 @@ HttpResult HttpGet(int port, const std::string& path, std::chrono::milliseconds 
 }
 
 StatusOr<std::unique_ptr<DelayingProxy>> DelayingProxy::Start(int upstream_port) {
-  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return Unavailable("proxy socket");
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  inet_pton(AF_INET, "127.0.0.1", &address.sin_addr);
-  socklen_t length = sizeof address;
-  if (bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0 || listen(fd, 64) != 0 ||
-      getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) != 0) {
-    close(fd);
-    return Unavailable("proxy listen");
-  }
-  return std::unique_ptr<DelayingProxy>(new DelayingProxy(fd, ntohs(address.sin_port), upstream_port));
+  auto listener = std::make_unique<mlscale::testing::LoopbackListener>(64);
+  if (!listener->ok()) return Unavailable("proxy: cannot listen on 127.0.0.1");
+  return std::unique_ptr<DelayingProxy>(new DelayingProxy(std::move(listener), upstream_port));
 }
 
-DelayingProxy::DelayingProxy(int listen_fd, int port, int upstream_port)
-    : listen_fd_(listen_fd), port_(port), upstream_port_(upstream_port) {
+DelayingProxy::DelayingProxy(std::unique_ptr<mlscale::testing::LoopbackListener> listener, int upstream_port)
+    : listener_(std::move(listener)), upstream_port_(upstream_port) {
   acceptor_ = std::jthread([this](std::stop_token stop) { Accept(stop); });
 }
+
+int DelayingProxy::port() const { return listener_->port(); }
 
 DelayingProxy::~DelayingProxy() {
   acceptor_.request_stop();
@@ -264,14 +258,13 @@ DelayingProxy::~DelayingProxy() {
   for (int fd : sockets_) shutdown(fd, SHUT_RDWR);
   pumps_.clear();  // joins
   for (int fd : sockets_) close(fd);
-  close(listen_fd_);
 }
 
 void DelayingProxy::Accept(std::stop_token stop) {
   while (!stop.stop_requested()) {
-    pollfd ready = {listen_fd_, POLLIN, 0};
+    pollfd ready = {listener_->fd(), POLLIN, 0};
     if (poll(&ready, 1, 100) <= 0) continue;
-    int client = accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
+    int client = accept4(listener_->fd(), nullptr, nullptr, SOCK_CLOEXEC);
     if (client < 0) continue;
     int upstream = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     sockaddr_in address{};

@@ -17,6 +17,10 @@
 #include "mlscale/kube/client.h"
 #include "wait_for.h"
 
+namespace mlscale::testing {
+class LoopbackListener;
+}  // namespace mlscale::testing
+
 namespace mlscale::kube::testing {
 
 // A client with the given kubeconfig (default: the shared cluster's admin); fails the
@@ -103,16 +107,15 @@ class DelayingProxy {
   ~DelayingProxy();  // closes everything and joins
   DelayingProxy(const DelayingProxy&) = delete;
   DelayingProxy& operator=(const DelayingProxy&) = delete;
-  int port() const { return port_; }
+  int port() const;
   void SetDelay(std::chrono::milliseconds delay) { delay_ms_ = delay.count(); }
 
  private:
-  DelayingProxy(int listen_fd, int port, int upstream_port);
+  DelayingProxy(std::unique_ptr<mlscale::testing::LoopbackListener> listener, int upstream_port);
   void Accept(std::stop_token stop);
   void Pump(int from, int to, std::stop_token stop);
 
-  int listen_fd_;
-  int port_;
+  std::unique_ptr<mlscale::testing::LoopbackListener> listener_;
   int upstream_port_;
   std::atomic<int64_t> delay_ms_{0};
   std::mutex mutex_;

@@ -2,7 +2,6 @@
 // answers, and a raw socket for what no HTTP library sends (an endless header, silence).
 #include "mlscale/http/get.h"
 
-#include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -11,6 +10,7 @@
 
 #include <gtest/gtest.h>
 
+#include "loopback_listener.h"
 #include "mlscale/http/server.h"
 
 namespace mlscale::http {
@@ -39,17 +39,9 @@ std::unique_ptr<Server> Echo() {
 class RawServer {
  public:
   RawServer(std::string bytes, std::chrono::milliseconds hold) {
-    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in address{};
-    address.sin_family = AF_INET;
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    EXPECT_EQ(::bind(fd_, reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
-    EXPECT_EQ(::listen(fd_, 4), 0);
-    socklen_t length = sizeof address;
-    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&address), &length);
-    port_ = ntohs(address.sin_port);
+    EXPECT_TRUE(listener_.ok());
     thread_ = std::thread([this, bytes = std::move(bytes), hold] {
-      const int client = ::accept(fd_, nullptr, nullptr);
+      const int client = ::accept(listener_.fd(), nullptr, nullptr);
       if (client < 0) return;
       for (size_t sent = 0; sent < bytes.size();) {
         const ssize_t n = ::write(client, bytes.data() + sent, bytes.size() - sent);
@@ -61,15 +53,13 @@ class RawServer {
     });
   }
   ~RawServer() {
-    ::shutdown(fd_, SHUT_RDWR);
-    ::close(fd_);
+    listener_.Shutdown();
     thread_.join();
   }
-  int port() const { return port_; }
+  int port() const { return listener_.port(); }
 
  private:
-  int fd_ = -1;
-  int port_ = 0;
+  mlscale::testing::LoopbackListener listener_{4};
   std::thread thread_;
 };
 

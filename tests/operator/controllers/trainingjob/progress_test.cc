@@ -3,15 +3,14 @@
 // needs: a good reply, 401, an oversized body, silence).
 #include "mlscale/controllers/trainingjob/progress.h"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
 
 #include <atomic>
 #include <thread>
+
+#include "loopback_listener.h"
 
 namespace mlscale::controllers::trainingjob {
 namespace {
@@ -45,30 +44,21 @@ TEST(ParseProgressReplyTest, MalformedRepliesAreErrors) {
 class TinyServer {
  public:
   explicit TinyServer(std::string reply) : reply_(std::move(reply)) {
-    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in address{};
-    address.sin_family = AF_INET;
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    EXPECT_EQ(::bind(fd_, reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
-    EXPECT_EQ(::listen(fd_, 8), 0);
-    socklen_t length = sizeof address;
-    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&address), &length);
-    port_ = ntohs(address.sin_port);
+    EXPECT_TRUE(listener_.ok());
     thread_ = std::thread([this] { Serve(); });
   }
   ~TinyServer() {
     stopping_ = true;
-    ::shutdown(fd_, SHUT_RDWR);
-    ::close(fd_);
+    listener_.Shutdown();
     thread_.join();
   }
-  int port() const { return port_; }
+  int port() const { return listener_.port(); }
   std::string last_request() const { return last_request_; }
 
  private:
   void Serve() {
     while (!stopping_) {
-      const int client = ::accept(fd_, nullptr, nullptr);
+      const int client = ::accept(listener_.fd(), nullptr, nullptr);
       if (client < 0) return;
       char buffer[4096];
       const ssize_t n = ::read(client, buffer, sizeof buffer);
@@ -82,8 +72,7 @@ class TinyServer {
     }
   }
   std::string reply_;
-  int fd_ = -1;
-  int port_ = 0;
+  mlscale::testing::LoopbackListener listener_;
   std::atomic<bool> stopping_{false};
   std::string last_request_;
   std::thread thread_;
