@@ -194,6 +194,17 @@ TEST(ChildNameTest, StaysALabelWithinSixtyThreeCharacters) {
   EXPECT_FALSE(IsDnsLabel("A"));
 }
 
+// Names of the children of running jobs: these must never change (computed by ChildName
+// before its hash moved to mlscale/common/hash.h).
+TEST(ChildNameTest, KeepsTheNamesOfExistingChildren) {
+  EXPECT_EQ(ChildName("train", "worker-3"), "train-worker-3");
+  EXPECT_EQ(ChildName(std::string(70, 'a'), "worker-0"), std::string(45, 'a') + "-4826bed6-worker-0");
+  EXPECT_EQ(ChildName("My.Job", "launcher"), "my-job-7a13610e-launcher");
+  EXPECT_EQ(ChildName("1job", "worker"), "x1job-9780042f-worker");
+  EXPECT_EQ(ChildName("digits-sweep-with-a-rather-long-name-that-goes-past-the-limit", "12"),
+            "digits-sweep-with-a-rather-long-name-that-goes-past-d5f1fdaa-12");
+}
+
 // Services are named by ChildName too (the headless "<job>-worker"), and a Service name
 // is a DNS-1035 label: it must begin with a letter, while a TrainingJob's name (a DNS
 // subdomain) may begin with a digit.

@@ -2,21 +2,11 @@
 
 #include <algorithm>
 #include <cctype>
-#include <cstdint>
-#include <cstdio>
+
+#include "mlscale/common/hash.h"
 
 namespace mlscale::kube {
 namespace {
-
-// FNV-1a, 32 bits: stable across builds and platforms (std::hash is not).
-uint32_t Fnv1a(std::string_view text) {
-  uint32_t hash = 2166136261u;
-  for (unsigned char c : text) {
-    hash ^= c;
-    hash *= 16777619u;
-  }
-  return hash;
-}
 
 std::string Sanitized(std::string_view text) {
   std::string out;
@@ -60,8 +50,7 @@ std::string ChildName(std::string_view base, std::string_view suffix) {
   // Too long, changed by sanitizing, or not starting with a letter: hash the caller's
   // original text so that two bases that sanitize alike ("a.b", "a-b") still get
   // different names.
-  char hash[9];
-  std::snprintf(hash, sizeof hash, "%08x", Fnv1a(std::string(base) + '\0' + std::string(suffix)));
+  const std::string hash = HexDigits(Fnv1a32(std::string(base) + '\0' + std::string(suffix)), 8);
   const size_t tail = 1 + 8 + (clean_suffix.empty() ? 0 : 1 + clean_suffix.size());
   // A Service name must start with a letter (DNS-1035): a base starting with a digit
   // ("1job") gets a letter in front ("x1job-<hash>-worker"); the hash keeps it apart
@@ -71,7 +60,7 @@ std::string ChildName(std::string_view base, std::string_view suffix) {
   prefix = prefix.substr(0, kMaxLabelLength - tail);
   TrimDashes(prefix);
   // With no usable base the hash leads, so it must start with a letter too.
-  std::string out = prefix.empty() ? "x" + std::string(hash, 7) : prefix + "-" + hash;
+  std::string out = prefix.empty() ? "x" + hash.substr(0, 7) : prefix + "-" + hash;
   if (!clean_suffix.empty()) out += "-" + clean_suffix;
   return out;
 }

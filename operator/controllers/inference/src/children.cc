@@ -1,27 +1,10 @@
 #include "mlscale/controllers/inference/children.h"
 
-#include <cstdio>
-
+#include "mlscale/common/hash.h"
 #include "mlscale/kube/names.h"
 
 namespace mlscale::controllers::inference {
 namespace {
-
-// FNV-1a, 64 bits: stable across processes and builds (std::hash is not).
-std::uint64_t Fnv1a(const std::string& text) {
-  std::uint64_t hash = 1469598103934665603ull;
-  for (unsigned char c : text) {
-    hash ^= c;
-    hash *= 1099511628211ull;
-  }
-  return hash;
-}
-
-std::string Hex(std::uint64_t value, int digits) {
-  char buffer[17];
-  std::snprintf(buffer, sizeof buffer, "%016llx", static_cast<unsigned long long>(value));
-  return std::string(buffer + 16 - digits);
-}
 
 std::string StringAt(const Object& object, std::initializer_list<const char*> path) {
   const Object* at = &object;
@@ -150,7 +133,7 @@ std::string SpecHash(const Object& object) {
   Object hashed = {{"spec", object.value("spec", Object::object())},
                    {"labels", object["metadata"].value("labels", Object::object())}};
   hashed["spec"].erase("replicas");
-  return Hex(Fnv1a(hashed.dump()), 16);
+  return HexDigits(Fnv1a64(hashed.dump()), 16);
 }
 
 std::string RevisionHash(const api::InferenceService& service, const ResolvedModel& model, const ChildOptions& options) {
@@ -178,7 +161,7 @@ std::string RevisionHash(const api::InferenceService& service, const ResolvedMod
                   {"schedulerName", spec.pod_template.scheduler_name},
                   {"drainSeconds", spec.rollout.drain_seconds},
                   {"command", options.serve_command}};
-  return Hex(Fnv1a(input.dump()), 8);
+  return HexDigits(Fnv1a64(input.dump()), 8);
 }
 
 Revision MakeRevision(const api::InferenceService& service, const ResolvedModel& model, std::string role,

@@ -120,6 +120,13 @@ TEST(Children, RevisionDeploymentRunsTheServerOnItsAddressWithProbesAndDrain) {
   EXPECT_EQ(s["spec"]["selector"][kRevisionLabel], revision.name);
 }
 
+// The annotation of existing Deployments: a new value would roll every revision
+// (computed by SpecHash before its hash moved to mlscale/common/hash.h).
+TEST(SpecHash, KeepsTheValueOfExistingDeployments) {
+  json deployment = {{"metadata", {{"labels", {{"app", "digits"}}}}}, {"spec", {{"replicas", 2}, {"template", {{"x", 1}}}}}};
+  EXPECT_EQ(SpecHash(deployment), "f43e6fc1065fefed");
+}
+
 TEST(Children, RepositoryAndPinnedVersion) {
   ServiceRef ref = Service({{"model", {{"volume", "models"}, {"layout", "repository"}}}});
   ChildOptions options;
