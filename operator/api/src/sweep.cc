@@ -6,6 +6,7 @@
 #include <set>
 
 #include "mlscale/api/manifest.h"
+#include "mlscale/common/hash.h"
 
 namespace mlscale::api {
 namespace {
@@ -484,10 +485,15 @@ StatusOr<TrainingJob> TrialJob(const HyperparameterSweep& sweep, const hpo::Assi
 }
 
 std::string TrialName(const std::string& sweep_name, std::int64_t index) {
-  std::string suffix = "-" + std::to_string(index);
-  std::string base = sweep_name.substr(0, 63 - std::min<std::size_t>(suffix.size(), 62));
+  constexpr std::size_t kMaxLabel = 63;
+  const std::string suffix = std::to_string(index);
+  if (sweep_name.size() + 1 + suffix.size() <= kMaxLabel) return sweep_name + "-" + suffix;
+  // Cut alone, two sweeps sharing their first characters would name their trials alike;
+  // the hash of the whole name keeps them apart (kube::ChildName's scheme and hash).
+  const std::string hash = HexDigits(Fnv1a32(sweep_name + '\0' + suffix), 8);
+  std::string base = sweep_name.substr(0, kMaxLabel - (1 + hash.size() + 1 + suffix.size()));
   while (!base.empty() && base.back() == '-') base.pop_back();
-  return base + suffix;
+  return base + "-" + hash + "-" + suffix;
 }
 
 }  // namespace mlscale::api

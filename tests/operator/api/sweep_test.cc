@@ -4,6 +4,10 @@
 
 #include <gtest/gtest.h>
 
+#include <set>
+#include <vector>
+
+#include "mlscale/api/manifest.h"
 #include "mlscale/worker/config.h"
 
 namespace mlscale::api {
@@ -92,12 +96,40 @@ TEST(TrialJob, SubstitutesTypedValues) {
   EXPECT_EQ(trainer_job->spec.trainer["optimizer"]["name"], json("sgd"));
 }
 
-TEST(TrialName, StaysADnsLabel) {
+TEST(TrialName, ShortSweepsKeepTheirNames) {
   EXPECT_EQ(TrialName("sweep", 12), "sweep-12");
-  std::string name = TrialName(std::string(62, 'a'), 1234);
-  EXPECT_EQ(name.size(), 63u);
-  EXPECT_TRUE(name.ends_with("-1234"));
-  EXPECT_EQ(TrialName(std::string(58, 'a') + "-bbbb", 1234), std::string(58, 'a') + "-1234");
+  EXPECT_EQ(TrialName("1sweep", 0), "1sweep-0");
+  EXPECT_EQ(TrialName(std::string(61, 'a'), 1), std::string(61, 'a') + "-1");  // exactly 63
+}
+
+TEST(TrialName, LongSweepsStayDistinctLabels) {
+  struct Case {
+    std::string sweep;
+    std::int64_t index;
+  };
+  const std::string shared(58, 'a');
+  const std::vector<Case> cases = {
+      {std::string(62, 'a'), 1234},        {std::string(63, 'a'), 0},
+      {shared + "-bbbb", 1234},            {shared + "-cccc", 1234},  // were both "<58 a>-1234"
+      {shared + "-bbbb", 12},              {std::string(61, 'a'), 10},
+      {std::string(59, 'a') + "-b", 7},    {std::string(60, 'a') + "-c", 7},
+      {std::string(63, 'z'), 99'999},      {"s" + std::string(62, '1'), 4'000'000'000},
+  };
+  std::set<std::string> names;
+  for (const Case& c : cases) {
+    const std::string name = TrialName(c.sweep, c.index);
+    EXPECT_LE(name.size(), 63u) << name;
+    EXPECT_TRUE(CheckDnsLabel(name, "name").ok()) << name;
+    EXPECT_TRUE(name.ends_with("-" + std::to_string(c.index))) << name;
+    EXPECT_EQ(name, TrialName(c.sweep, c.index)) << "deterministic";
+    EXPECT_TRUE(names.insert(name).second) << "collision: " << name;
+  }
+  // Every trial of sweeps that share their first 58 characters gets its own name.
+  names.clear();
+  for (const std::string& sweep : {shared + "-bbbb", shared + "-cccc", shared + "-bbbc"}) {
+    for (std::int64_t index = 0; index < 1000; ++index) names.insert(TrialName(sweep, index));
+  }
+  EXPECT_EQ(names.size(), 3000u);
 }
 
 TEST(SweepObjective, GoalFollowsTheDirection) {

@@ -116,6 +116,17 @@ TEST(BuildTrial, LongSweepNamesGiveDistinctDnsLabels) {
   EXPECT_EQ(TrialJobName("digits", 3), "digits-3");
 }
 
+// The local CLI (api::TrialName) names a sweep's trials as the controller does, for every
+// sweep name that begins with a letter, short or long.
+TEST(BuildTrial, TrialNamesAgreeWithTheLocalCli) {
+  for (const std::string& sweep : {std::string("digits"), std::string(61, 'a'), std::string(62, 'a'),
+                                   std::string(58, 'a') + "-bbbb", std::string(50, 'b') + "-" + std::string(12, 'c')}) {
+    for (std::int64_t index : {0, 7, 12, 99999}) {
+      EXPECT_EQ(api::TrialName(sweep, index), TrialJobName(sweep, index)) << sweep << " " << index;
+    }
+  }
+}
+
 TEST(BuildTrial, RefusesAnAssignmentTheTemplateCannotTake) {
   api::HyperparameterSweep sweep = Sweep();
   hpo::Assignment missing = {{"lr", 0.01}, {"width", std::int64_t{32}}};  // no optimizer

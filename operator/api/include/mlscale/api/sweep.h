@@ -122,7 +122,11 @@ StatusOr<nlohmann::json> SubstituteTemplate(const nlohmann::json& trial_template
 StatusOr<TrainingJob> TrialJob(const HyperparameterSweep& sweep, const hpo::Assignment& assignment,
                                const std::string& trial_name, const TrainerValidator& validate_trainer);
 
-// "<sweep>-<index>" when it fits in 63 characters, else the sweep's name cut to fit.
+// The name of trial `index` of the sweep named `sweep_name` (a DNS-1123 label):
+// "<sweep>-<index>" when that fits in 63 characters, else "<sweep cut>-<hash>-<index>"
+// with an 8-hex-digit hash of the whole name and index, so sweeps that share their first
+// characters still name their trials apart. For a name that begins with a letter this is
+// kube::ChildName(<sweep>, "<index>"), the name the sweep controller gives its trials.
 std::string TrialName(const std::string& sweep_name, std::int64_t index);
 
 }  // namespace mlscale::api
