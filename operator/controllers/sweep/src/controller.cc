@@ -9,6 +9,7 @@
 #include "mlscale/kube/informer.h"
 #include "mlscale/kube/objects.h"
 #include "mlscale/kube/reader.h"
+#include "mlscale/kube/resource.h"
 #include "mlscale/worker/config.h"
 
 namespace mlscale::controllers::sweep {
@@ -19,6 +20,9 @@ constexpr const char* kOwnerGroup = "mlscale.io";
 constexpr const char* kOwnerKind = "HyperparameterSweep";
 // A look again when a wait has no event of its own to end it (expectations, a suggestion).
 constexpr std::chrono::milliseconds kRecheck{2000};
+// A look again once the cache has caught up with the sweep: its own status write is a
+// watch event away (status-only changes enqueue nothing, so it must ask).
+constexpr std::chrono::milliseconds kFreshRead{100};
 
 Status ValidateTrainer(const nlohmann::json& trainer) { return worker::ParseTrainerConfig(trainer).status(); }
 
@@ -122,7 +126,21 @@ Status SweepController::WriteStatus(const Object& sweep, const Plan& plan, std::
   }
   updated["status"]["observedGeneration"] = kube::GenerationOf(updated);
   if (updated["status"] == sweep.value("status", Object())) return Status::Ok();
-  return kube::UpdateStatus(manager_.client(), HyperparameterSweeps(), std::move(updated)).status();
+  StatusOr<Object> written = kube::UpdateStatus(manager_.client(), HyperparameterSweeps(), std::move(updated));
+  if (!written.ok()) return written.status();
+  own_writes_.Wrote(kube::KeyOf(sweep), kube::ResourceVersionOf(sweep));
+  return Status::Ok();
+}
+
+StatusOr<kube::ReconcileResult> SweepController::StatusWriteFailed(const std::string& key, const Status& failed) {
+  if (!kube::IsConflict(failed)) {
+    manager_.metrics().Add("mlscale_sweep_reconcile_errors_total", {{"step", "status"}});
+    return failed;
+  }
+  // Someone else changed the sweep since the cached copy was read: nothing failed, the
+  // status is computed again from the fresh object.
+  spdlog::debug("sweep {}: changed since it was read; its status is computed again", key);
+  return kube::ReconcileResult{kFreshRead};
 }
 
 Status SweepController::CreateTrials(const std::string& key, const api::HyperparameterSweep& sweep,
@@ -196,11 +214,14 @@ StatusOr<kube::ReconcileResult> SweepController::Reconcile(const std::string& ke
     // The garbage collector deletes the trials (owner references).
     expectations_.Forget(key);
     suggester_->Forget(key);
+    own_writes_.Forget(key);
     std::lock_guard lock(phases_mutex_);
     phases_.erase(key);
     return kube::ReconcileResult{};
   }
   const Object& object = *cached;
+  // A status computed from the copy our last write replaced would be refused (409).
+  if (own_writes_.CacheBehind(key, kube::ResourceVersionOf(object))) return kube::ReconcileResult{kFreshRead};
   const SweepStatus before = ReadStatus(object.value("status", Object::object()));
   const auto now = Clock::now();
 
@@ -209,7 +230,7 @@ StatusOr<kube::ReconcileResult> SweepController::Reconcile(const std::string& ke
     // The CRD's schema and CEL refuse most of what the parser does; the rest (a placeholder
     // naming no parameter, a value of the wrong type for its field) fails the sweep here.
     Plan failed = InvalidSpec(before, parsed.status().message(), now);
-    if (Status s = WriteStatus(object, failed, 0); !s.ok()) return s;
+    if (Status s = WriteStatus(object, failed, 0); !s.ok()) return StatusWriteFailed(key, s);
     for (const TrialEvent& event : failed.events) events_.Record(object, event.type, event.reason, event.message);
     return kube::ReconcileResult{};
   }
@@ -278,8 +299,8 @@ StatusOr<kube::ReconcileResult> SweepController::Reconcile(const std::string& ke
     }
   }
   if (Status s = WriteStatus(object, plan, spec.max_trials); !s.ok()) {
-    if (!kube::IsConflict(s)) manager_.metrics().Add("mlscale_sweep_reconcile_errors_total", {{"step", "status"}});
-    return s;
+    StatusOr<kube::ReconcileResult> retry = StatusWriteFailed(key, s);
+    return error.ok() ? retry : StatusOr<kube::ReconcileResult>(error);
   }
   for (const TrialEvent& event : plan.events) events_.Record(object, event.type, event.reason, event.message);
   if (plan.status.state != before.state && (plan.status.state == kStateSucceeded || plan.status.state == kStateFailed)) {

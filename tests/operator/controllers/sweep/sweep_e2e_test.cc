@@ -92,6 +92,19 @@ class SweepE2E : public TrainingJobE2E {
     return sweep;
   }
 
+  // The sweep's status writes are conflict-free by design (own_writes.h): no reconcile
+  // of a sweep failed on a 409 during the test, whatever its trials did meanwhile.
+  void ExpectNoConflictWarnings() const {
+    std::ifstream log(operator_->log_file());
+    ASSERT_TRUE(log) << operator_->log_file();
+    std::string line;
+    while (std::getline(log, line)) {
+      EXPECT_FALSE(line.find("hyperparametersweep: reconcile") != std::string::npos &&
+                   line.find("Conflict") != std::string::npos)
+          << line;
+    }
+  }
+
   std::vector<json> Trials(const std::string& sweep) const {
     CommandResult result =
         Kubectl({"-n", namespace_, "get", "trainingjobs", "-l", "mlscale.io/sweep-name=" + sweep, "-o", "json"});
@@ -190,6 +203,7 @@ TEST_F(SweepE2E, EightTrialsTwoAtATimeReachTheBest) {
     EXPECT_LE(overlapping, 2);
   }
   EXPECT_LE(MaxUnfinishedAtOnce(log.States(), "digits"), 2);
+  ExpectNoConflictWarnings();
 
   // Figure for the note: the size of the sweep's status and whole object.
   Note("status bytes of an 8-trial sweep: " + std::to_string(done["status"].dump().size()) + " (object " +
@@ -336,6 +350,7 @@ TEST_F(SweepE2E, AshaStopsAClearlyBadTrial) {
   EXPECT_TRUE(bad["spec"]["runPolicy"]["suspend"].get<bool>());
   EXPECT_EQ(State(Get("trainingjob", "asha-0")), "Succeeded");
   EXPECT_EQ(done["status"]["bestTrial"]["name"], "asha-0");
+  ExpectNoConflictWarnings();
 }
 
 // Issue test 4: malformed sweeps are refused at apply (schema, CEL) or, for what only the

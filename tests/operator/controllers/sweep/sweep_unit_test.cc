@@ -7,7 +7,9 @@
 #include <condition_variable>
 #include <mutex>
 #include <set>
+#include <thread>
 
+#include "mlscale/controllers/sweep/own_writes.h"
 #include "mlscale/controllers/sweep/suggester.h"
 #include "mlscale/controllers/sweep/sweep_state.h"
 #include "mlscale/controllers/sweep/trials.h"
@@ -380,6 +382,29 @@ TEST(Status, RoundTripsAndStaysSmallWithTenThousandTrials) {
   EXPECT_EQ(read.best, plan.status.best);
   EXPECT_EQ(read.state, kStateRunning);
   EXPECT_EQ(read.start_time, plan.status.start_time);
+}
+
+// The sweep's own status write seen through a lagging cache: the copy it replaced is
+// behind (no write bound to fail is sent), any newer version is not.
+TEST(OwnStatusWrites, TheCopyTheLastWriteReplacedIsBehind) {
+  OwnStatusWrites writes;
+  EXPECT_FALSE(writes.CacheBehind("ns/s", "10")) << "nothing written yet";
+  writes.Wrote("ns/s", "10");
+  EXPECT_TRUE(writes.CacheBehind("ns/s", "10"));
+  EXPECT_TRUE(writes.CacheBehind("ns/s", "10")) << "still behind until the watch delivers";
+  EXPECT_FALSE(writes.CacheBehind("ns/other", "10")) << "per sweep";
+  EXPECT_FALSE(writes.CacheBehind("ns/s", "11")) << "the write (or a newer change) arrived";
+  EXPECT_FALSE(writes.CacheBehind("ns/s", "10")) << "the record went with the first newer look";
+  writes.Wrote("ns/s", "11");
+  writes.Forget("ns/s");
+  EXPECT_FALSE(writes.CacheBehind("ns/s", "11")) << "a deleted sweep waits for nothing";
+}
+
+TEST(OwnStatusWrites, ALostWatchEventHoldsASweepBackOnlyUntilTheTtl) {
+  OwnStatusWrites writes(0ms);
+  writes.Wrote("ns/s", "10");
+  std::this_thread::sleep_for(2ms);
+  EXPECT_FALSE(writes.CacheBehind("ns/s", "10"));
 }
 
 TEST(Suggester, AnswersOffTheCallerWithExactlySuggestsAnswer) {

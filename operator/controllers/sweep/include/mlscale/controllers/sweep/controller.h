@@ -6,6 +6,9 @@
 // index twice; creating a trial that exists is not an error), stops trials early by
 // patching them, then writes the status. The status is derived from the children alone,
 // so it is written last: a conflict or a crash in between only means computing it again.
+// The write is a PUT bound to the version read; while the cache has not yet shown the
+// sweep's own last write the reconcile waits for it (own_writes.h) rather than send a
+// write bound to fail, and a conflict from another writer requeues without an error.
 #pragma once
 
 #include <map>
@@ -16,6 +19,7 @@
 #include <vector>
 
 #include "mlscale/common/status.h"
+#include "mlscale/controllers/sweep/own_writes.h"
 #include "mlscale/controllers/sweep/suggester.h"
 #include "mlscale/controllers/sweep/sweep_state.h"
 #include "mlscale/kube/controller.h"
@@ -51,6 +55,9 @@ class SweepController {
   SweepController(kube::Manager& manager, ControllerConfig config);
   const Scope& ScopeFor(const std::string& namespace_name) const;
   Status WriteStatus(const Object& sweep, const Plan& plan, std::int64_t max_trials);
+  // What a reconcile returns when its status write failed: a conflict is a quick requeue
+  // (a fresh read, no error logged); anything else the error, counted.
+  StatusOr<kube::ReconcileResult> StatusWriteFailed(const std::string& key, const Status& failed);
   // Creates trials next_index.. for `assignments`; counts the ones made into `plan`.
   Status CreateTrials(const std::string& key, const api::HyperparameterSweep& sweep, const Object& object,
                       const std::vector<hpo::Assignment>& assignments, Plan& plan);
@@ -63,6 +70,7 @@ class SweepController {
   std::vector<std::unique_ptr<Scope>> scopes_;
   kube::Controller* controller_ = nullptr;
   kube::Expectations expectations_;
+  OwnStatusWrites own_writes_;
   kube::EventRecorder events_;
   std::unique_ptr<Suggester> suggester_;
   std::mutex phases_mutex_;
