@@ -393,26 +393,28 @@ class LocalSweep {
     trial.value = metric->get<double>();
   }
 
-  // Reads the trial's progress; true when it gave a new intermediate value.
+  // Reads the trial's progress; true when it gave a new intermediate value (the objective
+  // at its latest evaluation, as the sweep controller reads it).
   bool ReadProgress(Trial& trial) {
     auto text = ReadSmallFile(TrialDir(trial) / "progress.json");
     if (!text) return false;
-    auto progress = ParseProgress(json::parse(*text, nullptr, /*allow_exceptions=*/false));
+    const json written = json::parse(*text, nullptr, /*allow_exceptions=*/false);
+    auto progress = ParseProgress(written);
     if (!progress.ok()) return false;  // half a file or another writer's: the next tick reads it again
     trial.progress = *progress;
-    if (progress->step <= 0 || !std::isfinite(progress->loss) || progress->phase != "training") return false;
-    if (!trial.intermediate.empty() && progress->step <= trial.intermediate.back().step) return false;
-    trial.intermediate.push_back({progress->step, progress->loss});
+    std::optional<hpo::IntermediateValue> reading = api::ObjectiveReading(spec_.objective, written);
+    if (!reading || (!trial.intermediate.empty() && reading->step <= trial.intermediate.back().step)) return false;
+    trial.intermediate.push_back(*reading);
     return true;
   }
 
   void ConsiderEarlyStop(Trial& trial) {
     if (spec_.early_stopping.rule == hpo::EarlyStoppingRule::kNone || trial.stop_requested) return;
     auto decision =
-        hpo::DecideEarlyStop(spec_.early_stopping, hpo::Direction::kMinimize, SamplerHistory(), trial.Id());
+        hpo::DecideEarlyStop(spec_.early_stopping, spec_.objective.direction, SamplerHistory(), trial.Id());
     if (decision.ok() && *decision == hpo::StopDecision::kStop) {
       StopTrial(trial, std::string(api::EarlyStoppingRuleName(spec_.early_stopping.rule)) + " rule at step " +
-                           std::to_string(trial.intermediate.back().step) + " (training loss " +
+                           std::to_string(trial.intermediate.back().step) + " (" + spec_.objective.metric + " " +
                            Fixed(trial.intermediate.back().value, 4) + ")");
     }
   }

@@ -20,6 +20,8 @@ using nlohmann::json;
 
 constexpr std::string_view kPath = "/v1/progress";
 constexpr std::size_t kMaxPhaseBytes = 64;
+constexpr std::size_t kMaxEvaluationMetrics = 32;
+constexpr std::size_t kMaxMetricNameBytes = 253;  // a sweep's objective metric (api/sweep.h)
 
 http::Response JsonResponse(int status, const json& body) {
   http::Response response;
@@ -93,6 +95,21 @@ json SanitizeProgress(const json& progress) {
   if (auto phase = progress.find("phase"); phase != progress.end() && phase->is_string() &&
                                            phase->get_ref<const std::string&>().size() <= kMaxPhaseBytes) {
     clean["phase"] = *phase;
+  }
+  // The latest evaluation: an integer step and its finite metrics (at most
+  // kMaxEvaluationMetrics, names of at most kMaxMetricNameBytes).
+  if (auto evaluation = progress.find("evaluation"); evaluation != progress.end() && evaluation->is_object()) {
+    auto step = evaluation->find("step");
+    auto metrics = evaluation->find("metrics");
+    if (step != evaluation->end() && step->is_number_integer() && metrics != evaluation->end() && metrics->is_object()) {
+      json kept = json::object();
+      for (const auto& [name, value] : metrics->items()) {
+        if (kept.size() >= kMaxEvaluationMetrics || name.size() > kMaxMetricNameBytes || !value.is_number()) continue;
+        if (value.is_number_float() && !std::isfinite(value.get<double>())) continue;
+        kept[name] = value;
+      }
+      clean["evaluation"] = {{"step", *step}, {"metrics", std::move(kept)}};
+    }
   }
   return clean;
 }

@@ -161,7 +161,8 @@ TEST(LocalSweepEndToEnd, ParallelTrialsBestValueAndResumeWithoutRepeating) {
   EXPECT_EQ(TrialStates(sweep_dir), after);
 }
 
-// ASHA judges the running trials by their progress (training loss at their step): a stopped
+// ASHA judges the running trials by their progress (the objective at their latest
+// evaluation): a stopped
 // trial ended cleanly on SIGTERM (exit 130 from its `mlscale run`), kept its checkpoint and
 // its last progress, and the sweep went on to maxTrials.
 TEST(LocalSweepEndToEnd, AshaStopsTrialsCleanly) {

@@ -67,6 +67,23 @@ TEST(SanitizeProgress, KeepsTheContractsFieldsOfTheRightType) {
   EXPECT_EQ(SanitizeProgress(long_phase), json::object());
 }
 
+TEST(SanitizeProgress, KeepsTheLatestEvaluationWithItsFiniteMetrics) {
+  using nlohmann::json;
+  json written = json::parse(R"({"step": 50, "evaluation": {"step": 46, "extra": 1,
+      "metrics": {"testAccuracy": 0.93, "testLoss": 0.2, "label": "x", "none": null}}})");
+  written["evaluation"]["metrics"]["nan"] = std::numeric_limits<double>::quiet_NaN();
+  written["evaluation"]["metrics"][std::string(254, 'm')] = 1;
+  EXPECT_EQ(SanitizeProgress(written),
+            json::parse(R"({"step": 50, "evaluation": {"step": 46, "metrics": {"testAccuracy": 0.93, "testLoss": 0.2}}})"));
+  json many = {{"evaluation", {{"step", 1}, {"metrics", json::object()}}}};
+  for (int i = 0; i < 40; ++i) many["evaluation"]["metrics"]["m" + std::to_string(i)] = i;
+  EXPECT_EQ(SanitizeProgress(many)["evaluation"]["metrics"].size(), 32u);
+  for (const char* bad : {R"({"evaluation": 3})", R"({"evaluation": {"step": 1.5, "metrics": {}}})",
+                          R"({"evaluation": {"step": 1}})", R"({"evaluation": {"step": 1, "metrics": [1]}})"}) {
+    EXPECT_EQ(SanitizeProgress(json::parse(bad)), json::object()) << bad;
+  }
+}
+
 TEST(ProgressDocument, HasProgressResultAndTime) {
   using nlohmann::json;
   auto when = std::chrono::system_clock::from_time_t(1796135495);  // 2026-12-01T14:31:35Z

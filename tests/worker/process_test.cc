@@ -225,6 +225,9 @@ TEST_F(ProcessTest, SigtermCheckpointsAndTheNextRunResumes) {
   for (const char* key : {"step", "totalSteps", "epoch", "epochs", "loss", "samplesPerSecond", "etaSeconds", "elapsedSeconds"}) {
     EXPECT_TRUE(progress.contains(key)) << key;
   }
+  // The last evaluation is the final one: at the last step, the result's metrics.
+  EXPECT_EQ(progress["evaluation"]["step"], result["steps"]) << progress.dump();
+  EXPECT_EQ(progress["evaluation"]["metrics"], result["metrics"]) << progress.dump();
   EXPECT_TRUE(fs::exists(dir_ + "/model/model.json"));
   EXPECT_TRUE(fs::exists(dir_ + "/model/weights.bin"));
   EXPECT_FALSE(fs::exists(dir_ + "/progress-1"));  // rank 0 only

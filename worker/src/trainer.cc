@@ -324,6 +324,11 @@ class Trainer {
                                {"etaSeconds", steps_per_second > 0 ? double(remaining) / steps_per_second : 0.0},
                                {"elapsedSeconds", elapsed},
                                {"phase", phase}};
+    // The latest test-set evaluation (each epoch's end) with the result's metric names:
+    // what a sweep judges a trial by before it ends (its objective at that step).
+    if (evaluated_at_step_ > 0) {
+      progress["evaluation"] = {{"step", evaluated_at_step_}, {"metrics", result_.ToJson()["metrics"]}};
+    }
     // Progress is best effort: a full disk must not stop training.
     (void)WriteFileAtomically(options_.progress_file, progress.dump() + "\n");
   }

@@ -484,6 +484,21 @@ StatusOr<TrainingJob> TrialJob(const HyperparameterSweep& sweep, const hpo::Assi
   return BuildTrialJob(sweep.spec.trial_template, assignment, trial_name, sweep.namespace_, validate_trainer);
 }
 
+std::optional<hpo::IntermediateValue> ObjectiveReading(const SweepObjective& objective, const json& progress) {
+  if (!progress.is_object()) return std::nullopt;
+  auto evaluation = progress.find("evaluation");
+  if (evaluation == progress.end() || !evaluation->is_object()) return std::nullopt;
+  auto step = evaluation->find("step");
+  auto metrics = evaluation->find("metrics");
+  if (step == evaluation->end() || !step->is_number_integer() || metrics == evaluation->end() || !metrics->is_object()) {
+    return std::nullopt;
+  }
+  auto value = metrics->find(objective.metric);
+  if (value == metrics->end() || !value->is_number() || !std::isfinite(value->get<double>())) return std::nullopt;
+  if (step->get<std::int64_t>() <= 0) return std::nullopt;
+  return hpo::IntermediateValue{step->get<std::int64_t>(), value->get<double>()};
+}
+
 std::string TrialName(const std::string& sweep_name, std::int64_t index) {
   constexpr std::size_t kMaxLabel = 63;
   const std::string suffix = std::to_string(index);

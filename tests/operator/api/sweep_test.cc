@@ -132,6 +132,25 @@ TEST(TrialName, LongSweepsStayDistinctLabels) {
   EXPECT_EQ(names.size(), 3000u);
 }
 
+TEST(ObjectiveReading, IsTheObjectiveOfTheLatestEvaluation) {
+  const SweepObjective objective{"testAccuracy", hpo::Direction::kMaximize, std::nullopt};
+  json progress = json::parse(R"({"step": 50, "loss": 0.3, "phase": "training",
+                                  "evaluation": {"step": 46, "metrics": {"testAccuracy": 0.9, "loss": 0.35}}})");
+  std::optional<hpo::IntermediateValue> reading = ObjectiveReading(objective, progress);
+  ASSERT_TRUE(reading);
+  EXPECT_EQ(reading->step, 46);
+  EXPECT_DOUBLE_EQ(reading->value, 0.9);
+  // Another metric of the same evaluation when the objective names it.
+  EXPECT_DOUBLE_EQ(ObjectiveReading({"loss", hpo::Direction::kMinimize, std::nullopt}, progress)->value, 0.35);
+  for (const char* none : {R"({"step": 50, "loss": 0.3})", R"({"evaluation": {"step": 46, "metrics": {"loss": 1}}})",
+                           R"({"evaluation": {"step": 0, "metrics": {"testAccuracy": 0.1}}})",
+                           R"({"evaluation": {"step": "46", "metrics": {"testAccuracy": 0.1}}})",
+                           R"({"evaluation": {"step": 46, "metrics": {"testAccuracy": "0.9"}}})",
+                           R"({"evaluation": {"step": 46, "metrics": [0.9]}})", R"({"evaluation": 1})", "null"}) {
+    EXPECT_FALSE(ObjectiveReading(objective, json::parse(none))) << none;
+  }
+}
+
 TEST(SweepObjective, GoalFollowsTheDirection) {
   SweepObjective objective{"m", hpo::Direction::kMaximize, 0.9};
   EXPECT_TRUE(objective.GoalReached(0.95));

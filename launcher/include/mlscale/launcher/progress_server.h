@@ -48,7 +48,11 @@ std::optional<nlohmann::json> ReadJsonObjectFile(const std::filesystem::path& pa
 
 // The progress fields of the contract, each kept only when of the right type
 // (numbers finite; phase a string of at most 64 bytes); null when `progress` is not an
-// object. What a user script writes beyond these fields is dropped.
+// object. What a user script writes beyond these fields is dropped. The contract's
+// "evaluation" {"step": <integer>, "metrics": {<name>: <number>, ...}} is the latest
+// evaluation (the trainer's at each epoch's end, names as in the result's metrics, which
+// a sweep's objective names); kept with its finite metrics, at most 32, names of at most
+// 253 bytes.
 nlohmann::json SanitizeProgress(const nlohmann::json& progress);
 
 // The response body of GET /v1/progress.

@@ -179,14 +179,14 @@ Plan Decide(const api::SweepSpec& spec, const SweepStatus& previous, const std::
       plan.record.push_back({trial->name, std::move(*values)});
     }
     if (history.empty()) history = SamplerHistory(trials, /*with_intermediate=*/true);
-    // The intermediate value is the training loss: lower is better whatever the objective.
+    // The intermediate values are the objective's (trials.h): judged in its direction.
     StatusOr<hpo::StopDecision> decision =
-        hpo::DecideEarlyStop(spec.early_stopping, hpo::Direction::kMinimize, history, trial->name);
+        hpo::DecideEarlyStop(spec.early_stopping, spec.objective.direction, history, trial->name);
     if (decision.ok() && *decision == hpo::StopDecision::kStop) {
       const hpo::IntermediateValue& at = trial->intermediate.back();
       plan.stop.push_back({trial->name, std::string(api::EarlyStoppingRuleName(spec.early_stopping.rule)) +
-                                            " rule at step " + std::to_string(at.step) + " (training loss " +
-                                            Number(at.value) + ")"});
+                                            " rule at step " + std::to_string(at.step) + " (" + spec.objective.metric +
+                                            " " + Number(at.value) + ")"});
     }
   }
   return plan;

@@ -94,19 +94,13 @@ Trial ObserveTrial(const api::SweepSpec& spec, const Object& job) {
 
   trial.intermediate = ParseRecorded(StringMember(annotations, kIntermediateAnnotation));
   trial.recorded = trial.intermediate.size();
-  // The live reading: a training step's loss (the value every trainer reports).
+  // The live reading: the objective at the trial's latest evaluation.
   if (const Object* progress = Member(status, "progress"); progress != nullptr && progress->is_object()) {
-    const Object* step = Member(*progress, "step");
-    const Object* loss = Member(*progress, "loss");
     const Object* total = Member(*progress, "totalSteps");
     if (total != nullptr && total->is_number_integer()) trial.total_steps = total->get<std::int64_t>();
-    if (step != nullptr && step->is_number_integer() && loss != nullptr && loss->is_number() &&
-        StringMember(*progress, "phase") == "training") {
-      const std::int64_t at = step->get<std::int64_t>();
-      const double value = loss->get<double>();
-      if (at > 0 && std::isfinite(value) && (trial.intermediate.empty() || at > trial.intermediate.back().step)) {
-        trial.intermediate.push_back({at, value});
-      }
+    std::optional<hpo::IntermediateValue> reading = api::ObjectiveReading(spec.objective, *progress);
+    if (reading && (trial.intermediate.empty() || reading->step > trial.intermediate.back().step)) {
+      trial.intermediate.push_back(*reading);
     }
   }
 

@@ -72,9 +72,17 @@ Object Succeeded(double accuracy) {
   return {{"state", "Succeeded"}, {"result", {{"metrics", {{"testAccuracy", accuracy}}}}}};
 }
 
-Object Running(std::int64_t step, double loss, std::int64_t total = 640) {
+// A running trial whose latest evaluation, at `step`, gave `accuracy` (the sweeps' objective
+// here: testAccuracy, maximize); its training loss says the opposite, so a rule judging the
+// loss would decide otherwise.
+Object Running(std::int64_t step, double accuracy, std::int64_t total = 640) {
   return {{"state", "Running"},
-          {"progress", {{"step", step}, {"totalSteps", total}, {"loss", loss}, {"phase", "training"}}}};
+          {"progress",
+           {{"step", step + 3},
+            {"totalSteps", total},
+            {"loss", accuracy},
+            {"phase", "training"},
+            {"evaluation", {{"step", step}, {"metrics", {{"testAccuracy", accuracy}, {"loss", accuracy}}}}}}}};
 }
 
 Trial Observed(const api::HyperparameterSweep& sweep, std::int64_t index, const hpo::Assignment& assignment,
@@ -212,9 +220,12 @@ TEST(ObserveTrial, RecordedReadingsThenTheLiveOne) {
       EXPECT_GT(read.intermediate[i].step, read.intermediate[i - 1].step) << bad;
     }
   }
-  // Loading or evaluating phases are not training losses.
+  // Only an evaluation holding the objective is a reading: not the training loss alone.
   job["metadata"]["annotations"].erase(kIntermediateAnnotation);
-  job["status"]["progress"]["phase"] = "evaluating";
+  job["status"] = Running(300, 0.4);
+  job["status"]["progress"]["evaluation"]["metrics"].erase("testAccuracy");
+  EXPECT_TRUE(ObserveTrial(sweep.spec, job).intermediate.empty());
+  job["status"]["progress"].erase("evaluation");
   EXPECT_TRUE(ObserveTrial(sweep.spec, job).intermediate.empty());
 }
 
@@ -333,13 +344,21 @@ TEST(Decide, AshaStopsTheClearlyWorseTrialAndRecordsReadings) {
       Sweep("  maxTrials: 6\n  parallelTrials: 2\n  earlyStopping: {rule: asha, settings: {minResource: 100, "
             "reductionFactor: 3}}\n");
   Object done = Child(sweep, 0, Assignment(0.01), Succeeded(0.9));
-  done["metadata"]["annotations"][kIntermediateAnnotation] = "[[100,0.5],[300,0.2]]";
-  std::vector<Trial> trials = {ObserveTrial(sweep.spec, done), Observed(sweep, 1, Assignment(0.0001), Running(120, 2.3)),
-                               Observed(sweep, 2, Assignment(0.05), Running(110, 0.4))};
+  done["metadata"]["annotations"][kIntermediateAnnotation] = "[[100,0.5],[300,0.8]]";
+  // testAccuracy, maximized: s-1 (0.1) is clearly worse, though its training loss is lower.
+  std::vector<Trial> trials = {ObserveTrial(sweep.spec, done), Observed(sweep, 1, Assignment(0.0001), Running(120, 0.1)),
+                               Observed(sweep, 2, Assignment(0.05), Running(110, 0.6))};
   Plan plan = Decide(sweep.spec, {}, trials, false, kNow);
   ASSERT_EQ(plan.stop.size(), 1u);
   EXPECT_EQ(plan.stop[0].trial, "s-1");
-  EXPECT_NE(plan.stop[0].message.find("asha rule at step 120"), std::string::npos) << plan.stop[0].message;
+  EXPECT_NE(plan.stop[0].message.find("asha rule at step 120 (testAccuracy 0.1)"), std::string::npos)
+      << plan.stop[0].message;
+  // The same readings for an objective minimized: the other trial is the worse one.
+  api::SweepSpec minimized = sweep.spec;
+  minimized.objective.direction = hpo::Direction::kMinimize;
+  Plan flipped = Decide(minimized, {}, trials, false, kNow);
+  ASSERT_EQ(flipped.stop.size(), 1u);
+  EXPECT_EQ(flipped.stop[0].trial, "s-2");
   EXPECT_EQ(plan.record.size(), 2u);
   Object patch = StopPatch(plan.stop[0].message);
   EXPECT_EQ(patch["spec"]["runPolicy"]["suspend"], true);

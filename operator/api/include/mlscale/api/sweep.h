@@ -35,8 +35,11 @@
 //   bayesian: startupTrials, candidates, localSearches, maxFitTrials
 //   tpe: startupTrials, candidates, gamma (number in (0, 1))
 // earlyStopping.settings: median: minTrials, warmupSteps; asha: minResource, reductionFactor.
-// Early stopping judges a trial by its live progress: the training loss (lower is better)
-// at its step, the one intermediate value every trainer reports (launcher/progress.h).
+// Early stopping judges a trial by its objective before it ends: the objective metric of
+// the latest evaluation in its live progress ("evaluation": {"step", "metrics"}, which
+// mlscale-train writes at each epoch's end with the result's metric names;
+// launcher/progress_server.h), in the objective's direction. A trial whose trainer
+// reports no such evaluation is never stopped early.
 #pragma once
 
 #include <cstdint>
@@ -121,6 +124,11 @@ StatusOr<nlohmann::json> SubstituteTemplate(const nlohmann::json& trial_template
 // parsed by the TrainingJob parser. Errors name the template's field.
 StatusOr<TrainingJob> TrialJob(const HyperparameterSweep& sweep, const hpo::Assignment& assignment,
                                const std::string& trial_name, const TrainerValidator& validate_trainer);
+
+// The intermediate value a trial's live progress gives for `objective`: the step and
+// value of objective.metric in progress.evaluation.metrics; nullopt when the progress has
+// no evaluation with that metric as a finite number at a step > 0.
+std::optional<hpo::IntermediateValue> ObjectiveReading(const SweepObjective& objective, const nlohmann::json& progress);
 
 // The name of trial `index` of the sweep named `sweep_name` (a DNS-1123 label):
 // "<sweep>-<index>" when that fits in 63 characters, else "<sweep cut>-<hash>-<index>"

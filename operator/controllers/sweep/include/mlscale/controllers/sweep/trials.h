@@ -7,11 +7,12 @@
 //   labels mlscale.io/sweep-name          the sweep
 //          mlscale.io/trial-index         the index (0, 1, ...; never reused)
 //   annotations mlscale.io/assignment     the parameters' values, JSON ({"lr": 0.01, ...})
-//               mlscale.io/intermediate-values
-//                                         [[step, training loss], ...]: the readings early
+//               mlscale.io/objective-values
+//                                         [[step, objective], ...]: the readings early
 //                                         stopping judged, recorded by the sweep controller
-//                                         from the trial's live status.progress (at most
-//                                         kMaxRecordedValues)
+//                                         from the trial's live status.progress (the
+//                                         objective metric of its latest evaluation,
+//                                         api::ObjectiveReading; at most kMaxRecordedValues)
 //               mlscale.io/early-stopped  why the sweep stopped it (it also sets
 //                                         spec.runPolicy.suspend: the TrainingJob deletes its
 //                                         pods, the trainer checkpoints on SIGTERM, the job's
@@ -40,7 +41,9 @@ using TimePoint = std::chrono::system_clock::time_point;
 inline constexpr const char* kSweepNameLabel = "mlscale.io/sweep-name";
 inline constexpr const char* kTrialIndexLabel = "mlscale.io/trial-index";
 inline constexpr const char* kAssignmentAnnotation = "mlscale.io/assignment";
-inline constexpr const char* kIntermediateAnnotation = "mlscale.io/intermediate-values";
+// (Before the readings were the objective they were training losses, under
+// "mlscale.io/intermediate-values": a new name, so those are not read as objectives.)
+inline constexpr const char* kIntermediateAnnotation = "mlscale.io/objective-values";
 inline constexpr const char* kEarlyStoppedAnnotation = "mlscale.io/early-stopped";
 // Recorded readings per trial: enough for ASHA's rungs and the median rule's curve, few
 // enough that a trial's annotations stay under a few KiB.
