@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "cluster_environment.h"
+#include "wait_for.h"
 
 extern char** environ;
 
@@ -29,16 +30,6 @@ std::string Tail(const std::string& path, size_t bytes = 3000) {
   return all.size() > bytes ? all.substr(all.size() - bytes) : all;
 }
 
-// Waits up to `limit` for `pid` to exit; true when it did (and was reaped).
-bool WaitExit(pid_t pid, std::chrono::milliseconds limit) {
-  auto deadline = std::chrono::steady_clock::now() + limit;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (waitpid(pid, nullptr, WNOHANG) == pid) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  return false;
-}
-
 }  // namespace
 
 std::string UniqueNodeName(const std::string& prefix) {
@@ -48,9 +39,9 @@ std::string UniqueNodeName(const std::string& prefix) {
 
 NodeAgentProcess::~NodeAgentProcess() {
   kill(pid_, SIGTERM);
-  if (!WaitExit(pid_, std::chrono::seconds(20))) {
+  if (!WaitForExit(pid_, std::chrono::seconds(20))) {
     kill(pid_, SIGKILL);
-    WaitExit(pid_, std::chrono::seconds(5));
+    WaitForExit(pid_, std::chrono::seconds(5));
   }
 }
 
@@ -130,7 +121,7 @@ StatusOr<std::unique_ptr<NodeAgentProcess>> StartNodeAgent(const NodeAgentOption
     }
     if (std::chrono::steady_clock::now() > deadline) {
       kill(pid, SIGKILL);
-      WaitExit(pid, std::chrono::seconds(5));
+      WaitForExit(pid, std::chrono::seconds(5));
       return DeadlineExceeded("mlscale-test-node not ready after 60 s; its log:\n" + Tail(log_file));
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(50));

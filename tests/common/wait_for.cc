@@ -1,5 +1,7 @@
 #include "wait_for.h"
 
+#include <sys/wait.h>
+
 #include <thread>
 
 namespace mlscale::testing {
@@ -12,6 +14,10 @@ bool WaitFor(const std::function<bool()>& condition, std::chrono::milliseconds l
     std::this_thread::sleep_for(interval);
   }
   return condition();
+}
+
+bool WaitForExit(pid_t pid, std::chrono::milliseconds limit) {
+  return WaitFor([pid] { return waitpid(pid, nullptr, WNOHANG) == pid; }, limit, std::chrono::milliseconds(20));
 }
 
 }  // namespace mlscale::testing

@@ -12,20 +12,12 @@
 #include <thread>
 
 #include "cluster_environment.h"
+#include "wait_for.h"
 
 extern char** environ;
 
 namespace mlscale::testing {
 namespace {
-
-bool WaitExit(pid_t pid, std::chrono::milliseconds limit) {
-  auto deadline = std::chrono::steady_clock::now() + limit;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (waitpid(pid, nullptr, WNOHANG) == pid) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  return false;
-}
 
 std::string ReadFile(const std::string& path) {
   std::ifstream in(path);
@@ -82,16 +74,16 @@ Status OperatorProcess::Spawn(bool wait_for_controllers) {
 OperatorProcess::~OperatorProcess() {
   if (pid_ <= 0) return;
   kill(pid_, SIGTERM);
-  if (!WaitExit(pid_, std::chrono::seconds(10))) {
+  if (!WaitForExit(pid_, std::chrono::seconds(10))) {
     kill(pid_, SIGKILL);
-    WaitExit(pid_, std::chrono::seconds(5));
+    WaitForExit(pid_, std::chrono::seconds(5));
   }
 }
 
 void OperatorProcess::Kill() {
   if (pid_ <= 0) return;
   kill(pid_, SIGKILL);
-  WaitExit(pid_, std::chrono::seconds(10));
+  WaitForExit(pid_, std::chrono::seconds(10));
   pid_ = -1;
 }
 
