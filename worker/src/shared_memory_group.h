@@ -40,11 +40,11 @@ namespace mlscale::worker {
 struct SharedMemoryOptions {
   // Messages up to this size (any size with 2 ranks) take the direct path: one wait per
   // piece instead of two.
-  size_t direct_max_bytes = 256 << 10;
+  size_t direct_max_bytes = 64 << 10;
   // How long a wait spins before it sleeps on the futex.
   int spin_microseconds = 10;
   // Messages from this size up take the single-copy path when it is enabled.
-  size_t single_copy_min_bytes = 256 << 10;
+  size_t single_copy_min_bytes = 16 << 10;
 };
 
 class SharedMemoryGroup {

@@ -19,6 +19,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -84,12 +85,13 @@ struct TcpRingOptions {
   // Every path of either transport sums each element in one fixed order of the ranks
   // (shared memory: 0, 1, ..., n - 1; TCP: the ring's, from the rank that starts the
   // element's chunk), so the result never depends on timing or on the path taken.
-  size_t direct_max_bytes = 256 << 10;
+  size_t direct_max_bytes = 64 << 10;
   // Shared memory: messages from this size up are read and written straight from and to
   // the peers' buffers (process_vm_readv/writev, one copy instead of staging) when every
   // rank can reach every other's memory (checked at rendezvous; not across pid
-  // namespaces). SIZE_MAX: never.
-  size_t single_copy_min_bytes = 256 << 10;
+  // namespaces). Unset: 16 KiB with 2 ranks, 512 KiB with more (measured on 2 cores,
+  // tests/bench/results/allreduce.md). SIZE_MAX: never.
+  std::optional<size_t> single_copy_min_bytes;
   // TCP: messages up to this size are passed whole around the ring (n - 1 steps, an
   // all-gather) and summed by every rank, instead of the ring's 2 (n - 1) steps of
   // reduce-scatter and all-gather; the sum is the same bits (the ring's order).
