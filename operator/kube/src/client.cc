@@ -67,6 +67,15 @@ int RetryAfterSeconds(const std::string& header) {
 
 bool IsReadVerb(std::string_view verb) { return verb == "get" || verb == "list"; }
 
+// " <name>" of the object a POST creates (its path names only the collection), for the
+// trace log; "" otherwise. Parses the body: only called when tracing.
+std::string TraceSubject(const std::string& method, const std::string& body) {
+  if (method != "POST" || body.empty()) return "";
+  const Object object = Object::parse(body, nullptr, /*allow_exceptions=*/false);
+  const std::string name = object.is_object() ? NameOf(object) : "";
+  return name.empty() ? "" : " " + name;
+}
+
 StatusOr<Object> ParseBody(const std::string& body, const std::string& what) {
   Object doc = Object::parse(body, nullptr, /*allow_exceptions=*/false);
   if (doc.is_discarded()) {
@@ -215,7 +224,13 @@ StatusOr<Object> Client::Call(std::string_view verb, const std::string& method, 
     Clock::time_point attempt_deadline = started + config_.request_timeout;
     if (call.deadline) attempt_deadline = std::min(attempt_deadline, *call.deadline);
     StatusOr<HttpResponse> response = state_->transport->Send(request, attempt_deadline, call.stop);
-    state_->Record(verb, response.ok() ? response->status : 0, Clock::now() - started);
+    const Clock::duration elapsed = Clock::now() - started;
+    state_->Record(verb, response.ok() ? response->status : 0, elapsed);
+    // A request timeline (--log-level trace; tests/bench/scale/timeline.py reads these lines).
+    if (spdlog::should_log(spdlog::level::trace)) {
+      spdlog::trace("kube: {}{} -> {} in {:.1f} ms", what, TraceSubject(method, body), response.ok() ? response->status : 0,
+                    std::chrono::duration<double, std::milli>(elapsed).count());
+    }
 
     std::chrono::milliseconds backoff = Backoff(attempt);
     if (!response.ok()) {

@@ -77,6 +77,7 @@ void Controller::Work() {
       }
     }
     queue_.Done(*key);
+    spdlog::trace("{}: reconcile {} {} in {:.1f} ms", options_.name, *key, outcome, seconds * 1000);
     if (metrics_ != nullptr) {
       metrics_->Add(kReconcilesMetric, {{"controller", options_.name}, {"result", outcome}});
       if (!result.ok()) metrics_->Add(kErrorsMetric, labels);

@@ -106,6 +106,10 @@ void SharedInformer::OnList(std::vector<Object>&& items) {
 }
 
 void SharedInformer::OnEvent(WatchEvent&& event) {
+  // The watch's side of a request timeline (--log-level trace; tests/bench/scale/timeline.py).
+  if (spdlog::should_log(spdlog::level::trace)) {
+    spdlog::trace("informer {}: {} {}", resource_.plural, WatchEventTypeName(event.type), KeyOf(event.object));
+  }
   std::lock_guard lock(handlers_mutex_);
   if (event.type == WatchEvent::Type::kDeleted) {
     // The event carries the object's final state (e.g. a pod's last status), which is

@@ -1,5 +1,7 @@
 #include "mlscale/kube/workqueue.h"
 
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
 #include <cmath>
 
@@ -100,10 +102,9 @@ std::optional<std::string> WorkQueue::Get() {
   dirty_.erase(key);
   auto added = added_at_.find(key);
   if (added != added_at_.end()) {
-    if (metrics_ != nullptr) {
-      metrics_->Observe(kWaitMetric, {{"name", options_.name}},
-                        std::chrono::duration<double>(Clock::now() - added->second).count());
-    }
+    const double waited = std::chrono::duration<double>(Clock::now() - added->second).count();
+    if (metrics_ != nullptr) metrics_->Observe(kWaitMetric, {{"name", options_.name}}, waited);
+    spdlog::trace("queue {}: {} waited {:.1f} ms", options_.name, key, waited * 1000);
     added_at_.erase(added);
   }
   PublishDepthLocked();

@@ -14,7 +14,8 @@ StatusOr<std::vector<nlohmann::json>> BareJobObjects(const nlohmann::json& train
   job.job.namespace_ = training_job["metadata"].value("namespace", "");
   StatusOr<std::string> token = trainingjob::NewToken();
   if (!token.ok()) return token.status();
-  std::vector<nlohmann::json> objects = {trainingjob::BuildTokenSecret(job, *token), trainingjob::BuildService(job)};
+  std::vector<nlohmann::json> objects = {trainingjob::BuildTokenSecret(job, *token)};
+  if (trainingjob::NeedsService(job.job.spec)) objects.push_back(trainingjob::BuildService(job));
   for (std::int64_t rank = 0; rank < job.job.spec.replicas; ++rank) {
     objects.push_back(trainingjob::BuildWorkerPod(job, rank, {}));
   }

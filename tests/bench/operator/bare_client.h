@@ -14,7 +14,7 @@
 
 namespace mlscale::bench {
 
-// The token Secret, the headless Service and one pod per rank that the TrainingJob controller
+// The token Secret, the headless Service (when trainingjob::NeedsService) and one pod per rank that the TrainingJob controller
 // creates for `training_job` (a TrainingJob object with metadata.name and metadata.namespace),
 // without owner references (nothing owns them, so nothing garbage-collects them: delete the
 // namespace). Errors: the job does not parse (the API's message), or no random token.

@@ -33,6 +33,8 @@ ROWS = [
     ("RSS steady (all pods exist), MiB", "rssSteadyMiB", 1, True),
     ("CPU, core-seconds", "cpuSeconds", 1, True),
     ("CPU peak, cores (0.5 s samples)", "cpuPeakCores", 2, False),
+    ("API server CPU while pods were created, cores (of 2)", "apiserverCores", 2, True),
+    ("etcd / scheduler / controller-manager / kwok CPU then, cores", "otherControlPlaneCores", None, False),
     ("pod creations / needed", "creations", None, False),
     ("duplicate pods", "duplicates", 0, False),
     ("errors (failed requests + failed jobs)", "errorsTotal", 0, False),
@@ -58,6 +60,10 @@ def derived(r):
     create = latency.get("create") or latency.get("POST")
     r["createLatency"] = create["meanSeconds"] if create else None  # results from before the harness counted 409s apart
     r.setdefault("startedAt", "-")
+    cores = r.get("controlPlaneCoresCreating") or {}
+    r["apiserverCores"] = cores.get("kube-apiserver")
+    others = [cores.get(n) for n in ("etcd", "kube-scheduler", "kube-controller", "kwok")]
+    r["otherControlPlaneCores"] = " / ".join(fmt(v, 2) for v in others) if cores else "-"
     r["load"] = f"{r['loadBefore'][0]} -> {r['loadAfter'][0]}" if r.get("loadBefore") and r.get("loadAfter") else "-"
     return r
 

@@ -32,6 +32,8 @@ import threading
 import time
 import urllib.parse
 
+import timeline
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.abspath(os.path.join(HERE, "..", "..", ".."))
 TESTCLUSTER = os.path.join(ROOT, "tests", "cluster", "testcluster.py")
@@ -211,6 +213,65 @@ class Sampler(threading.Thread):
             self.samples.append((now - self.t0, rss, (cpu - last_cpu) / max(now - last_t, 1e-6)))
             last_t, last_cpu = now, cpu
         self.cpu_seconds = self.read()[0]
+
+
+class ControlPlaneSampler(threading.Thread):
+    """CPU (cores) of the control plane's processes (the test cluster's supervisor's descendants:
+    kube-apiserver, etcd, scheduler, controller-manager) and kwok, by name, every `period`
+    seconds: is the API server's CPU what bounds everyone?"""
+
+    def __init__(self, pids, t0, period=0.5):
+        super().__init__(daemon=True)
+        self.pids, self.t0, self.period = pids, t0, period
+        self.samples = []  # (seconds since t0, {name: cores since the previous sample})
+        self.stop = threading.Event()
+        self.ticks = os.sysconf("SC_CLK_TCK")
+
+    def read(self):
+        cpu = {}
+        for pid, name in self.pids.items():
+            try:
+                with open(f"/proc/{pid}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            cpu[name] = cpu.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / self.ticks
+        return cpu
+
+    def run(self):
+        last_t, last = time.monotonic(), self.read()
+        while not self.stop.wait(self.period):
+            now, cpu = time.monotonic(), self.read()
+            self.samples.append((now - self.t0, {k: (v - last.get(k, 0.0)) / max(now - last_t, 1e-6) for k, v in cpu.items()}))
+            last_t, last = now, cpu
+
+    def mean_cores(self, start, end):
+        """{name: mean cores} over the samples in [start, end] (seconds since t0)."""
+        window = [c for t, c in self.samples if start <= t <= end]
+        names = {k for c in window for k in c}
+        return {k: sum(c.get(k, 0.0) for c in window) / len(window) for k in sorted(names)} if window else {}
+
+
+def control_plane_pids(cluster_dir, kwok_pid):
+    """{pid: process name} of the supervisor's descendants and kwok."""
+    with open(os.path.join(cluster_dir, "supervisor.pid")) as f:
+        root = int(f.read())
+    parents = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    text = f.read()
+            except OSError:
+                continue
+            name = text[text.index("(") + 1:text.rindex(")")]
+            parents[int(entry)] = (int(text.rsplit(")", 1)[1].split()[1]), name)
+    found, frontier = {}, {root}
+    while frontier:
+        frontier = {pid for pid, (ppid, _) in parents.items() if ppid in frontier and pid not in found}
+        found.update({pid: parents[pid][1] for pid in frontier})
+    found[kwok_pid] = "kwok"
+    return found
 
 
 def wait_http(url, timeout=120):
@@ -422,6 +483,10 @@ def run_contender(contender, args, env, api):
         if contender == "ours":
             command = [env["operator"], *common, "--controllers", "TrainingJob", "--workers", str(args.concurrency),
                        "--restart-backoff", "1"]
+            if args.trace:
+                # A timeline run: every request, queue wait, reconcile and watch event as a JSON
+                # line (timeline.py reads it); the logging costs the operator some CPU.
+                command += ["--log-level", "trace", "--log-format", "json"]
         else:
             command = [env["peer"], *common, "--controller-threads", str(args.concurrency), "--zap-log-level", "info"]
         if contender in args.heaptrack:
@@ -453,8 +518,12 @@ def run_contender(contender, args, env, api):
     if process is not None:
         sampler = Sampler(process.pid, t0)
         sampler.start()
+    control_plane = ControlPlaneSampler(control_plane_pids(args.cluster_dir, env["kwok_pid"]), t0)
+    control_plane.start()
     t0 = time.monotonic()
+    t0_wall = time.time()
     observer.t0 = t0
+    control_plane.t0 = t0
     if sampler:
         sampler.t0 = t0
     submitted = {}
@@ -490,10 +559,13 @@ def run_contender(contender, args, env, api):
     finished = observer.wait_done(args.timeout)
     time.sleep(3)  # late duplicates would show here
     stop.set()
+    control_plane.stop.set()
+    control_plane.join()
     if sampler:
         sampler.stop.set()
         sampler.join()
     after_client = client_requests(contender, metrics_url)
+    go_memory = go_memstats(metrics_url) if contender == "peer" else None
     latency = client_latency(contender, metrics_url)
     after_api = counters(metrics_text(None, api), "apiserver_request_total", ("verb", "resource"))
     profile = None
@@ -507,6 +579,7 @@ def run_contender(contender, args, env, api):
             f.write(report.stdout)
         log(f"{contender}: perf profile in {profile}")
     memory = {}
+    result_memory_maps = {}
     if process is not None:
         # Where the memory is at the end (all pods exist): file-backed (binary, libraries) vs
         # anonymous (heap, stacks).
@@ -515,6 +588,12 @@ def run_contender(contender, args, env, api):
                 parts = line.split()
                 if len(parts) == 3 and parts[2] == "kB":
                     memory[parts[0].rstrip(":")] = int(parts[1]) / 1024
+        result_memory_maps = memory_by_mapping(process.pid)
+        if contender in args.malloc_stats:
+            # glibc's own account of its heap (printed on the process's stderr, i.e. its log):
+            # what is in use against what it holds from the system (fragmentation, free lists).
+            subprocess.run(["gdb", "-p", str(process.pid), "-batch", "-ex", "call (void) malloc_stats()"],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=120)
         target = process.pid
         if contender in args.heaptrack:  # signal the operator, not the heaptrack script waiting on it
             children = subprocess.run(["pgrep", "-P", str(process.pid)], capture_output=True, text=True).stdout.split()
@@ -578,6 +657,11 @@ def run_contender(contender, args, env, api):
             "apiRequestsByVerbResource": {"/".join(k): v for k, v in sorted(api_delta.items(), key=lambda kv: -kv[1])[:15]},
             "createdOverTime": sorted(observer.creations_over_time),
             "memoryAtEndMiB": memory, "perfReport": profile, "heaptrackReport": heap_report, "clientLatency": latency,
+            # Cores each control-plane process used while the pods were being created, and after.
+            "controlPlaneCoresCreating": control_plane.mean_cores(0, observer.all_pods_at or float("inf")),
+            "controlPlaneCoresAfter": control_plane.mean_cores(observer.all_pods_at or float("inf"), float("inf")),
+            "t0Wall": t0_wall, "submittedSeconds": submitted, "rssByMappingMiB": result_memory_maps,
+            "goMemstatsMiB": go_memory,
         }
         if sampler and sampler.samples:
             rss = [s[1] for s in sampler.samples]
@@ -594,6 +678,12 @@ def run_contender(contender, args, env, api):
                 text = f.read()
             result["logErrorLines"] = sum(1 for line in text.splitlines() if re.search(r"\b(error|ERROR|E\d{4})\b", line))
             result["log"] = log_path
+            if contender in args.malloc_stats:
+                result["mallocStats"] = malloc_stats(text)
+            if args.trace and contender == "ours":
+                result["concurrency"] = args.concurrency
+                result["timeline"] = timeline.analyse(log_path, result)
+                log("ours: timeline\n" + timeline.report(result["timeline"]))
     log(f"{contender}: all pods {fmt(result['allPodsSeconds'])} s, all jobs done {fmt(result['allSucceededSeconds'])} s, "
         f"states {states}, creations {creations}/{expected}, client requests/job {result['clientRequestsPerJob']:.1f}, "
         f"RSS peak {fmt(result.get('rssPeakMiB'))} MiB")
@@ -602,6 +692,47 @@ def run_contender(contender, args, env, api):
     gone = delete_namespace(api, ns)
     log(f"{contender}: namespace deleted in {gone:.0f} s")
     return result
+
+
+def memory_by_mapping(pid):
+    """RSS (MiB) by kind of mapping (/proc/PID/smaps): the heap ([heap] and anonymous maps: malloc's
+    arenas, thread stacks), the binary and each library (file-backed), by name."""
+    sizes, name = {}, None
+    with open(f"/proc/{pid}/smaps") as f:
+        for line in f:
+            fields = line.split()
+            if re.match(r"^[0-9a-f]+-[0-9a-f]+ ", line):
+                path = fields[5] if len(fields) > 5 else ""
+                name = "anonymous (malloc arenas, stacks)" if not path else path if path.startswith("[") else os.path.basename(path)
+            elif fields and fields[0] == "Rss:":
+                sizes[name] = sizes.get(name, 0.0) + int(fields[1]) / 1024
+    return dict(sorted(((k, v) for k, v in sizes.items() if v >= 0.05), key=lambda kv: -kv[1]))
+
+
+def go_memstats(metrics_url):
+    """The peer's Go runtime memory at the end (its /metrics, MiB): heap in use, heap idle (held
+    from the system, not in use), stacks, everything the runtime took from the system."""
+    text = metrics_text(metrics_url)
+    values = {}
+    for line in text.splitlines():
+        m = re.match(r"^go_memstats_(\w+)_bytes ([0-9.eE+-]+)$", line)
+        if m:
+            values[m.group(1)] = float(m.group(2)) / 2**20
+    return {k: values[k] for k in ("heap_alloc", "heap_inuse", "heap_idle", "heap_released", "stack_inuse", "sys")
+            if k in values}
+
+
+def malloc_stats(log_text):
+    """The last glibc malloc_stats() report in a log: per arena and in total, bytes held from the
+    system and bytes in use (MiB)."""
+    total = re.findall(r"Total \(incl\. mmap\):\s*system bytes\s*=\s*(\d+)\s*in use bytes\s*=\s*(\d+)", log_text)
+    arenas = re.findall(r"Arena \d+:\s*system bytes\s*=\s*(\d+)\s*in use bytes\s*=\s*(\d+)", log_text)
+    mmapped = re.findall(r"max mmap bytes\s*=\s*(\d+)", log_text)
+    if not total:
+        return None
+    system, in_use = (int(v) / 2**20 for v in total[-1])
+    return {"systemMiB": system, "inUseMiB": in_use, "arenas": len(arenas),
+            "maxMmapMiB": int(mmapped[-1]) / 2**20 if mmapped else None}
 
 
 def client_latency(contender, metrics_url):
@@ -699,6 +830,9 @@ def main():
     parser.add_argument("--out", help="write the results (JSON) here")
     parser.add_argument("--heaptrack", default="", help="contenders to run under heaptrack (a profile run: RSS is the profiler's)")
     parser.add_argument("--perf", default="", help="contenders to profile with perf record (e.g. ours,peer)")
+    parser.add_argument("--malloc-stats", default="", help="contenders (ours) whose glibc malloc_stats() is taken at the end (gdb)")
+    parser.add_argument("--trace", action="store_true",
+                        help="run ours with trace logging and write its request timeline (timeline.py) beside --out")
     parser.add_argument("--check", action="store_true",
                         help="exit 1 unless every job Succeeded, no duplicate pod and no error (CI)")
     args = parser.parse_args()
@@ -708,6 +842,7 @@ def main():
     args.contenders = args.contenders.split(",")
     args.perf = [c for c in args.perf.split(",") if c]
     args.heaptrack = [c for c in args.heaptrack.split(",") if c]
+    args.malloc_stats = [c for c in args.malloc_stats.split(",") if c]
     args.work = tempfile.mkdtemp(prefix=f"mlscale-scale-{args.scenario}.")
     args.cluster_dir = os.path.join(args.work, "cluster")
     args.build = os.path.abspath(args.build)
@@ -722,6 +857,7 @@ def main():
         cluster_env, api = setup_cluster(args)
         kwok = cluster_env.pop("kwok_process")
         env.update(cluster_env)
+        env["kwok_pid"] = kwok.pid
         for contender in args.contenders:
             log(f"scenario {args.scenario}: {contender} ({args.jobs} jobs x {args.workers})")
             results["contenders"][contender] = run_contender(contender, args, env, api)

@@ -77,6 +77,8 @@ Object ChildLabels(const JobRef& job) {
   return {{kJobNameLabel, job.job.name}, {kManagedByLabel, kManagedByValue}};
 }
 
+bool NeedsService(const api::TrainingJobSpec& spec) { return spec.replicas > 1; }
+
 Object BuildService(const JobRef& job) {
   return {{"apiVersion", "v1"},
           {"kind", "Service"},
@@ -129,7 +131,7 @@ Object BuildWorkerPod(const JobRef& job, std::int64_t rank, const ChildOptions& 
 
   const std::string world_size = std::to_string(spec.replicas);
   const std::string rank_text = std::to_string(rank);
-  const std::string master = PodName(job, 0) + "." + ServiceName(job);
+  const std::string master = NeedsService(spec) ? PodName(job, 0) + "." + ServiceName(job) : "localhost";
   const std::string master_port = std::to_string(kMasterPort);
   // The user's env first; ours replaces a variable of the same name (the contract wins).
   Object env = overlay.env.is_array() ? overlay.env : Object::array();
@@ -190,10 +192,10 @@ Object BuildWorkerPod(const JobRef& job, std::int64_t rank, const ChildOptions& 
   Object pod_spec = {{"containers", Object::array({std::move(container)})},
                      {"volumes", std::move(volumes)},
                      {"hostname", PodName(job, rank)},
-                     {"subdomain", ServiceName(job)},
                      {"restartPolicy", "Never"},
                      // Workers get no API access (progress is read from rank 0 by the operator).
                      {"automountServiceAccountToken", false}};
+  if (NeedsService(spec)) pod_spec["subdomain"] = ServiceName(job);
   if (!overlay.node_selector.empty()) pod_spec["nodeSelector"] = overlay.node_selector;
   if (!overlay.affinity.is_null()) pod_spec["affinity"] = overlay.affinity;
   if (overlay.tolerations.is_array() && !overlay.tolerations.empty()) pod_spec["tolerations"] = overlay.tolerations;

@@ -66,6 +66,12 @@ void SetTimeField(Object& object, const char* key, const std::optional<TimePoint
   }
 }
 
+// The Created condition of a group whose `replicas` pods all exist.
+kube::Condition PodsCreated(std::int64_t replicas) {
+  return {kCreated, kube::ConditionStatus::kTrue, "PodsCreated",
+          "all " + std::to_string(replicas) + " worker pods were created"};
+}
+
 milliseconds Until(TimePoint at, TimePoint now) {
   return std::max(milliseconds(0), duration_cast<milliseconds>(at - now)) + milliseconds(1);
 }
@@ -248,6 +254,7 @@ class Step {
       RequeueAt(decision_, at, now_);
       return;
     }
+    // Written before the pods are created (controller.h says why), so said before too.
     decision_.events.push_back({"Normal", "CreatingGroup",
                                 "creating the worker group again (restart " +
                                     std::to_string(status.restarts + status.disruptions) + ")"});
@@ -371,9 +378,6 @@ class Step {
     }
 
     if (by_rank.empty() && status.state != kRunning) {
-      if (status.state.empty()) {
-        decision_.events.push_back({"Normal", "CreatingGroup", "creating " + std::to_string(spec_.replicas) + " worker pods"});
-      }
       status.state = kPending;
       CreateGroup();
       return;
@@ -385,10 +389,7 @@ class Step {
     if (!status.group_created_time) status.group_created_time = now_;
     if (!status.start_time) status.start_time = now_;
     if (status.state.empty()) status.state = kPending;
-    if (decision_.create_ranks.empty()) {
-      decision_.conditions.push_back({kCreated, kube::ConditionStatus::kTrue, "PodsCreated",
-                                      "all " + std::to_string(spec_.replicas) + " worker pods were created"});
-    }
+    if (decision_.create_ranks.empty()) decision_.conditions.push_back(PodsCreated(spec_.replicas));
 
     std::int64_t running = 0;
     for (const auto& [rank, worker] : by_rank) {
@@ -614,6 +615,20 @@ void WriteStatus(const JobStatus& job_status, Object& status) {
   } else {
     status.erase("result");
   }
+}
+
+void MarkPodsCreated(Decision& decision) {
+  if (decision.create_ranks.empty()) return;
+  JobStatus& status = decision.status;
+  const std::int64_t created = std::ssize(decision.create_ranks);
+  status.workers.pending += created;
+  decision.conditions.push_back(PodsCreated(status.workers.total));
+  const std::int64_t restart = status.restarts + status.disruptions;
+  std::string message = "created " + std::to_string(created);
+  if (created < status.workers.total) message += " of " + std::to_string(status.workers.total);
+  message += " worker pods";
+  if (restart > 0) message += " again (restart " + std::to_string(restart) + ")";
+  decision.events.push_back({"Normal", "PodsCreated", std::move(message)});
 }
 
 Decision Decide(const api::TrainingJobSpec& spec, const JobStatus& previous,

@@ -72,6 +72,20 @@ TEST(ChildrenTest, HeadlessServiceSelectsTheJobsPods) {
   EXPECT_EQ(service["spec"]["selector"], (Object{{kJobNameLabel, "digits"}}));
 }
 
+TEST(ChildrenTest, ASingleWorkerHasNoServiceAndItsOwnMasterAddress) {
+  JobRef job = Job();
+  EXPECT_TRUE(NeedsService(job.job.spec));
+  job.job.spec.replicas = 1;
+  EXPECT_FALSE(NeedsService(job.job.spec));
+  Object pod = BuildWorkerPod(job, 0, ChildOptions{});
+  EXPECT_EQ(pod["spec"]["hostname"], "digits-worker-0");
+  EXPECT_FALSE(pod["spec"].contains("subdomain")) << "no Service makes the subdomain resolvable";
+  std::map<std::string, Object> env = EnvByName(pod["spec"]["containers"][0]);
+  EXPECT_EQ(env["MASTER_ADDR"]["value"], "localhost");
+  EXPECT_EQ(env["PET_MASTER_ADDR"]["value"], "localhost");
+  EXPECT_EQ(env["WORLD_SIZE"]["value"], "1");
+}
+
 TEST(ChildrenTest, WorkerPodHasTheTorchrunEnvironmentAndIdentity) {
   JobRef job = Job();
   Object pod = BuildWorkerPod(job, 2, ChildOptions{});

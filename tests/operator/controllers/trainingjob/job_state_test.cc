@@ -79,8 +79,53 @@ TEST(DecideTest, FirstLookCreatesEveryRankAndStartsTheClock) {
   EXPECT_EQ(decision.status.start_time, kNow);
   EXPECT_EQ(decision.status.group_created_time, kNow);
   EXPECT_TRUE(decision.delete_pods.empty());
-  ASSERT_FALSE(decision.events.empty());
-  EXPECT_EQ(decision.events[0].reason, "CreatingGroup");
+  // Nothing is said before the pods exist: MarkPodsCreated says it once they do.
+  EXPECT_TRUE(decision.events.empty());
+  EXPECT_EQ(FindCondition(decision, kCreated), nullptr);
+}
+
+TEST(MarkPodsCreatedTest, OneStatusRecordsTheNewGroup) {
+  Decision decision = Decide(Spec(), JobStatus{}, {}, kNow, Options());
+  MarkPodsCreated(decision);
+  EXPECT_EQ(decision.status.state, kPending);
+  EXPECT_EQ(decision.status.workers.pending, 4);  // what the cache will show: no second write
+  EXPECT_EQ(decision.status.workers.total, 4);
+  const kube::Condition* created = FindCondition(decision, kCreated);
+  ASSERT_NE(created, nullptr);
+  EXPECT_EQ(created->status, kube::ConditionStatus::kTrue);
+  EXPECT_EQ(created->reason, "PodsCreated");
+  ASSERT_EQ(decision.events.size(), 1u);  // one event for the group, not one per pod
+  EXPECT_EQ(decision.events[0].reason, "PodsCreated");
+  EXPECT_EQ(decision.events[0].message, "created 4 worker pods");
+
+  // The next look, with the four pods in the cache, decides the same status: nothing to write.
+  Decision next = Decide(Spec(), decision.status, Group(4, Phase::kPodPending), kNow + 1s, Options());
+  EXPECT_TRUE(next.create_ranks.empty());
+  EXPECT_EQ(next.status.workers, decision.status.workers);
+  EXPECT_EQ(next.status.state, decision.status.state);
+  EXPECT_EQ(next.status.group_created_time, decision.status.group_created_time);
+  EXPECT_TRUE(next.events.empty());
+}
+
+TEST(MarkPodsCreatedTest, SaysWhatWasMissingAndWhichRestart) {
+  JobStatus status;
+  status.state = kPending;
+  status.restarts = 1;
+  status.group_created_time = kNow - 5s;
+  status.start_time = kNow - 50s;
+  Decision decision = Decide(Spec(), status, {Worker(0, Phase::kPodPending), Worker(2, Phase::kPodRunning)}, kNow, Options());
+  ASSERT_EQ(decision.create_ranks, (std::vector<std::int64_t>{1, 3}));
+  MarkPodsCreated(decision);
+  EXPECT_EQ(decision.status.workers.pending, 3);  // rank 0 and the two new ones
+  EXPECT_EQ(decision.status.workers.running, 1);
+  ASSERT_EQ(decision.events.size(), 1u);
+  EXPECT_EQ(decision.events[0].message, "created 2 of 4 worker pods again (restart 1)");
+
+  Decision nothing = Decide(Spec(), status, Group(4, Phase::kPodRunning), kNow, Options());
+  const size_t conditions = nothing.conditions.size();
+  MarkPodsCreated(nothing);  // no creations: nothing changes
+  EXPECT_EQ(nothing.conditions.size(), conditions);
+  EXPECT_TRUE(nothing.events.empty() || nothing.events.back().reason != "PodsCreated");
 }
 
 TEST(DecideTest, InterruptedCreationCreatesOnlyTheMissingRanks) {

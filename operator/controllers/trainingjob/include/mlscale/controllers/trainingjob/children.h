@@ -74,8 +74,12 @@ std::string SshSecretName(const JobRef& job);               // "<job>-ssh"
 // The headless Service (clusterIP None, publishNotReadyAddresses: workers must resolve
 // each other before they are Ready) selecting the job's pods.
 Object BuildService(const JobRef& job);
+// Whether a job has that Service: only with more than one worker. A single worker talks to
+// no peer; its MASTER_ADDR is localhost and its pod has no subdomain (one object less per
+// job; spec.replicas cannot change once the job has started).
+bool NeedsService(const api::TrainingJobSpec& spec);
 
-// The pod of `rank`: hostname PodName, subdomain ServiceName, restartPolicy Never (the
+// The pod of `rank`: hostname PodName, subdomain ServiceName (NeedsService), restartPolicy Never (the
 // controller restarts the whole group), the torchrun/PET environment, the token from the
 // Secret, the trainer config mounted read-only, checkpoint and output volumes, the
 // spec's template overlay, resources and (for a gang queue) the Kueue label.

@@ -1,8 +1,11 @@
 // The TrainingJob controller: a level-triggered reconcile over the informer caches.
 // Each reconcile reads the job and its children from the caches, asks the pure state
-// machine (job_state.h) what to do, writes the status through the status subresource
-// (conflict: requeue and compute again), then creates or deletes children (children.h)
-// with expectations so a lagging cache never makes it create a pod twice. Pod names are
+// machine (job_state.h) what to do, creates or deletes children (children.h) with
+// expectations so a lagging cache never makes it create a pod twice, and writes the
+// status through the status subresource (conflict: requeue and compute again). A
+// decision that deletes (a restart, a failure, the TTL) is written before acting, so it
+// is recorded once; one that only creates a group is written after, with the pods
+// counted and the Created condition: one status write per new group. Pod names are
 // deterministic and creation is create-if-absent, so an operator restarted midway
 // finishes the same group instead of starting another.
 #pragma once
@@ -58,12 +61,23 @@ class TrainingJobController {
   struct Scope;  // the informers of one watched namespace ("" = all)
   TrainingJobController(kube::Manager& manager, ControllerConfig config);
   const Scope& ScopeFor(const std::string& namespace_name) const;
-  // Creates the token Secret, trainer ConfigMap, Service (and hostfile) when absent.
-  Status EnsureSupportingChildren(const Scope& scope, const JobRef& job, const ChildOptions& children);
-  Status CreateIfAbsent(const kube::Resource& resource, const Object& object);
+  // A child to create, and the resource it is of.
+  struct Creation {
+    kube::Resource resource;
+    Object object;
+  };
+  // The token Secret, trainer ConfigMap, hostfile and SSH Secret (MPI), PodGroup and
+  // Service the caches do not hold, in the order they are to be created (the Secret the
+  // pods read first). Errors: no randomness for a token or key.
+  StatusOr<std::vector<Creation>> MissingSupportingChildren(const Scope& scope, const JobRef& job,
+                                                            const ChildOptions& children);
   Status WriteStatus(const Object& job, const Decision& decision);
-  void Act(const std::string& key, const JobRef& job, const Decision& decision, const Object& original,
-           const ChildOptions& children, Status& error);
+  // Deletes the decision's pods, creates `supporting` and then its pods in one slow start
+  // (kube::SlowStartBatch: a job's objects cost a few round trips, not one each) and
+  // deletes the job when asked. Returns whether every pod of decision.create_ranks now
+  // exists; the first failure goes into `error`.
+  bool Act(const std::string& key, const JobRef& job, const Decision& decision, const Object& original,
+           std::vector<Creation> supporting, const ChildOptions& children, Status& error);
   void RecordOutcome(const Object& job, const JobStatus& before, const Decision& decision);
   void TrackProgress(const std::string& key, const Scope& scope, const JobRef& job, const JobStatus& status,
                      const std::vector<kube::ObjectPtr>& pods);

@@ -139,6 +139,12 @@ struct Decision {
   std::vector<Event> events;                 // transitions, to record once the status is written
 };
 
+// What holds once every pod of decision.create_ranks was created, for a controller that
+// creates them and then writes the status (one write records a new group): they count as
+// pending workers, the Created condition is True, and one event says how many pods were
+// made. (Leaving Restarting is written before creating: controller.h.)
+void MarkPodsCreated(Decision& decision);
+
 // One step of the state machine. `workers` are the job's pods (any order; pods of ranks
 // >= replicas are deleted); `previous` is the status last written.
 Decision Decide(const api::TrainingJobSpec& spec, const JobStatus& previous,
