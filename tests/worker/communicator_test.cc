@@ -11,6 +11,8 @@
 #include <chrono>
 #include <cstring>
 #include <filesystem>
+#include <map>
+#include <mutex>
 #include <tuple>
 
 #include "ring_fixture.h"
@@ -109,6 +111,132 @@ TEST_P(AllReduceTest, FloatSumsAreInRankOrderBitForBit) {
   }
 }
 
+// Every algorithm of a transport sums in the same order, so the same inputs give the same
+// bits whichever path a message takes: shared memory direct, reduce-scatter + gather or
+// single copy; TCP whole messages or the ring. Sizes on both sides of every switch point,
+// each configuration forcing one path for all sizes, and each repeated.
+TEST(AllReduce, TheSameBitsOnEveryPathAndEveryRun) {
+  auto value = [](int rank, size_t i) {
+    return 0.1f * float(rank + 1) + 1e-3f * float(i % 997) + 1e7f * float(rank == 1) - 3e6f * float(rank == 2);
+  };
+  const size_t counts[] = {3, 5000, 16383, 16385, 65535, 65537, 300'001, 700'001};
+  struct Path {
+    const char* name;
+    bool shared_memory;  // the group: every rank on one host
+    std::function<void(TcpRingOptions&)> force;
+  };
+  // Two "hosts" (host identities), the first half of the ranks on one: with 3 or more
+  // ranks some ring hops are shared-memory channels, the sums are still the ring's.
+  auto two_hosts = [](TcpRingOptions& o) { o.host_identity = "host-" + std::to_string(o.rank * 2 / o.world_size); };
+  const Path paths[] = {
+      {"shared memory, defaults", true, [](TcpRingOptions&) {}},
+      {"shared memory, direct only", true,
+       [](TcpRingOptions& o) {
+         o.direct_max_bytes = SIZE_MAX;
+         o.single_copy_min_bytes = SIZE_MAX;
+       }},
+      {"shared memory, reduce-scatter only", true,
+       [](TcpRingOptions& o) {
+         o.direct_max_bytes = 0;
+         o.single_copy_min_bytes = SIZE_MAX;
+       }},
+      {"shared memory, single copy only", true, [](TcpRingOptions& o) { o.single_copy_min_bytes = 0; }},
+      {"tcp, defaults", false, [](TcpRingOptions&) {}},
+      {"tcp, whole messages only", false, [](TcpRingOptions& o) { o.tcp_direct_max_bytes = SIZE_MAX; }},
+      {"tcp, ring only", false, [](TcpRingOptions& o) { o.tcp_direct_max_bytes = 0; }},
+      {"two hosts, defaults", false, two_hosts},
+      {"two hosts, ring only", false,
+       [&](TcpRingOptions& o) {
+         two_hosts(o);
+         o.tcp_direct_max_bytes = 0;
+       }},
+  };
+  for (int n : {2, 3, 4}) {
+    for (const Path& path : paths) {
+      RunRing(n, [&](int rank, Communicator& comm) {
+        ASSERT_EQ(comm.transport() == "shared-memory", path.shared_memory) << comm.transport();
+        for (size_t count : counts) {
+          // Shared memory adds ranks 0, 1, ..., n - 1; TCP adds each chunk c of the ring
+          // from rank c on (c, c + 1, ..., c - 1); with 2 ranks the two are the same.
+          std::vector<float> expected(count);
+          for (int c = 0; c < n; ++c) {
+            const int start = path.shared_memory ? 0 : c;
+            for (size_t i = count * size_t(c) / size_t(n); i < count * size_t(c + 1) / size_t(n); ++i) {
+              float sum = value(start, i);
+              for (int k = 1; k < n; ++k) sum += value((start + k) % n, i);
+              expected[i] = sum;
+            }
+          }
+          for (int repeat = 0; repeat < 2; ++repeat) {
+            std::vector<float> data(count);
+            for (size_t i = 0; i < count; ++i) data[i] = value(rank, i);
+            ASSERT_TRUE(comm.AllReduceSum(data.data(), count, DataType::kFloat32).ok());
+            ASSERT_EQ(std::memcmp(data.data(), expected.data(), count * sizeof(float)), 0)
+                << path.name << ", " << n << " ranks, count " << count;
+          }
+        }
+      }, [&](TcpRingOptions& options) {
+        options.shared_memory = path.shared_memory;
+        path.force(options);
+        if (options.host_identity.empty()) return;
+        options.shared_memory = true;  // the group is refused (two hosts), the channels not
+      });
+    }
+  }
+}
+
+// Four ranks on two "hosts" (host identities: the ranks are threads of this process, so
+// the hosts cannot differ in their /dev/shm; the identity is what the negotiation
+// compares): the hops 0 -> 1 and 2 -> 3 are shared-memory channels, 1 -> 2 and 3 -> 0
+// TCP, and every sum is bit for bit the all-TCP one, for whole-message and ring sizes and
+// more data than a channel's ring holds.
+TEST(SharedMemory, RanksOnTwoHostsUseSharedMemoryWithinEachAndTheSameBitsAsTcp) {
+  auto value = [](int rank, size_t i) { return 0.3f * float(rank + 1) + 1e-4f * float(i % 991) + 1e6f * float(rank == 3); };
+  const size_t counts[] = {1000, 16385, 1'500'001};
+  std::map<std::string, std::vector<std::vector<float>>> results;  // by configuration, then count
+  std::mutex mutex;
+  for (const bool two_hosts : {false, true}) {
+    RunRing(4, [&](int rank, Communicator& comm) {
+      EXPECT_EQ(comm.transport(), two_hosts ? "tcp+shared-memory" : "tcp");
+      for (size_t count : counts) {
+        for (int repeat = 0; repeat < 3; ++repeat) {
+          std::vector<float> data(count);
+          for (size_t i = 0; i < count; ++i) data[i] = value(rank, i);
+          ASSERT_TRUE(comm.AllReduceSum(data.data(), count, DataType::kFloat32).ok());
+          std::lock_guard lock(mutex);
+          results[two_hosts ? "two hosts" : "tcp"].push_back(std::move(data));
+        }
+      }
+    }, [&](TcpRingOptions& options) {
+      options.shared_memory = two_hosts;
+      if (two_hosts) options.host_identity = options.rank < 2 ? "host-a" : "host-b";
+    });
+  }
+  ASSERT_EQ(results["tcp"].size(), results["two hosts"].size());
+  for (const auto& result : results["two hosts"]) {
+    const auto same = std::find(results["tcp"].begin(), results["tcp"].end(), result);
+    EXPECT_NE(same, results["tcp"].end()) << "a two-host result of " << result.size() << " elements is not all-TCP's";
+  }
+  // Every rank and repetition of one count has the same result.
+  for (const auto& [name, list] : results) {
+    for (const auto& result : list) {
+      EXPECT_EQ(std::count(list.begin(), list.end(), result), 12) << name << ", " << result.size() << " elements";
+    }
+  }
+}
+
+// Ranks in one process (and so one pid namespace) reach each other's memory: the
+// single-copy path is on.
+TEST(SharedMemory, RanksThatSeeEachOtherUseTheSingleCopyPath) {
+  auto group = SharedMemoryGroup::Create(2, SharedMemoryOptions{});
+  ASSERT_TRUE(group.ok()) << group.status().ToString();
+  auto peer = SharedMemoryGroup::Open((*group)->name(), (*group)->nonce(), 1, 2, SharedMemoryOptions{});
+  ASSERT_TRUE(peer.ok()) << peer.status().ToString();
+  EXPECT_TRUE((*group)->CanReachPeers());
+  EXPECT_TRUE((*peer)->CanReachPeers());
+  (*group)->Unlink();
+}
+
 TEST_P(AllReduceTest, BroadcastAndBarrier) {
   const int n = Ranks();
   RunRing(n, [&](int rank, Communicator& comm) {
@@ -127,11 +255,12 @@ INSTANTIATE_TEST_SUITE_P(Ranks, AllReduceTest, ::testing::Combine(::testing::Val
                                   (std::get<1>(param_info.param) ? "RanksSharedMemory" : "RanksTcp");
                          });
 
-// One rank that may not use shared memory keeps every rank on TCP (one transport per
-// collective), and the sums stay right.
-TEST(SharedMemory, OneRankWithoutItKeepsAllOnTcp) {
+// One rank that may not use shared memory keeps the group off (every rank runs the
+// ring), the hop between the two others still goes through shared memory, and the sums
+// stay right.
+TEST(SharedMemory, OneRankWithoutItKeepsTheRestOnTheRing) {
   RunRing(3, [](int rank, Communicator& comm) {
-    EXPECT_EQ(comm.transport(), "tcp");
+    EXPECT_EQ(comm.transport(), rank == 2 ? "tcp" : "tcp+shared-memory");
     std::vector<int32_t> data(100'000, rank + 1);
     ASSERT_TRUE(comm.AllReduceSum(data.data(), data.size(), DataType::kInt32).ok());
     EXPECT_EQ(std::count(data.begin(), data.end(), 6), long(data.size()));

@@ -1,5 +1,7 @@
 // Real mlscale-train processes talking over loopback, as the launcher starts them.
 #include <fcntl.h>
+#include <sched.h>
+#include <sys/mount.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -9,6 +11,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <sstream>
 #include <thread>
@@ -34,11 +37,14 @@ std::string ReadFile(const std::string& path) {
 // One mlscale-train process; stderr and stdout go to files in `dir`.
 class Process {
  public:
+  // `in_child` runs in the new process before it becomes mlscale-train (e.g. to enter
+  // namespaces).
   Process(const std::vector<std::string>& args, const std::map<std::string, std::string>& env, const std::string& dir,
-          const std::string& name)
+          const std::string& name, const std::function<void()>& in_child = {})
       : out_(dir + "/" + name + ".out"), err_(dir + "/" + name + ".err") {
     pid_ = ::fork();
     if (pid_ == 0) {
+      if (in_child) in_child();
       for (const auto& [k, v] : env) ::setenv(k.c_str(), v.c_str(), 1);
       int out = ::open(out_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
       int err = ::open(err_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
@@ -61,6 +67,7 @@ class Process {
     }
   }
   void Signal(int signal) { ::kill(pid_, signal); }
+  pid_t pid() const { return pid_; }
   // The exit code (128+N for signal N), or -1 when it did not end within `timeout`.
   int Wait(std::chrono::seconds timeout) {
     const auto deadline = std::chrono::steady_clock::now() + timeout;
@@ -97,9 +104,11 @@ class ProcessTest : public ::testing::Test {
   }
   // Starts n ranks on listening sockets they inherit (MLSCALE_LISTEN_FD), as the launcher does.
   // `per_rank_env[r]`, when given, is added to rank r's environment.
+  // `in_child(r)`, when given, runs in rank r's process before it becomes mlscale-train.
   std::vector<std::unique_ptr<Process>> StartRanks(int n, const std::vector<std::string>& args,
                                                    std::map<std::string, std::string> extra_env = {},
-                                                   std::vector<std::map<std::string, std::string>> per_rank_env = {}) {
+                                                   std::vector<std::map<std::string, std::string>> per_rank_env = {},
+                                                   const std::function<void(int)>& in_child = {}) {
     listeners_.clear();
     std::string peers;
     for (int r = 0; r < n; ++r) {
@@ -124,7 +133,9 @@ class ProcessTest : public ::testing::Test {
       if (size_t(r) < per_rank_env.size()) {
         for (const auto& [name, value] : per_rank_env[size_t(r)]) env[name] = value;
       }
-      ranks.push_back(std::make_unique<Process>(args, env, dir_, "rank" + std::to_string(r)));
+      std::function<void()> hook;
+      if (in_child) hook = [&in_child, r] { in_child(r); };
+      ranks.push_back(std::make_unique<Process>(args, env, dir_, "rank" + std::to_string(r), hook));
     }
     listeners_.clear();  // the children hold them now
     return ranks;
@@ -228,6 +239,64 @@ TEST_F(ProcessTest, SigtermCheckpointsAndTheNextRunResumes) {
   EXPECT_TRUE(fs::exists(dir_ + "/model/model.json"));
   EXPECT_TRUE(fs::exists(dir_ + "/model/weights.bin"));
   EXPECT_FALSE(fs::exists(dir_ + "/progress-1"));  // rank 0 only
+}
+
+// Makes this process's mounts private and gives it a /dev/shm of its own (a new tmpfs), as
+// another pod or machine has; false when that is not allowed (not root).
+bool EnterOwnDevShm() {
+  return ::unshare(CLONE_NEWNS) == 0 && ::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) == 0 &&
+         ::mount("tmpfs", "/dev/shm", "tmpfs", 0, "size=64m") == 0;
+}
+
+// Four ranks as two hosts for real: ranks 2 and 3 share a mount namespace with a /dev/shm
+// of its own, ranks 0 and 1 see this one. The host identities differ (the device of
+// /dev/shm), so no group forms; the ring hops 0 -> 1 and 2 -> 3 go through shared-memory
+// channels, 1 -> 2 and 3 -> 0 over TCP, and the trained weights are bit for bit those of
+// an all-TCP run.
+TEST_F(ProcessTest, RanksOnTwoHostsUseSharedMemoryWithinEachAndTrainAsAllTcp) {
+  if (const pid_t probe = ::fork(); probe == 0) {
+    ::_exit(EnterOwnDevShm() ? 0 : 1);
+  } else {
+    int status = 0;
+    ::waitpid(probe, &status, 0);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) GTEST_SKIP() << "no mount namespaces here (needs root)";
+  }
+  const std::string config = WriteConfig(R"({"epochs": 2, "batchSize": 32})");
+  auto train = [&](bool two_hosts) {
+    const std::string out = dir_ + (two_hosts ? "/two-hosts" : "/tcp");
+    // Rank 2 makes the namespace and sends its pid (0: it could not) to rank 3, which
+    // then enters the same one.
+    int handoff[2];
+    EXPECT_EQ(::pipe(handoff), 0);
+    auto in_child = [&](int r) {
+      if (two_hosts && r == 2) {
+        const pid_t self = EnterOwnDevShm() ? ::getpid() : 0;
+        (void)!::write(handoff[1], &self, sizeof self);
+      }
+      if (two_hosts && r == 3) {
+        pid_t rank2 = 0;
+        (void)!::read(handoff[0], &rank2, sizeof rank2);
+        const int ns = ::open(("/proc/" + std::to_string(rank2) + "/ns/mnt").c_str(), O_RDONLY | O_CLOEXEC);
+        if (rank2 <= 0 || ns < 0 || ::setns(ns, CLONE_NEWNS) != 0) ::_exit(125);
+      }
+      ::close(handoff[0]);
+      ::close(handoff[1]);
+    };
+    auto ranks = StartRanks(4, {"--config", config, "--output-dir", out, "--backend", "cpu"},
+                            {{"MLSCALE_TRANSPORT", two_hosts ? "auto" : "tcp"}}, {}, in_child);
+    ::close(handoff[0]);
+    ::close(handoff[1]);
+    for (auto& rank : ranks) EXPECT_EQ(rank->Wait(seconds(180)), 0) << rank->err();
+    auto result = nlohmann::json::parse(ranks[0]->out(), nullptr, false);
+    EXPECT_TRUE(result.is_object()) << ranks[0]->out() << ranks[0]->err();
+    return std::make_pair(result.is_object() ? result.value("transport", "") : "", ReadFile(out + "/weights.bin"));
+  };
+  const auto [tcp_transport, tcp_weights] = train(false);
+  const auto [transport, weights] = train(true);
+  EXPECT_EQ(tcp_transport, "tcp");
+  EXPECT_EQ(transport, "tcp+shared-memory");  // rank 0: its hop to rank 1
+  ASSERT_FALSE(weights.empty());
+  EXPECT_TRUE(weights == tcp_weights) << "the two-host run trained other weights than the all-TCP run";
 }
 
 TEST_F(ProcessTest, BadConfigExitsOneNamingTheField) {

@@ -33,11 +33,20 @@ std::string_view DataTypeName(DataType type) {
 
 namespace {
 
+// The sums are compiled for AVX-512, AVX2 and the baseline ISA, one chosen at load time
+// (an ifunc): the library itself is built for baseline x86-64. Each element is one
+// addition of the same two operands at every vector width (no reassociation, nothing to
+// fuse), so the result is the same bits whichever variant runs. __restrict: target and
+// source are never the same memory, which lets the loops vectorize.
+#if defined(__x86_64__) && !defined(__clang__)
+#define MLSCALE_SUM_VARIANTS __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define MLSCALE_SUM_VARIANTS
+#endif
+
 template <typename T>
-void Add(void* target, const void* source, size_t count) {
-  T* __restrict t = static_cast<T*>(target);  // never the same memory: lets the loop vectorize
-  const T* __restrict s = static_cast<const T*>(source);
-  for (size_t i = 0; i < count; ++i) t[i] += s[i];
+MLSCALE_SUM_VARIANTS void Add(T* __restrict target, const T* __restrict source, size_t count) {
+  for (size_t i = 0; i < count; ++i) target[i] += source[i];
 }
 
 float BFloat16ToFloat(uint16_t v) { return std::bit_cast<float>(uint32_t(v) << 16); }
@@ -50,20 +59,20 @@ uint16_t FloatToBFloat16(float f) {
   return uint16_t(bits >> 16);
 }
 
+MLSCALE_SUM_VARIANTS void AddBFloat16(uint16_t* __restrict t, const uint16_t* __restrict s, size_t count) {
+  for (size_t i = 0; i < count; ++i) t[i] = FloatToBFloat16(BFloat16ToFloat(t[i]) + BFloat16ToFloat(s[i]));
+}
+
 }  // namespace
 
 void ReduceSum(void* target, const void* source, size_t count, DataType type) {
   switch (type) {
-    case DataType::kFloat32: return Add<float>(target, source, count);
-    case DataType::kFloat64: return Add<double>(target, source, count);
-    case DataType::kInt32: return Add<int32_t>(target, source, count);
-    case DataType::kInt64: return Add<int64_t>(target, source, count);
-    case DataType::kBFloat16: {
-      uint16_t* t = static_cast<uint16_t*>(target);
-      const uint16_t* s = static_cast<const uint16_t*>(source);
-      for (size_t i = 0; i < count; ++i) t[i] = FloatToBFloat16(BFloat16ToFloat(t[i]) + BFloat16ToFloat(s[i]));
-      return;
-    }
+    case DataType::kFloat32: return Add(static_cast<float*>(target), static_cast<const float*>(source), count);
+    case DataType::kFloat64: return Add(static_cast<double*>(target), static_cast<const double*>(source), count);
+    case DataType::kInt32: return Add(static_cast<int32_t*>(target), static_cast<const int32_t*>(source), count);
+    case DataType::kInt64: return Add(static_cast<int64_t*>(target), static_cast<const int64_t*>(source), count);
+    case DataType::kBFloat16:
+      return AddBFloat16(static_cast<uint16_t*>(target), static_cast<const uint16_t*>(source), count);
   }
 }
 

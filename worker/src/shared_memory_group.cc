@@ -8,13 +8,19 @@
 //     its own sub-range, before it posts j + 1) and read after the wait for j + 1 and
 //     before the reader posts j + 2; the next write follows the wait for a later
 //     reduce-scatter phase, at least j + 2.
+//   - single copy: between the two waits, share r of every rank's buffer is read and
+//     written by rank r alone (each rank reads its own buffer only in its own share), so
+//     no byte is read while another rank writes it; the second wait keeps every buffer
+//     unchanged by its owner until no rank reads or writes it any more.
 #include "shared_memory_group.h"
 
-#include <fcntl.h>
+#include "shared_memory_segment.h"
+
 #include <linux/futex.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -24,7 +30,6 @@
 #include <cstring>
 #include <fstream>
 #include <new>
-#include <random>
 
 namespace mlscale::worker {
 
@@ -32,7 +37,7 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-constexpr uint64_t kMagic = 0x4d4c53484d303031ull;  // "MLSHM001"
+constexpr uint64_t kMagic = 0x4d4c53484d303032ull;  // "MLSHM002"
 constexpr size_t kPage = 4096;
 
 static_assert(std::atomic<uint64_t>::is_always_lock_free && std::atomic<uint32_t>::is_always_lock_free,
@@ -64,11 +69,6 @@ void FutexWakeAll(std::atomic<uint32_t>* word) {
   (void)::syscall(SYS_futex, reinterpret_cast<uint32_t*>(word), FUTEX_WAKE, INT_MAX, nullptr, nullptr, 0);
 }
 
-uint64_t RandomWord() {
-  std::random_device device;
-  return (uint64_t(device()) << 32) ^ uint64_t(device());
-}
-
 // target = sources[0] + sources[1] + ... + sources[n - 1], in that order for every
 // element, in blocks that stay in the L1 cache.
 void SumInRankOrder(char* target, const char* const* sources, int n, size_t count, DataType type) {
@@ -84,8 +84,15 @@ void SumInRankOrder(char* target, const char* const* sources, int n, size_t coun
 
 }  // namespace
 
-struct alignas(64) PostedPhases {
-  std::atomic<uint64_t> value;
+// Single copy: the sum and the incoming block (each 256 KiB: both stay in L2).
+constexpr size_t kSingleCopyBlockBytes = size_t(256) << 10;
+
+// One rank's words, on a cache line of their own.
+struct alignas(64) RankSlot {
+  std::atomic<uint64_t> posted;  // phases posted
+  std::atomic<uint64_t> buffer;  // single copy: the address of this collective's buffer
+  int64_t process;               // the process id, as this rank's pid namespace sees it
+  uint64_t probe_address;        // where CanReachPeers reads this rank's probe word
 };
 
 struct SharedMemoryGroup::Header {
@@ -95,7 +102,7 @@ struct SharedMemoryGroup::Header {
   uint64_t half_bytes;
   alignas(64) std::atomic<uint32_t> epoch;     // futex word: bumped by a post that has sleepers
   alignas(64) std::atomic<uint32_t> sleepers;  // ranks in (or entering) a futex wait
-  PostedPhases posted[kMaxRanks];
+  RankSlot slots[kMaxRanks];
 };
 
 namespace {
@@ -123,37 +130,20 @@ StatusOr<std::unique_ptr<SharedMemoryGroup>> SharedMemoryGroup::Create(int world
   if (world_size < 2 || world_size > kMaxRanks) {
     return FailedPrecondition("shared memory is for 2 to " + std::to_string(kMaxRanks) + " ranks");
   }
-  char text[40];
-  std::snprintf(text, sizeof text, "/mlscale-%016llx", static_cast<unsigned long long>(RandomWord()));
-  const std::string name = text;
-  const size_t bytes = SegmentBytes(world_size);
-  int fd = ::shm_open(name.c_str(), O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC, 0600);
-  if (fd < 0) return Unavailable("shm_open " + name + ": " + ErrnoText(errno));
-  // Reserve the pages now: a full /dev/shm must fail here, not with SIGBUS later.
-  if (int rc = ::posix_fallocate(fd, 0, off_t(bytes)); rc != 0) {
-    ::close(fd);
-    ::shm_unlink(name.c_str());
-    return Unavailable("cannot reserve " + std::to_string(bytes >> 20) + " MiB in /dev/shm: " + ErrnoText(rc));
-  }
-  // Populated: no page faults in the first collectives.
-  void* base = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, 0);
-  const int map_error = errno;
-  ::close(fd);
-  if (base == MAP_FAILED) {
-    ::shm_unlink(name.c_str());
-    return Unavailable("mmap " + name + ": " + ErrnoText(map_error));
-  }
+  auto segment = CreateSharedSegment(SegmentBytes(world_size));
+  if (!segment.ok()) return segment.status();
   const uint64_t nonce = RandomWord();
-  Header* header = new (base) Header{};
+  Header* header = new (segment->base) Header{};
   header->nonce = nonce;
   header->world_size = uint64_t(world_size);
   header->half_bytes = HalfBytes(world_size);
-  for (auto& p : header->posted) p.value.store(0);
+  for (auto& slot : header->slots) slot.posted.store(0);
   std::atomic_thread_fence(std::memory_order_seq_cst);
   header->magic = kMagic;
-  auto group = std::unique_ptr<SharedMemoryGroup>(
-      new SharedMemoryGroup(name, nonce, 0, world_size, HalfBytes(world_size), base, bytes, options));
+  auto group = std::unique_ptr<SharedMemoryGroup>(new SharedMemoryGroup(
+      segment->name, nonce, 0, world_size, HalfBytes(world_size), segment->base, segment->bytes, options));
   group->owner_unlinked_ = false;
+  group->PublishProcess();
   return group;
 }
 
@@ -164,30 +154,21 @@ StatusOr<std::unique_ptr<SharedMemoryGroup>> SharedMemoryGroup::Open(const std::
     return FailedPrecondition("no shared-memory group of " + std::to_string(world_size) + " ranks has rank " +
                               std::to_string(rank));
   }
-  if (name.size() < 2 || name.size() > 64 || name[0] != '/' || name.find('/', 1) != std::string::npos) {
-    return InvalidArgument("'" + name + "' is not a shared-memory segment name");
-  }
-  int fd = ::shm_open(name.c_str(), O_RDWR | O_CLOEXEC, 0);
-  if (fd < 0) return Unavailable("shm_open " + name + ": " + ErrnoText(errno));
-  struct stat st{};
-  const size_t bytes = SegmentBytes(world_size);
-  if (::fstat(fd, &st) != 0 || size_t(st.st_size) != bytes) {
-    ::close(fd);
+  auto segment = OpenSharedSegment(name, SegmentBytes(world_size));
+  if (!segment.ok()) {
+    if (segment.status().code() != StatusCode::kFailedPrecondition) return segment.status();
     return FailedPrecondition(name + " does not have the layout of a group of " + std::to_string(world_size));
   }
-  // Populated: no page faults in the first collectives.
-  void* base = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, 0);
-  const int map_error = errno;
-  ::close(fd);
-  if (base == MAP_FAILED) return Unavailable("mmap " + name + ": " + ErrnoText(map_error));
-  const Header* header = static_cast<const Header*>(base);
+  const Header* header = static_cast<const Header*>(segment->base);
   if (header->magic != kMagic || header->nonce != nonce || header->world_size != uint64_t(world_size) ||
       header->half_bytes != HalfBytes(world_size)) {
-    ::munmap(base, bytes);
+    ::munmap(segment->base, segment->bytes);
     return FailedPrecondition(name + " is not this run's segment");
   }
-  return std::unique_ptr<SharedMemoryGroup>(
-      new SharedMemoryGroup(name, nonce, rank, world_size, HalfBytes(world_size), base, bytes, options));
+  auto group = std::unique_ptr<SharedMemoryGroup>(new SharedMemoryGroup(
+      name, nonce, rank, world_size, HalfBytes(world_size), segment->base, segment->bytes, options));
+  group->PublishProcess();
+  return group;
 }
 
 void SharedMemoryGroup::Unlink() {
@@ -207,7 +188,7 @@ char* SharedMemoryGroup::Result() const {
 void SharedMemoryGroup::Post() {
   Header* h = header();
   ++phase_;
-  h->posted[rank_].value.store(phase_, std::memory_order_seq_cst);
+  h->slots[rank_].posted.store(phase_, std::memory_order_seq_cst);
   // Paired with WaitAll's increment of `sleepers` before its last check: either the
   // sleeper sees this phase or this post sees the sleeper.
   if (h->sleepers.load(std::memory_order_seq_cst) > 0) WakeAll();
@@ -223,7 +204,7 @@ Status SharedMemoryGroup::WaitAll(const std::atomic<bool>& failed) {
   const uint64_t target = phase_;
   auto ready = [&](std::memory_order order) {
     for (int k = 0; k < world_size_; ++k) {
-      if (k != rank_ && h->posted[k].value.load(order) < target) return false;
+      if (k != rank_ && h->slots[k].posted.load(order) < target) return false;
     }
     return true;
   };
@@ -252,6 +233,92 @@ Status SharedMemoryGroup::WaitAll(const std::atomic<bool>& failed) {
   }
 }
 
+namespace {
+
+// What rank `rank` of the group with `nonce` keeps in its probe word.
+uint64_t ProbeValue(uint64_t nonce, int rank) { return nonce ^ (0x9e3779b97f4a7c15ull * uint64_t(rank + 1)); }
+
+}  // namespace
+
+void SharedMemoryGroup::PublishProcess() {
+  probe_ = ProbeValue(nonce_, rank_);
+  RankSlot& slot = header()->slots[rank_];
+  slot.process = int64_t(::getpid());
+  slot.probe_address = reinterpret_cast<uintptr_t>(&probe_);
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+}
+
+bool SharedMemoryGroup::CanReachPeers() {
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  for (int k = 0; k < world_size_; ++k) {
+    if (k == rank_) continue;
+    const RankSlot& slot = header()->slots[k];
+    uint64_t value = 0;
+    iovec local{&value, sizeof value};
+    iovec remote{reinterpret_cast<void*>(uintptr_t(slot.probe_address)), sizeof value};
+    // A pid of another namespace names another process (or none): its word does not match.
+    if (::process_vm_readv(pid_t(slot.process), &local, 1, &remote, 1, 0) != ssize_t(sizeof value) ||
+        value != ProbeValue(nonce_, k)) {
+      return false;
+    }
+    // Writing the same value back checks the permission to write and changes nothing.
+    if (::process_vm_writev(pid_t(slot.process), &local, 1, &remote, 1, 0) != ssize_t(sizeof value)) return false;
+  }
+  return true;
+}
+
+Status SharedMemoryGroup::CopyWithPeer(int rank, size_t offset, void* local, size_t bytes, bool to_peer) const {
+  const RankSlot& slot = header()->slots[rank];
+  char* remote_base = reinterpret_cast<char*>(uintptr_t(slot.buffer.load(std::memory_order_relaxed)));
+  for (size_t done = 0; done < bytes;) {
+    iovec here{static_cast<char*>(local) + done, bytes - done};
+    iovec there{remote_base + offset + done, bytes - done};
+    const ssize_t k = to_peer ? ::process_vm_writev(pid_t(slot.process), &here, 1, &there, 1, 0)
+                              : ::process_vm_readv(pid_t(slot.process), &here, 1, &there, 1, 0);
+    if (k <= 0) {
+      return Status(StatusCode::kAborted, std::string(to_peer ? "writing" : "reading") + " rank " +
+                                              std::to_string(rank) + "'s buffer: " +
+                                              (k < 0 ? ErrnoText(errno) : std::string("nothing moved")));
+    }
+    done += size_t(k);
+  }
+  return Status::Ok();
+}
+
+Status SharedMemoryGroup::SingleCopyAllReduceSum(char* data, size_t count, DataType type,
+                                                 const std::atomic<bool>& failed) {
+  const int n = world_size_;
+  const size_t element = DataTypeSize(type);
+  header()->slots[rank_].buffer.store(reinterpret_cast<uintptr_t>(data), std::memory_order_relaxed);
+  Post();  // publishes the address with the phase
+  MLSCALE_RETURN_IF_ERROR(WaitAll(failed));
+  if (!blocks_) blocks_ = std::make_unique<char[]>(2 * kSingleCopyBlockBytes);
+  char* incoming = blocks_.get() + kSingleCopyBlockBytes;
+  const size_t first = count * size_t(rank_) / size_t(n), last = count * size_t(rank_ + 1) / size_t(n);
+  const size_t block = kSingleCopyBlockBytes / element;
+  for (size_t begin = first; begin < last; begin += block) {
+    const size_t m = std::min(block, last - begin), offset = begin * element, bytes = m * element;
+    char* own = data + offset;
+    // Rank 0 sums into its own buffer (its values come first); the others into a block.
+    char* sum = rank_ == 0 ? own : blocks_.get();
+    if (rank_ != 0) MLSCALE_RETURN_IF_ERROR(CopyWithPeer(0, offset, sum, bytes, false));
+    for (int k = 1; k < n; ++k) {
+      if (k == rank_) {
+        ReduceSum(sum, own, m, type);
+      } else {
+        MLSCALE_RETURN_IF_ERROR(CopyWithPeer(k, offset, incoming, bytes, false));
+        ReduceSum(sum, incoming, m, type);
+      }
+    }
+    if (sum != own) std::memcpy(own, sum, bytes);
+    for (int k = 0; k < n; ++k) {
+      if (k != rank_) MLSCALE_RETURN_IF_ERROR(CopyWithPeer(k, offset, own, bytes, true));
+    }
+  }
+  Post();
+  return WaitAll(failed);
+}
+
 Status SharedMemoryGroup::AllReduceSum(void* data, size_t count, DataType type, const std::atomic<bool>& failed) {
   if (count == 0) return Status::Ok();
   const int n = world_size_;
@@ -259,6 +326,9 @@ Status SharedMemoryGroup::AllReduceSum(void* data, size_t count, DataType type, 
   char* user = static_cast<char*>(data);
   const char* sources[kMaxRanks];
   const size_t piece_elements = half_bytes_ / element;
+  if (single_copy_ && count * element >= options_.single_copy_min_bytes) {
+    return SingleCopyAllReduceSum(user, count, type, failed);
+  }
   // Direct: every rank reads n copies of each piece, one wait. Reduce-scatter + gather
   // reads about two, with a second wait: it pays from 256 KiB up at 4 ranks; at 2 ranks
   // direct reads no more and never loses (tests/bench/results/allreduce.md).

@@ -10,9 +10,16 @@
 //     all staging halves itself;
 //   - reduce-scatter + gather (large, two phases per piece): rank r sums sub-range r of
 //     every half into the result area, posts, and after the second wait every rank
-//     copies the whole result out.
-// Sums always run over ranks 0, 1, ..., n - 1 in that order, so the result does not
-// depend on timing and is the same on every rank. A rank never writes an area before
+//     copies the whole result out;
+//   - single copy (large messages, when every rank can read and write every other rank's
+//     memory: process_vm_readv/writev, checked at rendezvous; two phases per message):
+//     each rank posts its buffer's address; rank r reads share r of every rank's buffer
+//     straight from the peers, sums it and writes the sum into share r of every buffer;
+//     the second phase says all shares are written. No staging: each byte is read and
+//     written once per rank instead of staged, read twice and written (2 bytes of memory
+//     traffic per byte instead of 5), as OpenMPI's vader reads a peer's buffer (CMA).
+// Sums always run over ranks 0, 1, ..., n - 1 in that order, whichever path, so the result
+// does not depend on timing or message size and is the same on every rank. A rank never writes an area before
 // every rank has posted the phase that followed that area's last read (the proof is in
 // shared_memory_group.cc).
 // Waiting spins for a short time, then sleeps on a futex: on a machine with fewer cores
@@ -33,9 +40,11 @@ namespace mlscale::worker {
 struct SharedMemoryOptions {
   // Messages up to this size (any size with 2 ranks) take the direct path: one wait per
   // piece instead of two.
-  size_t direct_max_bytes = 256 << 10;
+  size_t direct_max_bytes = 64 << 10;
   // How long a wait spins before it sleeps on the futex.
   int spin_microseconds = 10;
+  // Messages from this size up take the single-copy path when it is enabled.
+  size_t single_copy_min_bytes = 16 << 10;
 };
 
 class SharedMemoryGroup {
@@ -61,6 +70,15 @@ class SharedMemoryGroup {
   // behind even when a process is killed later.
   void Unlink();
 
+  // Whether this rank can read and write the memory of every other rank of the group
+  // (process_vm_readv/writev of a word each rank published when it made or opened the
+  // segment). Fails across pid namespaces, where ptrace is restricted, or in a sandbox.
+  // Call after every rank has made or opened the segment.
+  bool CanReachPeers();
+  // Turns the single-copy path on; every rank must agree (each rank's CanReachPeers).
+  void EnableSingleCopy() { single_copy_ = true; }
+  bool single_copy() const { return single_copy_; }
+
   // Sums `count` elements at `data` over all ranks, in place. `failed` is polled while
   // waiting; once it is true the call returns kAborted (the caller knows which peer failed).
   Status AllReduceSum(void* data, size_t count, DataType type, const std::atomic<bool>& failed);
@@ -74,6 +92,12 @@ class SharedMemoryGroup {
                     size_t bytes, const SharedMemoryOptions& options);
   // Publishes this rank's next phase.
   void Post();
+  Status SingleCopyAllReduceSum(char* data, size_t count, DataType type, const std::atomic<bool>& failed);
+  // Copies `bytes` from `offset` of `rank`'s posted buffer to `local`, or (to_peer) from
+  // `local` there.
+  Status CopyWithPeer(int rank, size_t offset, void* local, size_t bytes, bool to_peer) const;
+  // Publishes this process's id and the address of probe_ for CanReachPeers.
+  void PublishProcess();
   // Waits until every rank has posted this rank's last phase.
   Status WaitAll(const std::atomic<bool>& failed);
   char* Staging(int rank, uint64_t phase) const;
@@ -89,6 +113,9 @@ class SharedMemoryGroup {
   SharedMemoryOptions options_;
   bool owner_unlinked_ = true;  // rank 0 clears it until Unlink
   uint64_t phase_ = 0;          // phases this rank posted
+  bool single_copy_ = false;
+  uint64_t probe_ = 0;          // what peers read (and write back) in CanReachPeers
+  std::unique_ptr<char[]> blocks_;  // single copy: the sum and one peer's block
 };
 
 // Says which host, and which /dev/shm, this process sees: ranks whose identities differ

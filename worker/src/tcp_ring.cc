@@ -1,7 +1,10 @@
 // The TCP ring communicator: a control connection between every pair of ranks (watched
 // for failures) and a data connection from each rank to its right neighbour, over which
 // AllReduce runs as reduce-scatter then all-gather (2 (n-1)/n of the data per rank),
-// each step's receive reduced as its bytes arrive while the send goes on. When every rank
+// each step's receive reduced as its bytes arrive while the send goes on; messages up to
+// tcp_direct_max_bytes go whole around the ring instead (n - 1 steps, not 2 (n - 1); the
+// latency of a small message is the steps') and each rank sums all copies in the ring's
+// order. When every rank
 // is on one host and can open the segment rank 0 offers at rendezvous, AllReduce (and
 // so Barrier) goes through shared memory instead (shared_memory_group.h); the control
 // connections still watch for failures.
@@ -25,6 +28,7 @@
 
 #include "mlscale/common/run_token.h"
 #include "mlscale/worker/communicator.h"
+#include "shared_memory_channel.h"
 #include "shared_memory_group.h"
 #include "socket.h"
 
@@ -32,7 +36,7 @@ namespace mlscale::worker {
 namespace {
 
 constexpr uint32_t kMagic = 0x4d4c5352;  // "MLSR"
-constexpr uint32_t kVersion = 3;  // 2: the hello carries the run token; 3: the shared-memory offer
+constexpr uint32_t kVersion = 4;  // 2: the run token; 3: the shared-memory offer; 4: the single-copy round
 enum Channel : uint32_t { kControl = 0, kData = 1 };
 // Control messages: one type byte, a 4-byte length, text.
 constexpr char kBye = 'B';      // clean exit: closing the connection next is not a failure
@@ -41,6 +45,9 @@ constexpr char kFailure = 'F';  // this rank is failing; the text says why
 // collective outside our control (NCCL) does not return.
 constexpr auto kFailureGrace = std::chrono::seconds(30);
 constexpr size_t kSegmentBytes = 1 << 20;
+// A rank waiting on a shared-memory channel naps this long at first, twice as long each
+// time nothing came, up to kLongestNap.
+constexpr std::chrono::microseconds kFirstNap{20}, kLongestNap{1000};
 
 // The first bytes of every connection, followed by the run id and the run token.
 struct Hello {
@@ -52,14 +59,37 @@ constexpr char kTokenRefused = 'T';  // wrong or missing run token: retrying wil
 
 std::string RankName(int rank) { return "rank " + std::to_string(rank); }
 
+std::string HostIdentity(const TcpRingOptions& options) {
+  return options.host_identity.empty() ? SharedMemoryHostIdentity() : options.host_identity;
+}
+
+// options.single_copy_min_bytes, resolved: with 2 ranks single copy beats staging from
+// 16 KiB, with 4 on 2 cores from 512 KiB (below, reduce-scatter + gather of staged copies
+// wins: fewer system calls per byte).
+size_t SingleCopyMinBytes(const TcpRingOptions& options) {
+  return options.single_copy_min_bytes.value_or(options.world_size == 2 ? size_t(16) << 10 : size_t(512) << 10);
+}
+
+// options.spin_microseconds, with -1 resolved: 10 us when this process may run on a CPU
+// for every rank, else 0.
+int SpinMicroseconds(const TcpRingOptions& options) {
+  if (options.spin_microseconds >= 0) return options.spin_microseconds;
+  cpu_set_t cpus;
+  const int available = ::sched_getaffinity(0, sizeof cpus, &cpus) == 0 ? CPU_COUNT(&cpus) : 1;
+  return options.world_size <= available ? 10 : 0;
+}
+
 class TcpRingCommunicator final : public Communicator {
  public:
   TcpRingCommunicator(const TcpRingOptions& options, std::vector<FileDescriptor> control,
                       FileDescriptor send_fd, FileDescriptor receive_fd,
-                      std::unique_ptr<SharedMemoryGroup> shared_memory)
+                      std::unique_ptr<SharedMemoryGroup> shared_memory,
+                      std::unique_ptr<SharedMemoryChannel> send_channel,
+                      std::unique_ptr<SharedMemoryChannel> receive_channel)
       : options_(options), control_(std::move(control)), send_fd_(std::move(send_fd)),
         receive_fd_(std::move(receive_fd)), shared_memory_(std::move(shared_memory)),
-        wakeup_(::eventfd(0, EFD_CLOEXEC)),
+        send_channel_(std::move(send_channel)), receive_channel_(std::move(receive_channel)),
+        wakeup_(::eventfd(0, EFD_CLOEXEC)), spin_(SpinMicroseconds(options)),
         peer_done_(size_t(options.world_size), false) {
     watchdog_ = std::thread([this] { Watch(); });
   }
@@ -71,19 +101,42 @@ class TcpRingCommunicator final : public Communicator {
   int rank() const override { return options_.rank; }
   int size() const override { return options_.world_size; }
   std::string_view name() const override { return "tcp-ring"; }
-  std::string_view transport() const override { return shared_memory_ ? "shared-memory" : "tcp"; }
+  std::string_view transport() const override {
+    if (shared_memory_) return "shared-memory";
+    return send_channel_ || receive_channel_ ? "tcp+shared-memory" : "tcp";
+  }
 
   Status AllReduceSum(void* data, size_t count, DataType type) override {
     const int n = size();
     if (n == 1 || count == 0) return Status::Ok();
     if (shared_memory_) {
-      if (shared_memory_->AllReduceSum(data, count, type, failed_).ok()) return Status::Ok();
-      return Failure();
+      Status status = shared_memory_->AllReduceSum(data, count, type, failed_);
+      if (status.ok()) return status;
+      return failed_.load() ? Failure() : status;
     }
     const size_t element = DataTypeSize(type);
     auto chunk_begin = [&](int c) { return count * size_t(c) / size_t(n); };
     auto chunk_elements = [&](int c) { return chunk_begin(c + 1) - chunk_begin(c); };
     char* base = static_cast<char*>(data);
+    if (count * element <= options_.tcp_direct_max_bytes) {
+      // All-gather of the whole messages (copy k holds rank k's), then every rank sums
+      // each chunk c as the ring would: rank c's values first, then c + 1, c + 2, ...
+      // (the ring adds a received partial sum to its own values, b + a == a + b).
+      const size_t bytes = count * element;
+      scratch_.resize(size_t(n) * bytes);
+      auto copy = [&](int k) { return scratch_.data() + size_t(k) * bytes; };
+      std::memcpy(copy(rank()), base, bytes);
+      for (int s = 0; s < n - 1; ++s) {
+        const int send_copy = ((rank() - s) % n + n) % n, receive_copy = ((rank() - s - 1) % n + n) % n;
+        MLSCALE_RETURN_IF_ERROR(Exchange(copy(send_copy), bytes, copy(receive_copy), bytes, [](size_t) {}));
+      }
+      for (int c = 0; c < n; ++c) {
+        const size_t offset = chunk_begin(c) * element;
+        std::memcpy(base + offset, copy(c) + offset, chunk_elements(c) * element);
+        for (int k = 1; k < n; ++k) ReduceSum(base + offset, copy((c + k) % n) + offset, chunk_elements(c), type);
+      }
+      return Status::Ok();
+    }
     scratch_.resize(chunk_elements(n - 1) * element + element);
     // Reduce-scatter: after step s, chunk (rank - s - 1) holds the sum of s + 2 ranks.
     for (int s = 0; s < n - 1; ++s) {
@@ -160,30 +213,63 @@ class TcpRingCommunicator final : public Communicator {
   Status Exchange(const char* send, size_t send_bytes, char* receive, size_t receive_bytes,
                   OnReceived&& on_received) {
     size_t sent = 0, received = 0;
+    // Nothing blocks: try both sides first, and sleep only once neither moved for spin_
+    // (a wake-up from poll costs tens of microseconds on loopback).
+    auto spin_until = Clock::now() + spin_;
+    auto nap = kFirstNap;
     while (sent < send_bytes || received < receive_bytes) {
       if (failed_.load()) return Failure();
-      pollfd fds[2];
-      int count = 0;
-      if (sent < send_bytes) fds[count++] = {send_fd_.get(), POLLOUT, 0};
-      if (received < receive_bytes) fds[count++] = {receive_fd_.get(), POLLIN, 0};
-      int rc = ::poll(fds, nfds_t(count), 500);
-      if (rc < 0 && errno != EINTR) return Internal(std::string("poll: ") + std::strerror(errno));
-      if (rc <= 0) continue;
+      bool moved = false;
       if (sent < send_bytes) {
-        ssize_t k = ::send(send_fd_.get(), send + sent, std::min(send_bytes - sent, kSegmentBytes), MSG_NOSIGNAL);
-        if (k > 0) sent += size_t(k);
+        const size_t length = std::min(send_bytes - sent, kSegmentBytes);
+        ssize_t k = send_channel_ ? ssize_t(send_channel_->Write(send + sent, length))
+                                  : ::send(send_fd_.get(), send + sent, length, MSG_NOSIGNAL);
+        if (k > 0) {
+          sent += size_t(k);
+          moved = true;
+        }
         if (k < 0 && errno != EAGAIN && errno != EINTR) return LostNeighbour((rank() + 1) % size());
       }
       if (received < receive_bytes) {
-        ssize_t k = ::recv(receive_fd_.get(), receive + received, receive_bytes - received, 0);
-        if (k > 0) {
-          received += size_t(k);
-          on_received(received);
-        }
-        if (k == 0 || (k < 0 && errno != EAGAIN && errno != EINTR)) {
-          return LostNeighbour((rank() + size() - 1) % size());
+        const size_t length = receive_bytes - received;
+        if (receive_channel_) {
+          const size_t k = receive_channel_->Read(receive + received, length);
+          if (k > 0) {
+            received += k;
+            moved = true;
+            on_received(received);
+          }
+        } else {
+          ssize_t k = ::recv(receive_fd_.get(), receive + received, length, 0);
+          if (k > 0) {
+            received += size_t(k);
+            moved = true;
+            on_received(received);
+          }
+          if (k == 0 || (k < 0 && errno != EAGAIN && errno != EINTR)) {
+            return LostNeighbour((rank() + size() - 1) % size());
+          }
         }
       }
+      if (moved || (sent == send_bytes && received == receive_bytes)) {
+        spin_until = Clock::now() + spin_;
+        nap = kFirstNap;
+        continue;
+      }
+      if (Clock::now() < spin_until) continue;
+      // Sleep until a pending socket is ready; a pending channel has nothing to wait on,
+      // so then the sleep is a nap that doubles up to kLongestNap (a peer's failure is
+      // seen through failed_ within one).
+      pollfd fds[2];
+      nfds_t count = 0;
+      if (sent < send_bytes && !send_channel_) fds[count++] = {send_fd_.get(), POLLOUT, 0};
+      if (received < receive_bytes && !receive_channel_) fds[count++] = {receive_fd_.get(), POLLIN, 0};
+      const bool channel_pending = (sent < send_bytes && send_channel_) || (received < receive_bytes && receive_channel_);
+      const auto timeout = channel_pending ? nap : std::chrono::microseconds(500'000);
+      const timespec wait{time_t(timeout.count() / 1'000'000), long(timeout.count() % 1'000'000) * 1000L};
+      int rc = ::ppoll(fds, count, &wait, nullptr);
+      if (rc < 0 && errno != EINTR) return Internal(std::string("ppoll: ") + std::strerror(errno));
+      if (channel_pending) nap = std::min(nap * 2, kLongestNap);
     }
     return Status::Ok();
   }
@@ -288,8 +374,11 @@ class TcpRingCommunicator final : public Communicator {
   TcpRingOptions options_;
   std::vector<FileDescriptor> control_;  // by rank; invalid for this rank
   FileDescriptor send_fd_, receive_fd_;
-  std::unique_ptr<SharedMemoryGroup> shared_memory_;  // null: AllReduce over TCP
+  std::unique_ptr<SharedMemoryGroup> shared_memory_;  // null: AllReduce over the ring
+  // The ring's hops to the right and from the left when they go through shared memory.
+  std::unique_ptr<SharedMemoryChannel> send_channel_, receive_channel_;
   FileDescriptor wakeup_;
+  std::chrono::microseconds spin_;
   std::vector<char> scratch_;
   std::mutex mutex_;
   std::atomic<bool> failed_{false};
@@ -438,6 +527,8 @@ StatusOr<FileDescriptor> ConnectPeer(const TcpRingOptions& options, int peer, Ch
 // Rank 0's offer of a segment to each peer: whether there is one, its name, its nonce and
 // the host identity of rank 0. Each peer answers whether it opened it; rank 0 then tells
 // all whether every peer did (only then is it used: one collective, one transport).
+// When it is used, a second round the same way decides the single-copy path: each rank
+// says whether it reaches every other rank's memory (SharedMemoryGroup::CanReachPeers).
 constexpr char kYes = 'Y', kNo = 'N';
 constexpr uint32_t kMaxOfferText = 4096;
 
@@ -456,6 +547,38 @@ StatusOr<std::string> ReceiveText(int fd, Clock::time_point deadline) {
   return text;
 }
 
+// An offer of a segment (the group's or a channel's) as it travels: whether there is one,
+// its name and nonce, and the host identity of the rank that offers it.
+struct SegmentOffer {
+  bool offered = false;
+  std::string name;
+  uint64_t nonce = 0;
+  std::string identity;
+};
+
+Status SendOffer(int fd, const SegmentOffer& offer, Clock::time_point deadline) {
+  const char offered = offer.offered ? kYes : kNo;
+  MLSCALE_RETURN_IF_ERROR(SendAll(fd, &offered, 1, deadline));
+  MLSCALE_RETURN_IF_ERROR(SendText(fd, offer.name, deadline));
+  MLSCALE_RETURN_IF_ERROR(SendAll(fd, &offer.nonce, 8, deadline));
+  return SendText(fd, offer.identity, deadline);
+}
+
+StatusOr<SegmentOffer> ReceiveOffer(int fd, Clock::time_point deadline) {
+  SegmentOffer offer;
+  char offered = kNo;
+  MLSCALE_RETURN_IF_ERROR(ReceiveAll(fd, &offered, 1, deadline));
+  offer.offered = offered == kYes;
+  auto name = ReceiveText(fd, deadline);
+  if (!name.ok()) return name.status();
+  offer.name = std::move(*name);
+  MLSCALE_RETURN_IF_ERROR(ReceiveAll(fd, &offer.nonce, 8, deadline));
+  auto identity = ReceiveText(fd, deadline);
+  if (!identity.ok()) return identity.status();
+  offer.identity = std::move(*identity);
+  return offer;
+}
+
 // Agrees with every peer over the control connections whether AllReduce goes through
 // shared memory; null when it stays on TCP. Fails only when a control connection breaks
 // or a peer sends a malformed offer.
@@ -463,20 +586,37 @@ StatusOr<std::unique_ptr<SharedMemoryGroup>> NegotiateSharedMemory(const TcpRing
                                                                    std::vector<FileDescriptor>& control,
                                                                    Clock::time_point deadline) {
   const int n = options.world_size;
-  int spin = options.spin_microseconds;
-  if (spin < 0) {
-    cpu_set_t cpus;
-    const int available = ::sched_getaffinity(0, sizeof cpus, &cpus) == 0 ? CPU_COUNT(&cpus) : 1;
-    spin = n <= available ? 10 : 0;
-  }
-  const SharedMemoryOptions shm_options{options.direct_max_bytes, spin};
-  const std::string identity = SharedMemoryHostIdentity();
+  const SharedMemoryOptions shm_options{options.direct_max_bytes, SpinMicroseconds(options),
+                                        SingleCopyMinBytes(options)};
+  const std::string identity = HostIdentity(options);
   auto lost = [&](int peer, const Status& status) {
     return Status(StatusCode::kAborted, RankName(peer) + " (" + options.peers[size_t(peer)] +
                                             ") broke off the shared-memory negotiation: " + status.message());
   };
+  // Rank 0 collects every peer's yes or no and tells every peer whether all said yes; a
+  // peer sends its own and hears the verdict.
+  auto agree = [&](bool mine) -> StatusOr<bool> {
+    const char answer = mine ? kYes : kNo;
+    char verdict = kNo;
+    if (options.rank != 0) {
+      if (Status sent = SendAll(control[0].get(), &answer, 1, deadline); !sent.ok()) return lost(0, sent);
+      if (Status got = ReceiveAll(control[0].get(), &verdict, 1, deadline); !got.ok()) return lost(0, got);
+      return verdict == kYes;
+    }
+    bool all = mine;
+    for (int peer = 1; peer < n; ++peer) {
+      char theirs = kNo;
+      if (Status got = ReceiveAll(control[size_t(peer)].get(), &theirs, 1, deadline); !got.ok()) return lost(peer, got);
+      all = all && theirs == kYes;
+    }
+    verdict = all ? kYes : kNo;
+    for (int peer = 1; peer < n; ++peer) {
+      if (Status sent = SendAll(control[size_t(peer)].get(), &verdict, 1, deadline); !sent.ok()) return lost(peer, sent);
+    }
+    return all;
+  };
+  std::unique_ptr<SharedMemoryGroup> group;
   if (options.rank == 0) {
-    std::unique_ptr<SharedMemoryGroup> group;
     if (options.shared_memory && n <= SharedMemoryGroup::kMaxRanks) {
       auto created = SharedMemoryGroup::Create(n, shm_options);
       if (created.ok()) {
@@ -485,56 +625,82 @@ StatusOr<std::unique_ptr<SharedMemoryGroup>> NegotiateSharedMemory(const TcpRing
         std::fprintf(stderr, "mlscale-train: rank 0: AllReduce stays on TCP: %s\n", created.status().message().c_str());
       }
     }
-    const char offered = group ? kYes : kNo;
-    const uint64_t nonce = group ? group->nonce() : 0;
-    const std::string name = group ? group->name() : "";
-    bool everyone = group != nullptr;
+    const SegmentOffer offer{group != nullptr, group ? group->name() : "", group ? group->nonce() : 0, identity};
     for (int peer = 1; peer < n; ++peer) {
-      int fd = control[size_t(peer)].get();
-      Status sent = SendAll(fd, &offered, 1, deadline);
-      if (sent.ok()) sent = SendText(fd, name, deadline);
-      if (sent.ok()) sent = SendAll(fd, &nonce, 8, deadline);
-      if (sent.ok()) sent = SendText(fd, identity, deadline);
-      if (!sent.ok()) return lost(peer, sent);
+      if (Status sent = SendOffer(control[size_t(peer)].get(), offer, deadline); !sent.ok()) return lost(peer, sent);
     }
-    for (int peer = 1; peer < n; ++peer) {
-      char answer = kNo;
-      if (Status got = ReceiveAll(control[size_t(peer)].get(), &answer, 1, deadline); !got.ok()) return lost(peer, got);
-      everyone = everyone && answer == kYes;
-    }
-    const char decision = everyone ? kYes : kNo;
-    for (int peer = 1; peer < n; ++peer) {
-      if (Status sent = SendAll(control[size_t(peer)].get(), &decision, 1, deadline); !sent.ok()) return lost(peer, sent);
-    }
-    if (!everyone) return std::unique_ptr<SharedMemoryGroup>();
-    group->Unlink();  // every peer has it mapped
-    return group;
-  }
-  const int fd = control[0].get();
-  char offered = kNo;
-  uint64_t nonce = 0;
-  if (Status got = ReceiveAll(fd, &offered, 1, deadline); !got.ok()) return lost(0, got);
-  auto name = ReceiveText(fd, deadline);
-  if (!name.ok()) return lost(0, name.status());
-  if (Status got = ReceiveAll(fd, &nonce, 8, deadline); !got.ok()) return lost(0, got);
-  auto rank0_identity = ReceiveText(fd, deadline);
-  if (!rank0_identity.ok()) return lost(0, rank0_identity.status());
-  std::unique_ptr<SharedMemoryGroup> group;
-  if (offered == kYes && options.shared_memory && *rank0_identity == identity) {
-    auto opened = SharedMemoryGroup::Open(*name, nonce, options.rank, n, shm_options);
-    if (opened.ok()) {
-      group = std::move(*opened);
-    } else {
-      std::fprintf(stderr, "mlscale-train: rank %d: cannot use rank 0's shared memory (AllReduce stays on TCP): %s\n",
-                   options.rank, opened.status().message().c_str());
+  } else {
+    auto offer = ReceiveOffer(control[0].get(), deadline);
+    if (!offer.ok()) return lost(0, offer.status());
+    if (offer->offered && options.shared_memory && offer->identity == identity) {
+      auto opened = SharedMemoryGroup::Open(offer->name, offer->nonce, options.rank, n, shm_options);
+      if (opened.ok()) {
+        group = std::move(*opened);
+      } else {
+        std::fprintf(stderr, "mlscale-train: rank %d: cannot use rank 0's shared memory (AllReduce stays on TCP): %s\n",
+                     options.rank, opened.status().message().c_str());
+      }
     }
   }
-  const char answer = group ? kYes : kNo;
-  if (Status sent = SendAll(fd, &answer, 1, deadline); !sent.ok()) return lost(0, sent);
-  char decision = kNo;
-  if (Status got = ReceiveAll(fd, &decision, 1, deadline); !got.ok()) return lost(0, got);
-  if (decision != kYes) group.reset();
+  auto everyone = agree(group != nullptr);
+  if (!everyone.ok()) return everyone.status();
+  if (!*everyone) return std::unique_ptr<SharedMemoryGroup>();
+  group->Unlink();  // every rank has it mapped (no-op but on rank 0)
+  // Every rank made or opened the segment before the verdict: all have published.
+  auto reach = agree(SingleCopyMinBytes(options) != SIZE_MAX && group->CanReachPeers());
+  if (!reach.ok()) return reach.status();
+  if (*reach) group->EnableSingleCopy();
   return group;
+}
+
+// When the ranks do not all share one host: a shared-memory channel for each ring hop
+// whose two ranks have the same host identity, TCP for the others. Over the data
+// connections each rank offers a channel to its right neighbour (whether there is one,
+// its name, its nonce, this rank's host identity), answers its left neighbour's offer
+// (whether it opened it), then reads its right neighbour's answer. The offers are small
+// enough for the sockets' buffers, so no rank waits for another before it has sent.
+Status NegotiateChannels(const TcpRingOptions& options, int send_fd, int receive_fd, Clock::time_point deadline,
+                         std::unique_ptr<SharedMemoryChannel>& send_channel,
+                         std::unique_ptr<SharedMemoryChannel>& receive_channel) {
+  const int n = options.world_size, right = (options.rank + 1) % n, left = (options.rank + n - 1) % n;
+  auto lost = [&](int peer, const Status& status) {
+    return Status(StatusCode::kAborted, RankName(peer) + " (" + options.peers[size_t(peer)] +
+                                            ") broke off the shared-memory channel negotiation: " + status.message());
+  };
+  const std::string identity = HostIdentity(options);
+  std::unique_ptr<SharedMemoryChannel> offered;
+  if (options.shared_memory) {
+    auto created = SharedMemoryChannel::Create();
+    if (created.ok()) {
+      offered = std::move(*created);
+    } else {
+      std::fprintf(stderr, "mlscale-train: rank %d: the hop to rank %d stays on TCP: %s\n", options.rank, right,
+                   created.status().message().c_str());
+    }
+  }
+  const SegmentOffer offer{offered != nullptr, offered ? offered->name() : "", offered ? offered->nonce() : 0, identity};
+  if (Status sent = SendOffer(send_fd, offer, deadline); !sent.ok()) return lost(right, sent);
+  auto left_offer = ReceiveOffer(receive_fd, deadline);
+  if (!left_offer.ok()) return lost(left, left_offer.status());
+  if (left_offer->offered && options.shared_memory && left_offer->identity == identity) {
+    auto opened = SharedMemoryChannel::Open(left_offer->name, left_offer->nonce);
+    if (opened.ok()) {
+      receive_channel = std::move(*opened);
+    } else {
+      std::fprintf(stderr, "mlscale-train: rank %d: the hop from rank %d stays on TCP: %s\n", options.rank, left,
+                   opened.status().message().c_str());
+    }
+  }
+  const char answer = receive_channel ? kYes : kNo;
+  if (Status sent_answer = SendAll(receive_fd, &answer, 1, deadline); !sent_answer.ok()) return lost(left, sent_answer);
+
+  char right_answer = kNo;
+  if (Status got = ReceiveAll(send_fd, &right_answer, 1, deadline); !got.ok()) return lost(right, got);
+  if (right_answer == kYes && offered) {
+    offered->Unlink();  // the reader has it mapped
+    send_channel = std::move(offered);
+  }
+  return Status::Ok();
 }
 
 std::string RankList(const std::set<int>& ranks) {
@@ -610,8 +776,15 @@ StatusOr<std::unique_ptr<Communicator>> ConnectTcpRing(const TcpRingOptions& opt
   auto shared_memory =
       NegotiateSharedMemory(options, control, std::max(deadline, Clock::now() + std::chrono::seconds(10)));
   if (!shared_memory.ok()) return shared_memory.status();
+  std::unique_ptr<SharedMemoryChannel> send_channel, receive_channel;
+  if (!*shared_memory) {
+    MLSCALE_RETURN_IF_ERROR(NegotiateChannels(options, send_fd.get(), acceptor.data().get(),
+                                              std::max(deadline, Clock::now() + std::chrono::seconds(10)),
+                                              send_channel, receive_channel));
+  }
   return std::unique_ptr<Communicator>(std::make_unique<TcpRingCommunicator>(
-      options, std::move(control), std::move(send_fd), std::move(acceptor.data()), std::move(*shared_memory)));
+      options, std::move(control), std::move(send_fd), std::move(acceptor.data()), std::move(*shared_memory),
+      std::move(send_channel), std::move(receive_channel)));
 }
 
 }  // namespace mlscale::worker

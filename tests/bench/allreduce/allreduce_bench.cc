@@ -48,6 +48,7 @@ int main(int argc, char** argv) {
   int rounds = 3;
   bool tcp = false;
   TcpRingOptions options;
+  size_t single_copy_min_bytes = 0;
   po::options_description description("allreduce_bench (run under mpirun)");
   description.add_options()("help", "this text")(
       "min-bytes", po::value(&min_bytes)->default_value(min_bytes), "smallest message (doubled up to --max-bytes)")(
@@ -58,7 +59,12 @@ int main(int argc, char** argv) {
       "spin-us", po::value(&options.spin_microseconds)->default_value(options.spin_microseconds),
       "shared memory: spin this long before sleeping on the futex (-1: 10 us, 0 with more ranks than CPUs)")(
       "direct-max-bytes", po::value(&options.direct_max_bytes)->default_value(options.direct_max_bytes),
-      "shared memory: largest message summed directly (one wait)");
+      "shared memory: largest message summed directly (one wait)")(
+      "single-copy-min-bytes", po::value(&single_copy_min_bytes),
+      "shared memory: smallest message read and written straight from the peers' buffers (no staging; default: "
+      "16 KiB with 2 ranks, 512 KiB with more)")(
+      "tcp-direct-max-bytes", po::value(&options.tcp_direct_max_bytes)->default_value(options.tcp_direct_max_bytes),
+      "TCP: largest message passed whole around the ring and summed by every rank");
   po::variables_map values;
   try {
     po::store(po::parse_command_line(argc, argv, description), values);
@@ -76,6 +82,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   options.shared_memory = !tcp;
+  if (values.count("single-copy-min-bytes")) options.single_copy_min_bytes = single_copy_min_bytes;
   auto mpi = CreateMpiCommunicator();
   if (!mpi.ok()) {
     std::fprintf(stderr, "%s\n", mpi.status().ToString().c_str());
@@ -102,9 +109,12 @@ int main(int argc, char** argv) {
   std::vector<float> ring_buffer(max_bytes / 4 + 1), mpi_buffer(max_bytes / 4 + 1);
   if (rank == 0) {
     const std::string spin = options.spin_microseconds < 0 ? "auto" : std::to_string(options.spin_microseconds) + " us";
-    std::printf("# %d processes, float32 sum; ours over %s (spin %s, direct up to %zu B); best of %d alternating "
-                "rounds; times in us, bandwidths in GB/s\n",
-                size, std::string((*ring)->transport()).c_str(), spin.c_str(), options.direct_max_bytes, rounds);
+    const std::string single_copy =
+        options.single_copy_min_bytes ? std::to_string(*options.single_copy_min_bytes) + " B" : "the default";
+    std::printf("# %d processes, float32 sum; ours over %s (spin %s; shared memory: direct up to %zu B, single copy "
+                "from %s; TCP: direct up to %zu B); best of %d alternating rounds; times in us, bandwidths in GB/s\n",
+                size, std::string((*ring)->transport()).c_str(), spin.c_str(), options.direct_max_bytes,
+                single_copy.c_str(), options.tcp_direct_max_bytes, rounds);
     std::printf("%12s %10s %6s | %10s %8s %8s | %10s %8s %8s | %9s\n", "size(B)", "count", "iters", "ours time",
                 "algbw", "busbw", "mpi time", "algbw", "busbw", "ours/mpi");
   }

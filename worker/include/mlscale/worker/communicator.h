@@ -19,6 +19,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -39,7 +40,9 @@ class Communicator {
   virtual int size() const = 0;
   // "single", "tcp-ring" or "mpi".
   virtual std::string_view name() const = 0;
-  // What AllReduce travels over: "tcp" or "shared-memory" for the ring, else name().
+  // What AllReduce travels over: for the ring "shared-memory" (every rank on one host),
+  // "tcp+shared-memory" (this rank reaches a ring neighbour through shared memory, other
+  // hops are TCP) or "tcp"; else name().
   virtual std::string_view transport() const { return name(); }
 
   // Replaces `count` elements of `type` at `data` by their sum over all ranks. Every rank
@@ -71,11 +74,29 @@ struct TcpRingOptions {
   // open it (MLSCALE_TRANSPORT=auto, the default); false keeps it on TCP
   // (MLSCALE_TRANSPORT=tcp).
   bool shared_memory = true;
+  // When not every rank shares this host: each ring hop between two ranks that do goes
+  // through a shared-memory channel, the others over TCP (the same algorithm, so the same
+  // bits as all-TCP). Ranks share a host when their identities are equal; empty: this
+  // process's (the boot id and which /dev/shm it sees: pods of one node differ).
+  std::string host_identity;
   // Shared memory: messages up to this size (any size with 2 ranks) are summed by every
   // rank from all ranks' copies (one wait); larger ones by reduce-scatter and gather (two
   // waits per MiB). Measured in tests/bench/results/allreduce.md.
-  size_t direct_max_bytes = 256 << 10;
-  // Shared memory: how long a wait spins before it sleeps on a futex
+  // Every path of either transport sums each element in one fixed order of the ranks
+  // (shared memory: 0, 1, ..., n - 1; TCP: the ring's, from the rank that starts the
+  // element's chunk), so the result never depends on timing or on the path taken.
+  size_t direct_max_bytes = 64 << 10;
+  // Shared memory: messages from this size up are read and written straight from and to
+  // the peers' buffers (process_vm_readv/writev, one copy instead of staging) when every
+  // rank can reach every other's memory (checked at rendezvous; not across pid
+  // namespaces). Unset: 16 KiB with 2 ranks, 512 KiB with more (measured on 2 cores,
+  // tests/bench/results/allreduce.md). SIZE_MAX: never.
+  std::optional<size_t> single_copy_min_bytes;
+  // TCP: messages up to this size are passed whole around the ring (n - 1 steps, an
+  // all-gather) and summed by every rank, instead of the ring's 2 (n - 1) steps of
+  // reduce-scatter and all-gather; the sum is the same bits (the ring's order).
+  size_t tcp_direct_max_bytes = 64 << 10;
+  // How long a wait spins before it sleeps (on a futex in shared memory, in poll on TCP)
   // (MLSCALE_SPIN_MICROSECONDS); -1: 10 us when the host has a CPU for every rank, else 0
   // (a spinning rank would hold the CPU of the rank it waits for).
   int spin_microseconds = -1;
