@@ -32,6 +32,30 @@ using Clock = std::chrono::steady_clock;
 
 double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
 
+// The optimizer step over `n` parameters. One loop per optimizer kind, the kind fixed and
+// the arrays declared distinct, so that GCC vectorizes it, square roots and divisions
+// included (a loop with the kind read at run time and possibly aliasing arrays stayed
+// scalar: 20 % of a synthetic-MLP step). IEEE square root and division are exact, so the
+// bits are those of the scalar loop.
+template <int kKind>
+void UpdateAllOfKind(kernels::UpdateParameters u, float* __restrict parameters, const float* __restrict gradients,
+                     float* __restrict state, int64_t n) {
+  u.kind = kKind;
+  for (int64_t i = 0; i < n; ++i) kernels::UpdateParameter(u, parameters[i], gradients[i], state, i);
+}
+
+void UpdateAll(const kernels::UpdateParameters& u, float* parameters, const float* gradients, float* state,
+               int64_t n) {
+  switch (u.kind) {
+    case kernels::kSgd:
+      return UpdateAllOfKind<kernels::kSgd>(u, parameters, gradients, state, n);
+    case kernels::kAdam:
+      return UpdateAllOfKind<kernels::kAdam>(u, parameters, gradients, state, n);
+    default:
+      return UpdateAllOfKind<kernels::kAdamW>(u, parameters, gradients, state, n);
+  }
+}
+
 // `size` - 1 threads that, with the caller, run task(0..size-1) and wait for all of them.
 class ThreadTeam {
  public:
@@ -177,8 +201,7 @@ class CpuBackend final : public ComputeBackend {
     ++step_;
     const kernels::UpdateParameters u =
         MakeUpdateParameters(options_.config.optimizer, learning_rate, step_, layout_.parameter_count);
-    float* state = state_.data();
-    for (int64_t i = 0; i < p; ++i) kernels::UpdateParameter(u, parameters_[size_t(i)], gradients_[size_t(i)], state, i);
+    UpdateAll(u, parameters_.data(), gradients_.data(), state_.data(), p);
     StepResult result{gradients_[size_t(p + kLossSlot)], gradients_[size_t(p + kStopSlot)] > 0.5f, {}};
     result.phases.forward = Seconds(forward_done - started);
     result.phases.backward = Seconds(backward_done - forward_done);
