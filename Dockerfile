@@ -62,7 +62,7 @@ FROM debian:${DEBIAN}-slim AS worker
 RUN apt-get update \
  && apt-get install -y --no-install-recommends libcpprest2.10 libyaml-cpp0.7 libspdlog1.10 libfmt9 \
       libboost-system1.74.0 libboost-program-options1.74.0 libopenmpi3 openmpi-bin libnlopt0 libnlopt-cxx0 \
-      libsimdjson14 libgomp1 zlib1g libssl3 openssh-server openssh-client ca-certificates \
+      libsimdjson14 libgomp1 libdnnl2 zlib1g libssl3 openssh-server openssh-client ca-certificates \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --uid 65532 --user-group --home-dir /home/mlscale --create-home --shell /bin/bash mlscale
 COPY --from=build /opt/mlscale /opt/mlscale

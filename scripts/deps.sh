@@ -13,7 +13,7 @@ set -euo pipefail
 PACKAGES=(
   build-essential cmake ninja-build pkg-config git ccache
   python3 python3-venv openssl libssl-dev
-  libcpprest-dev libyaml-cpp-dev nlohmann-json3-dev libspdlog-dev libeigen3-dev
+  libcpprest-dev libyaml-cpp-dev nlohmann-json3-dev libspdlog-dev libeigen3-dev libdnnl-dev
   libboost-system-dev libboost-program-options-dev libboost-dev
   libopenmpi-dev openmpi-bin libnlopt-cxx-dev libsimdjson-dev zlib1g-dev
   libgtest-dev libgmock-dev

@@ -338,6 +338,43 @@ TEST_F(ProcessTest, GpuBackendIsOneFlagAwayAndSaysWhyNot) {
   }
 }
 
+// Separate processes with the same seed and thread count write the same weights, bit for
+// bit, and report the same losses: one process with 2 threads, and 2 ranks of 1 thread.
+TEST_F(ProcessTest, SameSeedAndThreadsWriteTheSameWeightsInSeparateProcesses) {
+  const std::string config = WriteConfig(R"({"epochs": 3, "model": {"dropout": 0.2}})");
+  struct Run {
+    nlohmann::json result;  // rank 0's
+    std::string weights;    // weights.bin
+  };
+  auto run = [&](int ranks, const std::string& name) {
+    const std::string model = dir_ + "/" + name;
+    std::vector<std::unique_ptr<Process>> processes;
+    if (ranks == 1) {
+      processes.push_back(std::make_unique<Process>(
+          std::vector<std::string>{"--config", config, "--output-dir", model},
+          std::map<std::string, std::string>{{"OMP_NUM_THREADS", "2"}, {"MLSCALE_TERMINATION_LOG", dir_ + "/t-" + name}},
+          dir_, name));
+    } else {
+      processes = StartRanks(ranks, {"--config", config, "--output-dir", model});
+    }
+    for (auto& process : processes) EXPECT_EQ(process->Wait(seconds(120)), 0) << process->err();
+    std::string out = processes[0]->out();  // the result is the last line
+    while (!out.empty() && out.back() == '\n') out.pop_back();
+    auto result = nlohmann::json::parse(out.substr(out.rfind('\n') + 1), nullptr, false);
+    EXPECT_FALSE(result.is_discarded()) << out;
+    return Run{result, ReadFile(model + "/weights.bin")};
+  };
+  for (int ranks : {1, 2}) {
+    const Run a = run(ranks, "a" + std::to_string(ranks)), b = run(ranks, "b" + std::to_string(ranks));
+    ASSERT_FALSE(a.weights.empty());
+    EXPECT_TRUE(a.weights == b.weights) << ranks << " rank(s): weights.bin differs";
+    EXPECT_EQ(a.result["loss"], b.result["loss"]);
+    EXPECT_EQ(a.result["testLoss"], b.result["testLoss"]);
+    EXPECT_EQ(a.result["worldSize"], ranks);
+    EXPECT_EQ(a.result["backend"], ranks == 1 ? "cpu (onednn, 2 threads)" : "cpu (onednn, 1 thread)");
+  }
+}
+
 TEST_F(ProcessTest, RunsUnderMpirun) {
   if (::system("command -v mpirun >/dev/null 2>&1") != 0) GTEST_SKIP() << "mpirun is not installed";
   const std::string config = WriteConfig(R"({"epochs": 2})");

@@ -16,6 +16,7 @@
 #include "mlscale/worker/communicator.h"
 #include "mlscale/worker/config.h"
 #include "mlscale/worker/model.h"
+#include "mlscale/worker/trainer.h"
 
 namespace mlscale::worker {
 
@@ -33,6 +34,10 @@ struct Batch {
 struct StepResult {
   double loss = 0;          // mean cross-entropy over the global batch
   bool stop_requested = false;  // some rank asked to stop after this step
+  // Where this step's time went on this rank (all but `data`, which the trainer measures).
+  // The CPU backend fills them; the GPU backend's kernels run asynchronously and it
+  // leaves them 0.
+  StepPhaseSeconds phases;
 };
 
 struct EvaluationTotals {

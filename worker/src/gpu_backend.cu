@@ -224,7 +224,7 @@ class GpuBackend final : public ComputeBackend {
     MLSCALE_RETURN_IF_ERROR(CudaStatus(cudaMemcpyAsync(extra, gradients_.get() + p, sizeof(extra),
                                                        cudaMemcpyDeviceToHost, compute_), "copying the loss"));
     MLSCALE_RETURN_IF_ERROR(CudaStatus(cudaStreamSynchronize(compute_), "training step"));
-    return StepResult{extra[kLossSlot], extra[kStopSlot] > 0.5f};
+    return StepResult{extra[kLossSlot], extra[kStopSlot] > 0.5f, {}};
   }
 
   StatusOr<EvaluationTotals> Evaluate(const float* x, const int32_t* y, int64_t count) override {

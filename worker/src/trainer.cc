@@ -37,7 +37,13 @@ nlohmann::json TrainResult::ToJson() const {
           {"communicator", communicator},
           {"transport", transport},
           {"worldSize", world_size},
-          {"dataset", dataset}};
+          {"dataset", dataset},
+          {"phaseSeconds", phase_seconds.ToJson()}};
+}
+
+nlohmann::json StepPhaseSeconds::ToJson() const {
+  return {{"data", data}, {"forward", forward}, {"backward", backward}, {"allReduceWait", all_reduce_wait},
+          {"optimizer", optimizer}};
 }
 
 namespace {
@@ -205,12 +211,15 @@ class Trainer {
     double epoch_loss = 0;
     int64_t epoch_steps = 0;
     for (int64_t step = first; step < result_.total_steps; ++step) {
+      const auto waiting = Clock::now();
       Batch batch = loader.Next();
+      result_.phase_seconds.data += Seconds(Clock::now() - waiting);
       const double lr = LearningRateAt(config_.optimizer, config_.schedule, step, result_.total_steps);
       const bool stop = (options_.stop_requested != nullptr && options_.stop_requested->load()) ||
                         (options_.stop_at_step >= 0 && step + 1 >= options_.stop_at_step);
       auto outcome = backend_->TrainStep(batch, lr, stop);
       if (!outcome.ok()) return outcome.status();
+      AddPhases(outcome->phases);
       result_.steps = step + 1;
       result_.step_losses.push_back(outcome->loss);
       samples += batch.global_size;
@@ -252,6 +261,14 @@ class Trainer {
       }
     }
     return Status::Ok();
+  }
+
+  void AddPhases(const StepPhaseSeconds& step) {
+    StepPhaseSeconds& sum = result_.phase_seconds;
+    sum.forward += step.forward;
+    sum.backward += step.backward;
+    sum.all_reduce_wait += step.all_reduce_wait;
+    sum.optimizer += step.optimizer;
   }
 
   // Every rank evaluates its shard of the test set; the totals are summed.

@@ -1,65 +1,75 @@
 #!/usr/bin/env python3
-"""1 -> 2 processes of mlscale-train on one machine: the bundled digits set and the
-synthetic 60000x256 MLP of tests/bench/trainer (same data, configs and launch as
-bench_trainer.py, whose helpers this reuses), at 1 process x 1 thread and 2 x 1 with
-AllReduce through shared memory (the default on one host) and over TCP
-(MLSCALE_TRANSPORT=tcp). Runs alternate; each row is the best of --rounds, with the load
-average before and after. Prints a markdown table.
+"""1 -> 2 processes on one machine, mlscale-train beside PyTorch DistributedDataParallel
+(gloo) in the same run: the synthetic 60000x256 MLP of tests/bench/trainer (and, with
+--workloads, the digits set; same data, configs and launch as bench_trainer.py, whose
+helpers this reuses), 1 process x 1 thread and 2 x 1 with AllReduce through shared
+memory (the default on one host; over TCP too with --tcp, MLSCALE_TRANSPORT=tcp). PyTorch
+runs the same model, global batch and per-rank share (torch_mlp.py): its 1 -> 2 ratio
+says what this machine allows. Runs alternate; each row is the best of --rounds, with
+every round and the load average before and after; our rows add rank 0's step time by
+phase (phaseSeconds). Prints a markdown table.
 
-  PY=$(tests/bench/setup-venv.sh)/bin/python
-  $PY tests/bench/allreduce/scaling.py [--build build] [--rounds 3]
+  $PY tests/bench/allreduce/scaling.py [--build build] [--rounds 3] [--workloads synthetic,digits] [--tcp]
 """
 import argparse
 import json
-import os
 import sys
 import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "trainer"))
-import bench_trainer  # noqa: E402  (make_data, run_ours)
-
-
-def run(binary, config_path, processes, transport):
-    os.environ["MLSCALE_TRANSPORT"] = transport
-    try:
-        return bench_trainer.run_ours(binary, config_path, processes, 1, "tcp")
-    finally:
-        del os.environ["MLSCALE_TRANSPORT"]
+import bench_trainer  # noqa: E402  (make_data, run_ours, run_torch, phases, load, machine)
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--build", default=str(bench_trainer.ROOT / "build"))
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--workloads", default="synthetic")
+    parser.add_argument("--tcp", action="store_true", help="also 2 x 1 over TCP")
+    parser.add_argument("--data", help="a folder for the generated data files (kept between runs)")
+    parser.add_argument("--python", default=sys.executable, help="the Python that runs torch_mlp.py")
     args = parser.parse_args()
     binary = str(Path(args.build) / "worker/mlscale-train")
-    shapes = (("1 x 1", 1, "auto"), ("2 x 1, shared memory", 2, "auto"), ("2 x 1, TCP", 2, "tcp"))
-    print("| workload | processes x threads | samples/s (best of %d) | all rounds | vs 1 process | load before -> after |"
-          % args.rounds)
-    print("|---|---|---:|---|---:|---|")
-    with tempfile.TemporaryDirectory() as tmp_name:
-        tmp = Path(tmp_name)
-        for name, workload in bench_trainer.make_data(tmp).items():
-            config_path = tmp / "trainer.json"
+    shapes = [("mlscale-train", "1 x 1", 1, None), ("mlscale-train", "2 x 1, shared memory", 2, "auto")]
+    if args.tcp:
+        shapes.append(("mlscale-train", "2 x 1, TCP", 2, "tcp"))
+    shapes += [("PyTorch", "1 x 1", 1, None), ("PyTorch DDP (gloo)", "2 x 1", 2, None)]
+    print(f"Machine: {bench_trainer.machine()}; rounds {args.rounds}.\n")
+    print("| workload | trainer | processes x threads | samples/s (best) | all rounds | vs its 1 process | "
+          "load before -> after | step time by phase (rank 0, best run) |")
+    print("|---|---|---|---:|---|---:|---|---|")
+    with tempfile.TemporaryDirectory() as scratch:
+        tmp = Path(args.data or scratch)
+        tmp.mkdir(parents=True, exist_ok=True)
+        names = args.workloads.split(",")
+        for name, workload in bench_trainer.make_data(tmp, names).items():
+            config_path = tmp / f"{name}-scaling.json"
             config_path.write_text(json.dumps(workload["trainer"]))
-            results = {label: [] for label, _, _ in shapes}
-            before = os.getloadavg()
+            results = {shape: [] for shape in shapes}
+            before = bench_trainer.load()
             for _ in range(args.rounds):
-                for label, processes, transport in shapes:
-                    r = run(binary, str(config_path), processes, transport)
-                    if processes > 1:
-                        want = "shared-memory" if transport == "auto" else "tcp"
-                        assert r.get("transport", want) == want, r
-                    results[label].append(r["samplesPerSecond"])
-            after = os.getloadavg()
-            single = max(results["1 x 1"])
-            for label, _, _ in shapes:
-                best = max(results[label])
-                rounds = ", ".join(f"{v:,.0f}" for v in results[label])
-                ratio = "" if label == "1 x 1" else f"{best / single:.2f}x"
-                print(f"| {name} | {label} | {best:,.0f} | {rounds} | {ratio} | "
-                      f"{before[0]:.2f} -> {after[0]:.2f} |", flush=True)
+                for shape in shapes:
+                    trainer, _, processes, transport = shape
+                    if trainer == "mlscale-train":
+                        env = {"MLSCALE_TRANSPORT": transport} if transport else {}
+                        r = bench_trainer.run_ours(binary, str(config_path), processes, 1, env_extra=env)
+                        if processes > 1:
+                            want = "shared-memory" if transport == "auto" else "tcp"
+                            assert r.get("transport") == want, r
+                    else:
+                        r = bench_trainer.run_torch(args.python, workload["torch"], 1, processes)
+                    results[shape].append(r)
+            after = bench_trainer.load()
+            for shape in shapes:
+                trainer, label, processes, _ = shape
+                best = max(results[shape], key=lambda r: r["samplesPerSecond"])
+                single = max(r["samplesPerSecond"] for s, rs in results.items() if s[0].split()[0] == trainer.split()[0]
+                             and s[2] == 1 for r in rs)
+                ratio = "" if processes == 1 else f"**{best['samplesPerSecond'] / single:.2f}x**"
+                print(f"| {workload.get('label', name)} | {trainer} | {label} | {best['samplesPerSecond']:,.0f} | "
+                      f"{bench_trainer.rounds_text(results[shape])} | {ratio} | {before} -> {after} | "
+                      f"{bench_trainer.phases(best)} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -3,13 +3,20 @@
 
 Prints one JSON line: samplesPerSecond (over the training loop, per-epoch evaluation
 included, as mlscale-train measures it), accuracy and loss on the test file.
+
+With WORLD_SIZE > 1 (and RANK, MASTER_ADDR, MASTER_PORT) it is one rank of a
+DistributedDataParallel job over gloo: every rank draws the same global batch, takes
+positions rank, rank + WORLD_SIZE, ... of it (as mlscale-train's ranks do), and evaluates
+its share of the test set; rank 0 prints the global figures.
 """
 import argparse
 import json
+import os
 import time
 
 import numpy as np
 import torch
+import torch.distributed as dist
 
 
 def load(path, fmt, labels_path=None):
@@ -41,6 +48,7 @@ def main():
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--seed", type=int, default=42)
     a = p.parse_args()
+    world, rank = int(os.environ.get("WORLD_SIZE", "1")), int(os.environ.get("RANK", "0"))
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
     xtr, ytr = load(a.train, a.format, a.train_labels)
@@ -55,6 +63,10 @@ def main():
         layers += [torch.nn.Linear(width, h), torch.nn.ReLU(), torch.nn.Dropout(a.dropout)]
         width = h
     model = torch.nn.Sequential(*layers, torch.nn.Linear(width, classes))
+    if world > 1:
+        dist.init_process_group("gloo", rank=rank, world_size=world)
+        model = torch.nn.parallel.DistributedDataParallel(model)
+        xte, yte = xte[rank::world], yte[rank::world]
     optimizer = torch.optim.Adam(model.parameters(), lr=a.lr, weight_decay=a.weight_decay)
     loss_fn = torch.nn.CrossEntropyLoss()
 
@@ -62,24 +74,31 @@ def main():
         model.eval()
         with torch.no_grad():
             logits = model(xte)
-            result = float(loss_fn(logits, yte)), float((logits.argmax(1) == yte).float().mean())
+            totals = torch.tensor([float(torch.nn.functional.cross_entropy(logits, yte, reduction="sum")),
+                                   float((logits.argmax(1) == yte).sum()), float(len(yte))], dtype=torch.float64)
+        if world > 1:
+            dist.all_reduce(totals)
         model.train()
-        return result
+        return float(totals[0] / totals[2]), float(totals[1] / totals[2])
 
     n = xtr.shape[0]
     start = time.perf_counter()
     for _ in range(a.epochs):
         order = torch.randperm(n)
         for first in range(0, n, a.batch):
-            idx = order[first:first + a.batch]
+            idx = order[first:first + a.batch][rank::world]
             optimizer.zero_grad(set_to_none=True)
             loss = loss_fn(model(xtr[idx]), ytr[idx])
             loss.backward()
             optimizer.step()
         test_loss, accuracy = evaluate()
     seconds = time.perf_counter() - start
-    print(json.dumps({"samplesPerSecond": n * a.epochs / seconds, "accuracy": accuracy, "testLoss": test_loss,
-                      "wallSeconds": seconds, "threads": a.threads, "torch": torch.__version__}))
+    if rank == 0:
+        print(json.dumps({"samplesPerSecond": n * a.epochs / seconds, "accuracy": accuracy, "testLoss": test_loss,
+                          "wallSeconds": seconds, "threads": a.threads, "worldSize": world,
+                          "torch": torch.__version__}))
+    if world > 1:
+        dist.destroy_process_group()
 
 
 if __name__ == "__main__":

@@ -48,6 +48,16 @@ struct TrainOptions {
   std::function<void(const std::string&)> log;
 };
 
+// Seconds of training steps spent in each phase, on one rank. With several threads the
+// phases are those of the rank's first thread: forward is its forward pass and loss,
+// backward lasts until every thread has its gradients. all_reduce_wait is the time after
+// backward until the gradients are summed over the ranks (what the overlap did not hide);
+// data is the wait for the next batch from the prefetch thread.
+struct StepPhaseSeconds {
+  double data = 0, forward = 0, backward = 0, all_reduce_wait = 0, optimizer = 0;
+  nlohmann::json ToJson() const;
+};
+
 struct TrainResult {
   double loss = 0;             // mean training loss over the last epoch trained
   double test_loss = 0;
@@ -62,9 +72,10 @@ struct TrainResult {
   std::string transport;  // what AllReduce travels over (Communicator::transport)
   int world_size = 1;
   std::vector<double> step_losses;  // global mean loss of each step of this run
+  StepPhaseSeconds phase_seconds;   // rank 0's, summed over the steps of this run
   // The final JSON result (MLSCALE_RESULT_FILE, termination message): "metrics"
   // {testAccuracy, testLoss, loss} (what an operator or a sweep reads), and loss,
-  // accuracy, steps, samplesPerSecond, wallSeconds, ...
+  // accuracy, steps, samplesPerSecond, wallSeconds, phaseSeconds, ...
   nlohmann::json ToJson() const;
 };
 
