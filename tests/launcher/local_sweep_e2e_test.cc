@@ -42,7 +42,7 @@ std::string AshaSweep() {
   std::string text = ReadText(MLSCALE_SWEEP_EXAMPLE);
   for (auto [from, to] : {std::pair<std::string, std::string>{"maxTrials: 8", "maxTrials: 4"},
                           {"goal: 0.99", "# goal: none"},
-                          {"epochs: 4", "epochs: 500"},
+                          {"epochs: 4", "epochs: 10000"},
                           {"min: 0.0003", "min: 0.000001"},
                           {"rule: median", "rule: asha"},
                           {"settings: {minTrials: 3, warmupSteps: 30}", "settings: {minResource: 1000, reductionFactor: 2}"}}) {
