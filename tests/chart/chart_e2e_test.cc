@@ -304,11 +304,11 @@ TEST_F(ChartRelease, LeastPrivilegeProvenUpgradeKeepsJobsUninstallLeavesNothing)
     (*sweep)["spec"]["maxTrials"] = 3;
     (*sweep)["spec"]["parallelTrials"] = 2;
     (*sweep)["spec"]["trialTemplate"]["spec"]["template"] = placement;
-    // Trials long enough for their live loss to be read several times (150 epochs took
-    // under two seconds on a lightly loaded machine: no reading was recorded, and the
-    // trainingjobs patch grant went unused), so early stopping records it on the trials
-    // (a patch) as a real sweep does.
-    (*sweep)["spec"]["trialTemplate"]["spec"]["trainer"]["epochs"] = 1000;
+    // Trials long enough for their evaluations to be read several times (1000 epochs took
+    // about two seconds once the products went through oneDNN: no reading was recorded, and
+    // the trainingjobs patch grant went unused), so early stopping records them on the
+    // trials (a patch) as a real sweep does.
+    (*sweep)["spec"]["trialTemplate"]["spec"]["trainer"]["epochs"] = 8000;
     CommandResult applied = Kubectl({"apply", "-n", work_ns_, "-f", "-"}, sweep->dump());
     ASSERT_EQ(applied.exit_code, 0) << applied.output;
     const std::string name = (*sweep)["metadata"]["name"];
