@@ -56,7 +56,7 @@ class TrainingJobE2E : public ::testing::Test {
   // A TrainingJob manifest placed on this test's node: `spec` merged over the defaults
   // (our worker image, OMP_NUM_THREADS=1).
   json Job(const std::string& name, const json& spec) const;
-  // A small digits job: >= 0.95 test accuracy; 100 epochs take about 6 s of 2 busy cores.
+  // A small digits job: >= 0.95 test accuracy; 100 epochs of 4 ranks take about 1 s of 2 busy cores.
   json DigitsJob(const std::string& name, int replicas, int epochs) const;
   // A job of a user container running `script` in sh on every rank.
   json ShellJob(const std::string& name, int replicas, const std::string& script, const json& extra = json::object()) const;
