@@ -689,8 +689,9 @@ def run_contender(contender, args, env, api):
         f"RSS peak {fmt(result.get('rssPeakMiB'))} MiB")
     # This contender's own window: contenders may run in separate invocations (run.sh --contender).
     result.update({"startedAt": started_at, "loadBefore": load_before, "loadAfter": loadavg()})
-    gone = delete_namespace(api, ns)
-    log(f"{contender}: namespace deleted in {gone:.0f} s")
+    if contender != args.contenders[-1]:  # the last one's control plane is taken down as it is
+        gone = delete_namespace(api, ns)
+        log(f"{contender}: namespace deleted in {gone:.0f} s")
     return result
 
 
