@@ -382,7 +382,9 @@ class CpuBackend final : public ComputeBackend {
     for (int t = 1; t < active_threads_; ++t) {
       sum += VectorMap(workspaces_[size_t(t)].gradients.data() + layer.weight_offset, end - layer.weight_offset);
     }
-    sync_.ReadyFrom(size_t(layer.weight_offset));
+    // Layer 0 completes the vector: its buckets are reduced by Finish on the calling thread
+    // right after, which saves waking the communication thread and waiting for it.
+    if (l > 0) sync_.ReadyFrom(size_t(layer.weight_offset));
   }
 
   BackendOptions options_;
