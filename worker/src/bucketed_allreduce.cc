@@ -12,7 +12,7 @@ BucketedAllReduce::~BucketedAllReduce() {
     std::lock_guard lock(mutex_);
     stopping_ = true;
   }
-  changed_.notify_all();
+  work_.notify_all();
   if (thread_.joinable()) thread_.join();
 }
 
@@ -21,6 +21,7 @@ void BucketedAllReduce::Start(float* buffer, size_t count) {
   buffer_ = buffer;
   plan_.Reset(count);
   status_ = Status::Ok();
+  finishing_ = false;
 }
 
 void BucketedAllReduce::ReadyFrom(size_t offset) {
@@ -34,21 +35,22 @@ void BucketedAllReduce::ReadyFrom(size_t offset) {
       queued = true;
     });
   }
-  if (queued) changed_.notify_all();
+  if (queued) work_.notify_one();
 }
 
 Status BucketedAllReduce::Finish() {
   if (communicator_.size() == 1) return Status::Ok();
   std::unique_lock lock(mutex_);
+  finishing_ = true;
   plan_.ReadyFrom(0, [&](size_t begin, size_t end) {
     queue_.emplace_back(begin, end);
     ++in_flight_;
   });
   while (in_flight_ > 0) {
-    if (!reducing_ && !queue_.empty()) {
-      ReduceFront(lock);
+    if (reducing_) {
+      done_.wait(lock);  // for the communication thread's bucket
     } else {
-      changed_.wait(lock);
+      ReduceFront(lock);
     }
   }
   return status_;
@@ -66,15 +68,15 @@ void BucketedAllReduce::ReduceFront(std::unique_lock<std::mutex>& lock) {
   if (status_.ok()) status_ = status;
   reducing_ = false;
   --in_flight_;
-  changed_.notify_all();
 }
 
 void BucketedAllReduce::Run() {
   std::unique_lock lock(mutex_);
   while (true) {
-    changed_.wait(lock, [&] { return stopping_ || (!reducing_ && !queue_.empty()); });
-    if (reducing_ || queue_.empty()) return;  // stopping
+    work_.wait(lock, [&] { return stopping_ || (!finishing_ && !reducing_ && !queue_.empty()); });
+    if (stopping_) return;
     ReduceFront(lock);
+    done_.notify_one();
   }
 }
 

@@ -37,8 +37,8 @@ class BucketedAllReduce {
 
  private:
   void Run();
-  // Takes the queue's first bucket and reduces it (with `lock` released meanwhile); one
-  // bucket at a time over both threads, in queue order, so every rank issues the same
+  // Takes the queue's first bucket and reduces it (with `lock` released meanwhile). One
+  // bucket at a time over both threads, in queue order: every rank issues the same
   // collectives in the same order.
   void ReduceFront(std::unique_lock<std::mutex>& lock);
 
@@ -46,10 +46,12 @@ class BucketedAllReduce {
   BucketPlan plan_;
   float* buffer_ = nullptr;
   std::mutex mutex_;
-  std::condition_variable changed_;
+  std::condition_variable work_;  // for the communication thread: a bucket or stopping
+  std::condition_variable done_;  // for Finish: the communication thread finished a bucket
   std::deque<std::pair<size_t, size_t>> queue_;
   size_t in_flight_ = 0;  // buckets queued or being reduced
   bool reducing_ = false;  // a bucket is being reduced (by either thread)
+  bool finishing_ = false;  // Finish takes the buckets left; the communication thread takes no more
   Status status_;
   bool stopping_ = false;
   std::thread thread_;
