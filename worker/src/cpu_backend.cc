@@ -174,8 +174,11 @@ class CpuBackend final : public ComputeBackend {
     // Slice t of the batch: columns [n t / threads, n (t + 1) / threads).
     auto slice = [&](int t, float* gradients, bool announce) {
       const int64_t first = n * t / threads, count = n * (t + 1) / threads - first;
-      std::fill(gradients, gradients + p + kExtraSlots, 0.0f);
-      if (t == 0) gradients[p + kStopSlot] = stop_requested ? 1.0f : 0.0f;  // before the tail is sent
+      // Backward overwrites every parameter's gradient (products with beta 0, SumColumns),
+      // so only an empty slice needs zeros: a 1 MiB fill per step less for the synthetic MLP.
+      if (count == 0) std::fill(gradients, gradients + p, 0.0f);
+      gradients[p + kLossSlot] = 0.0f;
+      gradients[p + kStopSlot] = t == 0 && stop_requested ? 1.0f : 0.0f;  // before the tail is sent
       if (count == 0) return;
       Workspace& w = workspaces_[size_t(t)];
       ConstMatrixMap input(batch.x.data() + first * features, features, count);
