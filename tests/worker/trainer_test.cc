@@ -135,8 +135,8 @@ TEST(Train, SameSeedAndThreadsRepeatBitForBitInOneProcess) {
   }
 }
 
-// With 2 ranks on shared memory the optimizer step is sharded (each rank sums and updates
-// its half, then sends it; MLSCALE_SHARD_OPTIMIZER=0 turns it off): the same bits as the
+// With MLSCALE_SHARD_OPTIMIZER=1 and 2 ranks on shared memory the optimizer step is
+// sharded (each rank sums and updates its half, then sends it): the same bits as the
 // unsharded step, and a checkpoint written from the shards (GatherState) resumes to the
 // same final weights as a run that never stopped.
 TEST(Train, ShardedOptimizerGivesTheSameBitsAndCheckpointsEveryShard) {
@@ -145,7 +145,7 @@ TEST(Train, ShardedOptimizerGivesTheSameBitsAndCheckpointsEveryShard) {
   const std::string dir = ::testing::TempDir() + "/sharded";
   fs::remove_all(dir);
   auto train = [&](const std::string& name, bool sharded, int64_t stop_at_step, const std::string& checkpoints) {
-    if (!sharded) ::setenv("MLSCALE_SHARD_OPTIMIZER", "0", 1);
+    if (sharded) ::setenv("MLSCALE_SHARD_OPTIMIZER", "1", 1);
     TrainOptions options = Quiet();
     options.output_dir = dir + "/" + name;
     options.checkpoint_dir = checkpoints;

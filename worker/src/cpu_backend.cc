@@ -59,11 +59,14 @@ void UpdateAll(const kernels::UpdateParameters& u, float* parameters, const floa
   }
 }
 
-// Whether the ranks shard the optimizer step (MLSCALE_SHARD_OPTIMIZER: unset or "auto":
-// when the communicator does it cheaply; "0": never).
+// Whether the ranks shard the optimizer step: with MLSCALE_SHARD_OPTIMIZER=1, when the
+// communicator does it cheaply. Not by default: on 2 cores it halved the optimizer's time
+// and added as much in waits (five rendezvous per step instead of two, and no overlap of
+// the gradient buckets with backward), no faster in alternating runs
+// (tests/bench/results/trainer.md, session 6).
 bool ShardOptimizer(const Communicator& communicator, int64_t parameters) {
   const char* value = std::getenv("MLSCALE_SHARD_OPTIMIZER");
-  if (value != nullptr && std::string_view(value) == "0") return false;
+  if (value == nullptr || std::string_view(value) != "1") return false;
   return communicator.size() > 1 && communicator.ShardsCheaply(size_t(parameters), DataType::kFloat32);
 }
 
