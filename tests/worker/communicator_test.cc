@@ -173,6 +173,16 @@ TEST(AllReduce, TheSameBitsOnEveryPathAndEveryRun) {
             ASSERT_TRUE(comm.AllReduceSum(data.data(), count, DataType::kFloat32).ok());
             ASSERT_EQ(std::memcmp(data.data(), expected.data(), count * sizeof(float)), 0)
                 << path.name << ", " << n << " ranks, count " << count;
+            // Its halves (a sharded optimizer's): the same sum in this rank's share, then
+            // every share everywhere.
+            for (size_t i = 0; i < count; ++i) data[i] = value(rank, i);
+            ASSERT_TRUE(comm.ReduceScatterSum(data.data(), count, DataType::kFloat32).ok());
+            const auto [first, last] = ShareOf(count, rank, n);
+            ASSERT_EQ(std::memcmp(data.data() + first, expected.data() + first, (last - first) * sizeof(float)), 0)
+                << path.name << ", " << n << " ranks, count " << count << ": reduce-scatter";
+            ASSERT_TRUE(comm.AllGather(data.data(), count, DataType::kFloat32).ok());
+            ASSERT_EQ(std::memcmp(data.data(), expected.data(), count * sizeof(float)), 0)
+                << path.name << ", " << n << " ranks, count " << count << ": all-gather";
           }
         }
       }, [&](TcpRingOptions& options) {

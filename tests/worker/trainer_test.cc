@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -132,6 +133,48 @@ TEST(Train, SameSeedAndThreadsRepeatBitForBitInOneProcess) {
     EXPECT_EQ(std::memcmp(weights[0].data(), weights[1].data(), weights[0].size() * sizeof(float)), 0)
         << threads << " thread(s): the final weights differ";
   }
+}
+
+// With MLSCALE_SHARD_OPTIMIZER=1 and 2 ranks on shared memory the optimizer step is
+// sharded (each rank sums and updates its half, then sends it): the same bits as the
+// unsharded step, and a checkpoint written from the shards (GatherState) resumes to the
+// same final weights as a run that never stopped.
+TEST(Train, ShardedOptimizerGivesTheSameBitsAndCheckpointsEveryShard) {
+  const TrainerConfig config = Config(R"({"epochs": 2, "batchSize": 96, "model": {"dropout": 0.2},
+      "optimizer": {"name": "adamw", "weightDecay": 0.01}, "checkpoint": {"everySteps": 0}})");
+  const std::string dir = ::testing::TempDir() + "/sharded";
+  fs::remove_all(dir);
+  auto train = [&](const std::string& name, bool sharded, int64_t stop_at_step, const std::string& checkpoints) {
+    if (sharded) ::setenv("MLSCALE_SHARD_OPTIMIZER", "1", 1);
+    TrainOptions options = Quiet();
+    options.output_dir = dir + "/" + name;
+    options.checkpoint_dir = checkpoints;
+    options.stop_at_step = stop_at_step;
+    TrainResult result = TrainOnRanks(2, config, options);
+    ::unsetenv("MLSCALE_SHARD_OPTIMIZER");
+    EXPECT_EQ(result.transport, "shared-memory");
+    return result;
+  };
+  auto weights = [&](const std::string& name) {
+    auto model = ReadModelArtifact(dir + "/" + name);
+    EXPECT_TRUE(model.ok()) << model.status().ToString();
+    return model.ok() ? model->parameters : std::vector<float>();
+  };
+  TrainResult sharded = train("sharded", true, -1, ""), plain = train("plain", false, -1, "");
+  ASSERT_FALSE(sharded.step_losses.empty());
+  EXPECT_EQ(sharded.step_losses, plain.step_losses);
+  EXPECT_EQ(sharded.test_loss, plain.test_loss);
+  const std::vector<float> a = weights("sharded"), b = weights("plain");
+  ASSERT_EQ(a.size(), b.size());
+  EXPECT_EQ(std::memcmp(a.data(), b.data(), a.size() * sizeof(float)), 0) << "sharded and plain weights differ";
+
+  // Stopped sharded, resumed unsharded: the checkpoint must hold every rank's optimizer state.
+  EXPECT_TRUE(train("stopped", true, 10, dir + "/checkpoints").stopped);
+  TrainResult resumed = train("resumed", false, -1, dir + "/checkpoints");
+  EXPECT_EQ(resumed.resumed_from_step, 10);
+  const std::vector<float> c = weights("resumed");
+  ASSERT_EQ(c.size(), b.size());
+  EXPECT_EQ(std::memcmp(c.data(), b.data(), c.size() * sizeof(float)), 0) << "the resumed run's weights differ";
 }
 
 // The default config on the bundled digits set reaches >= 95 % test accuracy.

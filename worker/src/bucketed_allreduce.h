@@ -1,7 +1,9 @@
 // Averages a gradient vector across ranks in buckets while the backward pass is still
 // running (internal, CPU). The backward pass completes the vector from its end towards
 // its start (see ParameterLayout); each time it reports a new "ready from" offset, the
-// buckets wholly behind it are handed to a communication thread.
+// buckets wholly behind it are handed to a communication thread. The buckets that are
+// still waiting when the backward pass ends are reduced by the thread that calls Finish,
+// which would otherwise only wait: no hand-over to the communication thread and back.
 #pragma once
 
 #include <condition_variable>
@@ -26,21 +28,30 @@ class BucketedAllReduce {
 
   // Starts a step on `buffer` (`count` floats, summed in place).
   void Start(float* buffer, size_t count);
-  // Elements [offset, count) will not change any more.
+  // Elements [offset, count) will not change any more; their buckets go to the
+  // communication thread.
   void ReadyFrom(size_t offset);
-  // Waits until every bucket is summed; the first error of any of them.
+  // Every element is final: reduces the buckets not yet taken (on this thread), waits for
+  // the one in flight; the first error of any of them.
   Status Finish();
 
  private:
   void Run();
+  // Takes the queue's first bucket and reduces it (with `lock` released meanwhile). One
+  // bucket at a time over both threads, in queue order: every rank issues the same
+  // collectives in the same order.
+  void ReduceFront(std::unique_lock<std::mutex>& lock);
 
   Communicator& communicator_;
   BucketPlan plan_;
   float* buffer_ = nullptr;
   std::mutex mutex_;
-  std::condition_variable changed_;
+  std::condition_variable work_;  // for the communication thread: a bucket or stopping
+  std::condition_variable done_;  // for Finish: the communication thread finished a bucket
   std::deque<std::pair<size_t, size_t>> queue_;
-  size_t in_flight_ = 0;
+  size_t in_flight_ = 0;  // buckets queued or being reduced
+  bool reducing_ = false;  // a bucket is being reduced (by either thread)
+  bool finishing_ = false;  // Finish takes the buckets left; the communication thread takes no more
   Status status_;
   bool stopping_ = false;
   std::thread thread_;

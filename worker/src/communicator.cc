@@ -76,6 +76,15 @@ void ReduceSum(void* target, const void* source, size_t count, DataType type) {
   }
 }
 
+Status Communicator::AllGather(void* data, size_t count, DataType type) {
+  const size_t element = DataTypeSize(type);
+  for (int root = 0; root < size(); ++root) {
+    const auto [first, last] = ShareOf(count, root, size());
+    MLSCALE_RETURN_IF_ERROR(Broadcast(static_cast<char*>(data) + first * element, (last - first) * element, root));
+  }
+  return Status::Ok();
+}
+
 namespace {
 
 class SingleProcessCommunicator final : public Communicator {

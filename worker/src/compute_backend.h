@@ -52,6 +52,9 @@ class ComputeBackend {
   virtual std::string Describe() const = 0;
   virtual Status LoadState(const TrainingState& state) = 0;
   virtual Status StoreState(TrainingState& state) = 0;
+  // Collective (every rank calls it, before rank 0's StoreState of a checkpoint): brings
+  // state that the ranks keep in shares (a sharded optimizer's) to every rank.
+  virtual Status GatherState() { return Status::Ok(); }
   // One optimizer step on `batch` at `learning_rate`; `stop_requested` is this rank's
   // wish to stop, combined over all ranks in the same AllReduce as the gradients.
   virtual StatusOr<StepResult> TrainStep(const Batch& batch, double learning_rate, bool stop_requested) = 0;

@@ -11,9 +11,11 @@
 #include <chrono>
 #include <cmath>
 #include <condition_variable>
+#include <cstdlib>
 #include <functional>
 #include <mutex>
 #include <atomic>
+#include <string_view>
 #include <thread>
 #include <utility>
 
@@ -39,21 +41,33 @@ double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).coun
 // bits are those of the scalar loop.
 template <int kKind>
 void UpdateAllOfKind(kernels::UpdateParameters u, float* __restrict parameters, const float* __restrict gradients,
-                     float* __restrict state, int64_t n) {
+                     float* __restrict state, int64_t first, int64_t end) {
   u.kind = kKind;
-  for (int64_t i = 0; i < n; ++i) kernels::UpdateParameter(u, parameters[i], gradients[i], state, i);
+  for (int64_t i = first; i < end; ++i) kernels::UpdateParameter(u, parameters[i], gradients[i], state, i);
 }
 
+// The optimizer step of parameters [first, end).
 void UpdateAll(const kernels::UpdateParameters& u, float* parameters, const float* gradients, float* state,
-               int64_t n) {
+               int64_t first, int64_t end) {
   switch (u.kind) {
     case kernels::kSgd:
-      return UpdateAllOfKind<kernels::kSgd>(u, parameters, gradients, state, n);
+      return UpdateAllOfKind<kernels::kSgd>(u, parameters, gradients, state, first, end);
     case kernels::kAdam:
-      return UpdateAllOfKind<kernels::kAdam>(u, parameters, gradients, state, n);
+      return UpdateAllOfKind<kernels::kAdam>(u, parameters, gradients, state, first, end);
     default:
-      return UpdateAllOfKind<kernels::kAdamW>(u, parameters, gradients, state, n);
+      return UpdateAllOfKind<kernels::kAdamW>(u, parameters, gradients, state, first, end);
   }
+}
+
+// Whether the ranks shard the optimizer step: with MLSCALE_SHARD_OPTIMIZER=1, when the
+// communicator does it cheaply. Not by default: on 2 cores it halved the optimizer's time
+// and added as much in waits (five rendezvous per step instead of two, and no overlap of
+// the gradient buckets with backward), no faster in alternating runs
+// (tests/bench/results/trainer.md, session 6).
+bool ShardOptimizer(const Communicator& communicator, int64_t parameters) {
+  const char* value = std::getenv("MLSCALE_SHARD_OPTIMIZER");
+  if (value == nullptr || std::string_view(value) != "1") return false;
+  return communicator.size() > 1 && communicator.ShardsCheaply(size_t(parameters), DataType::kFloat32);
 }
 
 // `size` - 1 threads that, with the caller, run task(0..size-1) and wait for all of them.
@@ -126,7 +140,8 @@ class CpuBackend final : public ComputeBackend {
   explicit CpuBackend(const BackendOptions& options)
       : options_(options), layout_(options.layout),
         sync_(*options.communicator, size_t(std::max<int64_t>(1, options.config.bucket_bytes / 4))),
-        team_(std::max(1, options.threads)) {
+        team_(std::max(1, options.threads)),
+        sharded_(ShardOptimizer(*options.communicator, options.layout.parameter_count)) {
     const int64_t p = layout_.parameter_count;
     parameters_.assign(size_t(p), 0.0f);
     state_.assign(size_t(p * OptimizerStateSlots(options.config.optimizer.name)), 0.0f);
@@ -155,6 +170,18 @@ class CpuBackend final : public ComputeBackend {
     return Status::Ok();
   }
 
+  // Sharded, each rank's optimizer state is current only in its share: every rank sends
+  // its share to the others.
+  Status GatherState() override {
+    if (!sharded_) return Status::Ok();
+    Communicator& communicator = *options_.communicator;
+    const int64_t p = layout_.parameter_count;
+    for (size_t slot = 0; slot * size_t(p) < state_.size(); ++slot) {
+      MLSCALE_RETURN_IF_ERROR(communicator.AllGather(state_.data() + slot * size_t(p), size_t(p), DataType::kFloat32));
+    }
+    return Status::Ok();
+  }
+
   Status StoreState(TrainingState& state) override {
     state.parameters = parameters_;
     state.optimizer_state = state_;
@@ -169,13 +196,16 @@ class CpuBackend final : public ComputeBackend {
     UseOneThreadForProducts();  // this calling thread is the team's first
     const Clock::time_point started = Clock::now();
     Clock::time_point forward_done = started;
-    sync_.Start(gradients_.data(), gradients_.size());
+    if (!sharded_) sync_.Start(gradients_.data(), gradients_.size());
     const int threads = int(std::min<int64_t>(team_.size(), std::max<int64_t>(1, n / 16)));
     // Slice t of the batch: columns [n t / threads, n (t + 1) / threads).
     auto slice = [&](int t, float* gradients, bool announce) {
       const int64_t first = n * t / threads, count = n * (t + 1) / threads - first;
-      std::fill(gradients, gradients + p + kExtraSlots, 0.0f);
-      if (t == 0) gradients[p + kStopSlot] = stop_requested ? 1.0f : 0.0f;  // before the tail is sent
+      // Backward overwrites every parameter's gradient (products with beta 0, SumColumns),
+      // so only an empty slice needs zeros: a 1 MiB fill per step less for the synthetic MLP.
+      if (count == 0) std::fill(gradients, gradients + p, 0.0f);
+      gradients[p + kLossSlot] = 0.0f;
+      gradients[p + kStopSlot] = t == 0 && stop_requested ? 1.0f : 0.0f;  // before the tail is sent
       if (count == 0) return;
       Workspace& w = workspaces_[size_t(t)];
       ConstMatrixMap input(batch.x.data() + first * features, features, count);
@@ -195,18 +225,34 @@ class CpuBackend final : public ComputeBackend {
       });
     }
     const Clock::time_point backward_done = Clock::now();
-    MLSCALE_RETURN_IF_ERROR(sync_.Finish());
+    Communicator& communicator = *options_.communicator;
+    // Sharded: each rank sums and updates only its share of the parameters, then sends
+    // the updated share to the others; the same bytes move as in one AllReduce, and each
+    // rank's optimizer step is 1/n of the parameters. Either way every parameter gets the
+    // same sum and the same update, so the bits do not depend on sharding.
+    const auto [first, end] = sharded_ ? ShareOf(size_t(p), communicator.rank(), communicator.size())
+                                       : std::pair<size_t, size_t>(0, size_t(p));
+    if (sharded_) {
+      MLSCALE_RETURN_IF_ERROR(communicator.ReduceScatterSum(gradients_.data(), size_t(p), DataType::kFloat32));
+      MLSCALE_RETURN_IF_ERROR(communicator.AllReduceSum(gradients_.data() + p, kExtraSlots, DataType::kFloat32));
+    } else {
+      MLSCALE_RETURN_IF_ERROR(sync_.Finish());
+    }
     MLSCALE_RETURN_IF_ERROR(TakeProductStatus());
     const Clock::time_point reduced = Clock::now();
     ++step_;
     const kernels::UpdateParameters u =
         MakeUpdateParameters(options_.config.optimizer, learning_rate, step_, layout_.parameter_count);
-    UpdateAll(u, parameters_.data(), gradients_.data(), state_.data(), p);
+    UpdateAll(u, parameters_.data(), gradients_.data(), state_.data(), int64_t(first), int64_t(end));
+    const Clock::time_point updated = Clock::now();
+    if (sharded_) {
+      MLSCALE_RETURN_IF_ERROR(communicator.AllGather(parameters_.data(), size_t(p), DataType::kFloat32));
+    }
     StepResult result{gradients_[size_t(p + kLossSlot)], gradients_[size_t(p + kStopSlot)] > 0.5f, {}};
     result.phases.forward = Seconds(forward_done - started);
     result.phases.backward = Seconds(backward_done - forward_done);
-    result.phases.all_reduce_wait = Seconds(reduced - backward_done);
-    result.phases.optimizer = Seconds(Clock::now() - reduced);
+    result.phases.all_reduce_wait = Seconds(reduced - backward_done) + Seconds(Clock::now() - updated);
+    result.phases.optimizer = Seconds(updated - reduced);
     return result;
   }
 
@@ -382,7 +428,9 @@ class CpuBackend final : public ComputeBackend {
     for (int t = 1; t < active_threads_; ++t) {
       sum += VectorMap(workspaces_[size_t(t)].gradients.data() + layer.weight_offset, end - layer.weight_offset);
     }
-    sync_.ReadyFrom(size_t(layer.weight_offset));
+    // Layer 0 completes the vector: its buckets are reduced by Finish on the calling thread
+    // right after, which saves waking the communication thread and waiting for it.
+    if (l > 0 && !sharded_) sync_.ReadyFrom(size_t(layer.weight_offset));
   }
 
   BackendOptions options_;
@@ -391,6 +439,7 @@ class CpuBackend final : public ComputeBackend {
   Status product_status_;
   BucketedAllReduce sync_;
   ThreadTeam team_;
+  const bool sharded_;  // ShardOptimizer
   int64_t step_ = 0;
   std::vector<float> parameters_, state_, gradients_;
   std::vector<Workspace> workspaces_;

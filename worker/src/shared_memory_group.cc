@@ -11,7 +11,8 @@
 //   - single copy: between the two waits, share r of every rank's buffer is read and
 //     written by rank r alone (each rank reads its own buffer only in its own share), so
 //     no byte is read while another rank writes it; the second wait keeps every buffer
-//     unchanged by its owner until no rank reads or writes it any more.
+//     unchanged by its owner until no rank reads or writes it any more. Its halves
+//     (reduce-scatter, all-gather) touch a subset of those bytes between the same waits.
 #include "shared_memory_group.h"
 
 #include "shared_memory_segment.h"
@@ -285,8 +286,8 @@ Status SharedMemoryGroup::CopyWithPeer(int rank, size_t offset, void* local, siz
   return Status::Ok();
 }
 
-Status SharedMemoryGroup::SingleCopyAllReduceSum(char* data, size_t count, DataType type,
-                                                 const std::atomic<bool>& failed) {
+Status SharedMemoryGroup::SingleCopyCollective(SingleCopy what, char* data, size_t count, DataType type,
+                                               const std::atomic<bool>& failed) {
   const int n = world_size_;
   const size_t element = DataTypeSize(type);
   header()->slots[rank_].buffer.store(reinterpret_cast<uintptr_t>(data), std::memory_order_relaxed);
@@ -294,29 +295,42 @@ Status SharedMemoryGroup::SingleCopyAllReduceSum(char* data, size_t count, DataT
   MLSCALE_RETURN_IF_ERROR(WaitAll(failed));
   if (!blocks_) blocks_ = std::make_unique<char[]>(2 * kSingleCopyBlockBytes);
   char* incoming = blocks_.get() + kSingleCopyBlockBytes;
-  const size_t first = count * size_t(rank_) / size_t(n), last = count * size_t(rank_ + 1) / size_t(n);
+  const auto [first, last] = ShareOf(count, rank_, n);
   const size_t block = kSingleCopyBlockBytes / element;
   for (size_t begin = first; begin < last; begin += block) {
     const size_t m = std::min(block, last - begin), offset = begin * element, bytes = m * element;
     char* own = data + offset;
-    // Rank 0 sums into its own buffer (its values come first); the others into a block.
-    char* sum = rank_ == 0 ? own : blocks_.get();
-    if (rank_ != 0) MLSCALE_RETURN_IF_ERROR(CopyWithPeer(0, offset, sum, bytes, false));
-    for (int k = 1; k < n; ++k) {
-      if (k == rank_) {
-        ReduceSum(sum, own, m, type);
-      } else {
-        MLSCALE_RETURN_IF_ERROR(CopyWithPeer(k, offset, incoming, bytes, false));
-        ReduceSum(sum, incoming, m, type);
+    if (what != SingleCopy::kAllGather) {
+      // Rank 0 sums into its own buffer (its values come first); the others into a block.
+      char* sum = rank_ == 0 ? own : blocks_.get();
+      if (rank_ != 0) MLSCALE_RETURN_IF_ERROR(CopyWithPeer(0, offset, sum, bytes, false));
+      for (int k = 1; k < n; ++k) {
+        if (k == rank_) {
+          ReduceSum(sum, own, m, type);
+        } else {
+          MLSCALE_RETURN_IF_ERROR(CopyWithPeer(k, offset, incoming, bytes, false));
+          ReduceSum(sum, incoming, m, type);
+        }
       }
+      if (sum != own) std::memcpy(own, sum, bytes);
     }
-    if (sum != own) std::memcpy(own, sum, bytes);
+    if (what == SingleCopy::kReduceScatter) continue;
     for (int k = 0; k < n; ++k) {
       if (k != rank_) MLSCALE_RETURN_IF_ERROR(CopyWithPeer(k, offset, own, bytes, true));
     }
   }
   Post();
   return WaitAll(failed);
+}
+
+Status SharedMemoryGroup::ReduceScatterSum(void* data, size_t count, DataType type, const std::atomic<bool>& failed) {
+  if (count == 0) return Status::Ok();
+  return SingleCopyCollective(SingleCopy::kReduceScatter, static_cast<char*>(data), count, type, failed);
+}
+
+Status SharedMemoryGroup::AllGather(void* data, size_t count, DataType type, const std::atomic<bool>& failed) {
+  if (count == 0) return Status::Ok();
+  return SingleCopyCollective(SingleCopy::kAllGather, static_cast<char*>(data), count, type, failed);
 }
 
 Status SharedMemoryGroup::AllReduceSum(void* data, size_t count, DataType type, const std::atomic<bool>& failed) {
@@ -327,7 +341,7 @@ Status SharedMemoryGroup::AllReduceSum(void* data, size_t count, DataType type, 
   const char* sources[kMaxRanks];
   const size_t piece_elements = half_bytes_ / element;
   if (single_copy_ && count * element >= options_.single_copy_min_bytes) {
-    return SingleCopyAllReduceSum(user, count, type, failed);
+    return SingleCopyCollective(SingleCopy::kAllReduce, user, count, type, failed);
   }
   // Direct: every rank reads n copies of each piece, one wait. Reduce-scatter + gather
   // reads about two, with a second wait: it pays from 256 KiB up at 4 ranks; at 2 ranks

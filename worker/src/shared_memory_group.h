@@ -82,6 +82,13 @@ class SharedMemoryGroup {
   // Sums `count` elements at `data` over all ranks, in place. `failed` is polled while
   // waiting; once it is true the call returns kAborted (the caller knows which peer failed).
   Status AllReduceSum(void* data, size_t count, DataType type, const std::atomic<bool>& failed);
+  // The halves of the single-copy AllReduce (Communicator::ReduceScatterSum, AllGather;
+  // shares as ShareOf): rank r sums share r of every buffer into its own only, or writes
+  // its own share r into every other buffer. The same two phases and bytes as half of an
+  // AllReduce each. Only when ShardsCheaply.
+  Status ReduceScatterSum(void* data, size_t count, DataType type, const std::atomic<bool>& failed);
+  Status AllGather(void* data, size_t count, DataType type, const std::atomic<bool>& failed);
+  bool ShardsCheaply(size_t bytes) const { return single_copy_ && bytes >= options_.single_copy_min_bytes; }
   // Wakes every rank sleeping in a wait (after a failure was recorded).
   void WakeAll();
 
@@ -92,7 +99,10 @@ class SharedMemoryGroup {
                     size_t bytes, const SharedMemoryOptions& options);
   // Publishes this rank's next phase.
   void Post();
-  Status SingleCopyAllReduceSum(char* data, size_t count, DataType type, const std::atomic<bool>& failed);
+  // What a single-copy collective does with share r of the buffers between its two phases.
+  enum class SingleCopy { kAllReduce, kReduceScatter, kAllGather };
+  Status SingleCopyCollective(SingleCopy what, char* data, size_t count, DataType type,
+                              const std::atomic<bool>& failed);
   // Copies `bytes` from `offset` of `rank`'s posted buffer to `local`, or (to_peer) from
   // `local` there.
   Status CopyWithPeer(int rank, size_t offset, void* local, size_t bytes, bool to_peer) const;

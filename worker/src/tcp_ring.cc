@@ -109,11 +109,7 @@ class TcpRingCommunicator final : public Communicator {
   Status AllReduceSum(void* data, size_t count, DataType type) override {
     const int n = size();
     if (n == 1 || count == 0) return Status::Ok();
-    if (shared_memory_) {
-      Status status = shared_memory_->AllReduceSum(data, count, type, failed_);
-      if (status.ok()) return status;
-      return failed_.load() ? Failure() : status;
-    }
+    if (shared_memory_) return SharedMemoryResult(shared_memory_->AllReduceSum(data, count, type, failed_));
     const size_t element = DataTypeSize(type);
     auto chunk_begin = [&](int c) { return count * size_t(c) / size_t(n); };
     auto chunk_elements = [&](int c) { return chunk_begin(c + 1) - chunk_begin(c); };
@@ -162,6 +158,20 @@ class TcpRingCommunicator final : public Communicator {
                                        chunk_elements(receive_chunk) * element, [](size_t) {}));
     }
     return Status::Ok();
+  }
+
+  // Shared memory with single copy: each half of its AllReduce. Otherwise the defaults
+  // (ShardsCheaply says false: the ring's own halves are not exposed).
+  Status ReduceScatterSum(void* data, size_t count, DataType type) override {
+    if (!ShardsCheaply(count, type)) return Communicator::ReduceScatterSum(data, count, type);
+    return SharedMemoryResult(shared_memory_->ReduceScatterSum(data, count, type, failed_));
+  }
+  Status AllGather(void* data, size_t count, DataType type) override {
+    if (!ShardsCheaply(count, type)) return Communicator::AllGather(data, count, type);
+    return SharedMemoryResult(shared_memory_->AllGather(data, count, type, failed_));
+  }
+  bool ShardsCheaply(size_t count, DataType type) const override {
+    return shared_memory_ && shared_memory_->ShardsCheaply(count * DataTypeSize(type));
   }
 
   Status Broadcast(void* data, size_t bytes, int root) override {
@@ -286,6 +296,13 @@ class TcpRingCommunicator final : public Communicator {
   Status Failure() {
     std::lock_guard lock(mutex_);
     return Status(StatusCode::kAborted, failure_);
+  }
+
+  // A shared-memory collective's status, with the peer's failure (which names the rank)
+  // in place of the bare abort once the watchdog recorded one.
+  Status SharedMemoryResult(Status status) {
+    if (status.ok()) return status;
+    return failed_.load() ? Failure() : status;
   }
 
   void RecordFailure(const std::string& text) {

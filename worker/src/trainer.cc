@@ -284,7 +284,10 @@ class Trainer {
     return Status::Ok();
   }
 
+  // Every rank calls it (the backend may gather state kept in shares); rank 0 writes.
   Status SaveCheckpoint() {
+    MLSCALE_RETURN_IF_ERROR(backend_->GatherState());
+    checkpoint_step_ = result_.steps;  // on every rank, so that all agree whether Finish saves
     if (comm_.rank() != 0 || options_.checkpoint_dir.empty()) return Status::Ok();
     TrainingState state;
     MLSCALE_RETURN_IF_ERROR(backend_->StoreState(state));
@@ -293,15 +296,14 @@ class Trainer {
                                {"worldSize", comm_.size()}};
     auto path = WriteCheckpoint(options_.checkpoint_dir, state, metadata);
     if (!path.ok()) return path.status().WithContext("writing a checkpoint");
-    checkpoint_step_ = state.step;
     Log("checkpoint " + *path);
     return Status::Ok();
   }
 
   Status Finish() {
     if (evaluated_at_step_ != result_.steps) MLSCALE_RETURN_IF_ERROR(EvaluateTest());
-    if (comm_.rank() != 0) return Status::Ok();
     if (checkpoint_step_ != result_.steps) MLSCALE_RETURN_IF_ERROR(SaveCheckpoint());
+    if (comm_.rank() != 0) return Status::Ok();
     if (options_.output_dir.empty()) return Status::Ok();
     ModelArtifact artifact;
     artifact.spec = spec_;

@@ -22,6 +22,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "mlscale/common/status.h"
@@ -50,12 +51,27 @@ class Communicator {
   virtual Status AllReduceSum(void* data, size_t count, DataType type) = 0;
   // Copies `bytes` bytes at `data` on rank `root` to every other rank.
   virtual Status Broadcast(void* data, size_t bytes, int root) = 0;
+  // The two halves of an AllReduce, for a sharded optimizer step: ReduceScatterSum leaves
+  // the sum over all ranks (the same bits AllReduceSum gives) in this rank's share of the
+  // `count` elements (ShareOf; the rest is unspecified); AllGather copies every rank's
+  // share of `count` elements to every other rank. The defaults are an AllReduceSum and a
+  // Broadcast per share: correct, but dearer than one AllReduceSum (see ShardsCheaply).
+  virtual Status ReduceScatterSum(void* data, size_t count, DataType type) { return AllReduceSum(data, count, type); }
+  virtual Status AllGather(void* data, size_t count, DataType type);
+  // Whether ReduceScatterSum and AllGather of `count` elements of `type` together move
+  // about what one AllReduceSum of them does.
+  virtual bool ShardsCheaply(size_t /*count*/, DataType /*type*/) const { return false; }
   virtual Status Barrier() = 0;
   // Ends the job cleanly: after every rank has called it, peers closing their connections
   // are no longer failures. Tells the peers about `failure` when it is not OK, so that
   // they report this rank's error rather than a lost connection.
   virtual Status Shutdown(const Status& failure) = 0;
 };
+
+// Rank `rank`'s share of `count` elements over `size` ranks: [first, second).
+inline std::pair<size_t, size_t> ShareOf(size_t count, int rank, int size) {
+  return {count * size_t(rank) / size_t(size), count * size_t(rank + 1) / size_t(size)};
+}
 
 // Sums `count` elements of `source` into `target` (the reduction every implementation uses).
 void ReduceSum(void* target, const void* source, size_t count, DataType type);
