@@ -326,10 +326,10 @@ TEST_F(SweepE2E, AshaStopsAClearlyBadTrial) {
     if (std::get<double>(first->front().at("decay")) == 0) break;
   }
   ASSERT_LT(seed, 50);
-  // Long enough (the good trial about 10 s on 2 busy cores; the bad one, whose zeroed
-  // weights run faster, would take a few) for the trainer's once-a-second progress to
-  // show the bad trial's loss past the first rung.
-  json template_spec = TrialSpec(300, {{"model", {{"hiddenLayers", {128, 64}}}},
+  // Long enough (2000 epochs: the good trial several seconds on 2 busy cores with oneDNN
+  // products and the compute-thread AllReduce; 300 ended too soon for any reading) for the
+  // trainer's once-a-second progress to show the bad trial's loss past the first rung.
+  json template_spec = TrialSpec(2000, {{"model", {{"hiddenLayers", {128, 64}}}},
                                       {"optimizer", {{"name", "adam"}, {"learningRate", 0.003},
                                                      {"weightDecay", "${params.decay}"}}}});
   Apply(Sweep("asha", {{"algorithm", {{"name", "grid"}, {"seed", seed}, {"settings", {{"pointsPerFloat", 2}}}}},
