@@ -135,7 +135,7 @@ TEST(Train, SameSeedAndThreadsRepeatBitForBitInOneProcess) {
   }
 }
 
-// With MLSCALE_SHARD_OPTIMIZER=1 and 2 ranks on shared memory the optimizer step is
+// With TrainOptions::shard_optimizer and 2 ranks on shared memory the optimizer step is
 // sharded (each rank sums and updates its half, then sends it): the same bits as the
 // unsharded step, and a checkpoint written from the shards (GatherState) resumes to the
 // same final weights as a run that never stopped.
@@ -145,13 +145,12 @@ TEST(Train, ShardedOptimizerGivesTheSameBitsAndCheckpointsEveryShard) {
   const std::string dir = ::testing::TempDir() + "/sharded";
   fs::remove_all(dir);
   auto train = [&](const std::string& name, bool sharded, int64_t stop_at_step, const std::string& checkpoints) {
-    if (sharded) ::setenv("MLSCALE_SHARD_OPTIMIZER", "1", 1);
     TrainOptions options = Quiet();
+    options.shard_optimizer = sharded;
     options.output_dir = dir + "/" + name;
     options.checkpoint_dir = checkpoints;
     options.stop_at_step = stop_at_step;
     TrainResult result = TrainOnRanks(2, config, options);
-    ::unsetenv("MLSCALE_SHARD_OPTIMIZER");
     EXPECT_EQ(result.transport, "shared-memory");
     return result;
   };

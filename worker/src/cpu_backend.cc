@@ -11,11 +11,9 @@
 #include <chrono>
 #include <cmath>
 #include <condition_variable>
-#include <cstdlib>
 #include <functional>
 #include <mutex>
 #include <atomic>
-#include <string_view>
 #include <thread>
 #include <utility>
 
@@ -59,15 +57,15 @@ void UpdateAll(const kernels::UpdateParameters& u, float* parameters, const floa
   }
 }
 
-// Whether the ranks shard the optimizer step: with MLSCALE_SHARD_OPTIMIZER=1, when the
-// communicator does it cheaply. Not by default: on 2 cores it halved the optimizer's time
-// and added as much in waits (five rendezvous per step instead of two, and no overlap of
+// Whether the ranks shard the optimizer step: when asked (BackendOptions::shard_optimizer)
+// and the communicator does it cheaply. Not by default: on 2 cores it halved the optimizer's
+// time and added as much in waits (five rendezvous per step instead of two, and no overlap of
 // the gradient buckets with backward), no faster in alternating runs
 // (tests/bench/results/trainer.md, session 6).
-bool ShardOptimizer(const Communicator& communicator, int64_t parameters) {
-  const char* value = std::getenv("MLSCALE_SHARD_OPTIMIZER");
-  if (value == nullptr || std::string_view(value) != "1") return false;
-  return communicator.size() > 1 && communicator.ShardsCheaply(size_t(parameters), DataType::kFloat32);
+bool ShardOptimizer(const BackendOptions& options) {
+  const Communicator& communicator = *options.communicator;
+  return options.shard_optimizer && communicator.size() > 1 &&
+         communicator.ShardsCheaply(size_t(options.layout.parameter_count), DataType::kFloat32);
 }
 
 // `size` - 1 threads that, with the caller, run task(0..size-1) and wait for all of them.
@@ -141,7 +139,7 @@ class CpuBackend final : public ComputeBackend {
       : options_(options), layout_(options.layout),
         sync_(*options.communicator, size_t(std::max<int64_t>(1, options.config.bucket_bytes / 4))),
         team_(std::max(1, options.threads)),
-        sharded_(ShardOptimizer(*options.communicator, options.layout.parameter_count)) {
+        sharded_(ShardOptimizer(options)) {
     const int64_t p = layout_.parameter_count;
     parameters_.assign(size_t(p), 0.0f);
     state_.assign(size_t(p * OptimizerStateSlots(options.config.optimizer.name)), 0.0f);

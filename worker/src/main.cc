@@ -9,6 +9,7 @@
 //   MLSCALE_PROGRESS_FILE    live progress JSON, rewritten about once a second by rank 0
 //   MLSCALE_DATA_DIR         where bundled data sets are
 //   OMP_NUM_THREADS          compute threads per rank (default: see TrainOptions::threads)
+//   MLSCALE_SHARD_OPTIMIZER  1: shard the CPU optimizer step (TrainOptions::shard_optimizer)
 // Exit codes: 0 success; 1 bad config or data; 2 a peer failed ("rank N ..."); 143 after a
 // clean SIGTERM/SIGINT (all ranks stop at the same step, rank 0 writes a checkpoint).
 #include <unistd.h>
@@ -20,6 +21,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <sstream>
+#include <string_view>
 
 #include <boost/program_options.hpp>
 
@@ -145,6 +147,8 @@ int main(int argc, char** argv) {
   options.checkpoint_dir = args->checkpoint_dir;
   options.output_dir = args->output_dir;
   if (const char* progress = std::getenv("MLSCALE_PROGRESS_FILE")) options.progress_file = progress;
+  const char* shard = std::getenv("MLSCALE_SHARD_OPTIMIZER");
+  options.shard_optimizer = shard != nullptr && std::string_view(shard) == "1";
   options.stop_requested = &stop_requested;
   auto result = Train(*config, **communicator, options);
   if (!result.ok()) return Fail(result.status(), communicator->get(), rank);

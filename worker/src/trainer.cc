@@ -145,7 +145,8 @@ class Trainer {
   }
 
   Status CreateBackend() {
-    BackendOptions backend_options{spec_, layout_, config_, &comm_, options_.local_rank, ChooseThreads()};
+    BackendOptions backend_options{spec_, layout_, config_, &comm_, options_.local_rank, ChooseThreads(),
+                                   options_.shard_optimizer};
     bool gpu = options_.backend == BackendChoice::kGpu;
     std::string why;
     if (options_.backend == BackendChoice::kAuto) {

@@ -35,6 +35,10 @@ struct TrainOptions {
   // when set, else one for small models (joining threads costs more than they save) and
   // cores / ranks otherwise.
   int threads = 0;
+  // Shard the CPU optimizer step over the ranks (reduce-scatter, update a share, all-gather)
+  // when the communicator does that cheaply (Communicator::ShardsCheaply); the same bits.
+  // Off by default: on 2 cores it was no faster (tests/bench/results/trainer.md, session 6).
+  bool shard_optimizer = false;
   std::string checkpoint_dir;      // empty: no checkpoints
   std::string output_dir;          // empty: no model artifact
   std::string progress_file;       // empty: none; else rewritten atomically ~1/s (rank 0)
