@@ -49,10 +49,6 @@ py=$(tests/bench/setup-venv.sh tests/bench/scale/plot.txt)/bin/python
 out=tests/bench/results/scale
 mkdir -p "$out"
 for scenario in "${scenarios[@]}"; do
-  if [ "$scenario" = C ] && [ "$contender" = ceiling ]; then
-    echo "run.sh: scenario C has failing workers, which the ceiling (a bare client) never replaces: skipped" >&2
-    continue
-  fi
   if [ -n "$contender" ]; then
     "$py" tests/bench/scale/scale_bench.py --scenario "$scenario" --build "$build" --kwok "$kwok" "${peer_flags[@]}" \
       --contenders "$contender" --out "$out/scale-$scenario-$contender.json" "${extra[@]}"
