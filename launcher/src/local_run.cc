@@ -341,6 +341,13 @@ class LocalRun {
       return 1;
     }
     if (interrupted_) {
+      // A worker that did not stop as asked (143) or finish (0) may have left no checkpoint.
+      for (const auto& worker : workers_) {
+        const int code = worker.exit_code.value_or(255);
+        if (code == 0 || code == 143) continue;
+        std::fprintf(stderr, "mlscale: %s did not stop cleanly (%s); its log (%s) ends with:\n%s", worker.name.c_str(),
+                     DescribeExitCode(code).c_str(), worker.log.string().c_str(), LastLines(worker.log, 15).c_str());
+      }
       std::printf("stopped after %s. Checkpoints are in %s; run the same command again to resume.\n",
                   WallTime(wall_seconds).c_str(), layout_.checkpoints.string().c_str());
       return kExitInterrupted;

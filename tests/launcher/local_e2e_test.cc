@@ -72,7 +72,9 @@ TEST_F(LocalEndToEndTest, CtrlCCheckpointsAndTheSameCommandResumes) {
   first.process.Signal(SIGINT);
   ASSERT_EQ(WaitFor(first.process, 60s), 130) << ReadText(first.output);
   // Checkpoints come only from the SIGTERM the trainers got (everySteps is huge).
-  ASSERT_FALSE(fs::is_empty(run_dir_ / "checkpoints"));
+  ASSERT_FALSE(fs::is_empty(run_dir_ / "checkpoints"))
+      << ReadText(first.output) << "\nrank 0:\n" << ReadText(run_dir_ / "logs" / "rank-0.log") << "\nrank 1:\n"
+      << ReadText(run_dir_ / "logs" / "rank-1.log");
 
   Started second = RunCli(manifest, "second.log");
   ASSERT_EQ(WaitFor(second.process, 240s), 0) << ReadText(second.output);
