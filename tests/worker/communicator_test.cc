@@ -14,6 +14,8 @@
 #include <map>
 #include <mutex>
 #include <tuple>
+#include <type_traits>
+#include <vector>
 
 #include "ring_fixture.h"
 #include "shared_memory_group.h"
@@ -383,6 +385,40 @@ TEST_P(KilledPeerTest, FailsTheOthersNamingTheRank) {
 
 INSTANTIATE_TEST_SUITE_P(Transports, KilledPeerTest, ::testing::Bool(),
                          [](const auto& param_info) { return param_info.param ? "SharedMemory" : "Tcp"; });
+
+// target = first + second with the target apart from both operands, or either of them
+// itself (the single-copy AllReduce sums into its own block from a copy of rank 0's):
+// the same bits in every case, for lengths around every vector width and its tails.
+TEST(ReduceSum, InPlaceOnEitherOperandOrApart) {
+  auto check = [](DataType type, auto make) {
+    using T = decltype(make(size_t(0), 0));
+    for (size_t count : {size_t(1), size_t(7), size_t(16), size_t(33), size_t(1000), size_t(4099)}) {
+      std::vector<T> first(count), second(count), expected(count);
+      for (size_t i = 0; i < count; ++i) {
+        first[i] = make(i, 0);
+        second[i] = make(i, 1);
+      }
+      std::vector<T> apart(count);
+      ReduceSum(apart.data(), first.data(), second.data(), count, type);
+      expected = first;
+      ReduceSum(expected.data(), second.data(), count, type);  // target = target + source
+      EXPECT_EQ(std::memcmp(apart.data(), expected.data(), count * sizeof(T)), 0) << DataTypeName(type) << " " << count;
+      std::vector<T> on_first = first, on_second = second;
+      ReduceSum(on_first.data(), on_first.data(), second.data(), count, type);
+      ReduceSum(on_second.data(), first.data(), on_second.data(), count, type);
+      EXPECT_EQ(std::memcmp(on_first.data(), expected.data(), count * sizeof(T)), 0) << DataTypeName(type) << " " << count;
+      EXPECT_EQ(std::memcmp(on_second.data(), expected.data(), count * sizeof(T)), 0) << DataTypeName(type) << " " << count;
+      if constexpr (!std::is_same_v<T, uint16_t>) {  // bfloat16 rounds: BFloat16RoundsToNearestEven
+        for (size_t i = 0; i < count; ++i) ASSERT_EQ(expected[i], T(first[i] + second[i])) << DataTypeName(type) << " " << i;
+      }
+    }
+  };
+  check(DataType::kFloat32, [](size_t i, int k) { return 0.1f * float(i % 13) + (k ? 1e7f : 0.3f); });
+  check(DataType::kFloat64, [](size_t i, int k) { return 0.1 * double(i % 13) + (k ? 1e15 : 0.3); });
+  check(DataType::kInt32, [](size_t i, int k) { return int32_t(i) * (k ? -3 : 5); });
+  check(DataType::kInt64, [](size_t i, int k) { return int64_t(i) << (k ? 40 : 1); });
+  check(DataType::kBFloat16, [](size_t i, int k) { return ToBFloat16(float(i % 64) + (k ? 0.5f : 2.0f)); });
+}
 
 TEST(ReduceSum, BFloat16RoundsToNearestEven) {
   uint16_t a = ToBFloat16(1.0f), b = ToBFloat16(1.0f / 256);  // 1 + 2^-8 is a tie

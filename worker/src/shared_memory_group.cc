@@ -70,23 +70,31 @@ void FutexWakeAll(std::atomic<uint32_t>* word) {
   (void)::syscall(SYS_futex, reinterpret_cast<uint32_t*>(word), FUTEX_WAKE, INT_MAX, nullptr, nullptr, 0);
 }
 
-// target = sources[0] + sources[1] + ... + sources[n - 1], in that order for every
-// element, in blocks that stay in the L1 cache.
+// target = sources[0] + sources[1] + ... + sources[n - 1] (n >= 2), in that order for
+// every element, in sub-blocks that stay in the L1 cache: the partial sums of more than
+// two sources go to a scratch sub-block and only the last addition writes the target, so
+// `target` may be one of the sources (the single-copy path sums into the rank's own block).
 void SumInRankOrder(char* target, const char* const* sources, int n, size_t count, DataType type) {
+  constexpr size_t kSubBlockBytes = size_t(16) << 10;
+  alignas(64) char scratch[kSubBlockBytes];
   const size_t element = DataTypeSize(type);
-  const size_t block = (size_t(16) << 10) / element;
+  const size_t block = kSubBlockBytes / element;
   for (size_t first = 0; first < count; first += block) {
-    const size_t m = std::min(block, count - first);
-    char* t = target + first * element;
-    std::memcpy(t, sources[0] + first * element, m * element);
-    for (int k = 1; k < n; ++k) ReduceSum(t, sources[k] + first * element, m, type);
+    const size_t m = std::min(block, count - first), offset = first * element;
+    const char* partial = sources[0] + offset;
+    for (int k = 1; k < n; ++k) {
+      char* sum = k == n - 1 ? target + offset : scratch;
+      ReduceSum(sum, partial, sources[k] + offset, m, type);
+      partial = sum;
+    }
   }
 }
 
 }  // namespace
 
-// Single copy: the sum and the incoming block (each 256 KiB: both stay in L2).
-constexpr size_t kSingleCopyBlockBytes = size_t(256) << 10;
+// Single copy: the blocks read from the peers, together (the rank's own block beside
+// them; 256 KiB as before the blocks were split among the peers, not retuned).
+constexpr size_t kSingleCopyBlocksBytes = size_t(256) << 10;
 
 // One rank's words, on a cache line of their own.
 struct alignas(64) RankSlot {
@@ -293,26 +301,28 @@ Status SharedMemoryGroup::SingleCopyCollective(SingleCopy what, char* data, size
   header()->slots[rank_].buffer.store(reinterpret_cast<uintptr_t>(data), std::memory_order_relaxed);
   Post();  // publishes the address with the phase
   MLSCALE_RETURN_IF_ERROR(WaitAll(failed));
-  if (!blocks_) blocks_ = std::make_unique<char[]>(2 * kSingleCopyBlockBytes);
-  char* incoming = blocks_.get() + kSingleCopyBlockBytes;
+  // A block for each peer (in rank order, this rank's left out), each a multiple of the
+  // cache line and starting on one.
+  const size_t block_bytes = std::max<size_t>(64, kSingleCopyBlocksBytes / size_t(n - 1) / 64 * 64);
+  if (!blocks_) blocks_ = std::make_unique<char[]>(size_t(n - 1) * block_bytes + 64);
+  char* const blocks = blocks_.get() + (64 - reinterpret_cast<uintptr_t>(blocks_.get()) % 64) % 64;
   const auto [first, last] = ShareOf(count, rank_, n);
-  const size_t block = kSingleCopyBlockBytes / element;
+  const size_t block = block_bytes / element;
+  const char* sources[kMaxRanks];
   for (size_t begin = first; begin < last; begin += block) {
     const size_t m = std::min(block, last - begin), offset = begin * element, bytes = m * element;
     char* own = data + offset;
     if (what != SingleCopy::kAllGather) {
-      // Rank 0 sums into its own buffer (its values come first); the others into a block.
-      char* sum = rank_ == 0 ? own : blocks_.get();
-      if (rank_ != 0) MLSCALE_RETURN_IF_ERROR(CopyWithPeer(0, offset, sum, bytes, false));
-      for (int k = 1; k < n; ++k) {
+      for (int k = 0; k < n; ++k) {
         if (k == rank_) {
-          ReduceSum(sum, own, m, type);
+          sources[k] = own;
         } else {
-          MLSCALE_RETURN_IF_ERROR(CopyWithPeer(k, offset, incoming, bytes, false));
-          ReduceSum(sum, incoming, m, type);
+          char* copy = blocks + size_t(k < rank_ ? k : k - 1) * block_bytes;
+          MLSCALE_RETURN_IF_ERROR(CopyWithPeer(k, offset, copy, bytes, false));
+          sources[k] = copy;
         }
       }
-      if (sum != own) std::memcpy(own, sum, bytes);
+      SumInRankOrder(own, sources, n, m, type);
     }
     if (what == SingleCopy::kReduceScatter) continue;
     for (int k = 0; k < n; ++k) {

@@ -125,7 +125,7 @@ class SharedMemoryGroup {
   uint64_t phase_ = 0;          // phases this rank posted
   bool single_copy_ = false;
   uint64_t probe_ = 0;          // what peers read (and write back) in CanReachPeers
-  std::unique_ptr<char[]> blocks_;  // single copy: the sum and one peer's block
+  std::unique_ptr<char[]> blocks_;  // single copy: a block of each peer's buffer
 };
 
 // Says which host, and which /dev/shm, this process sees: ranks whose identities differ

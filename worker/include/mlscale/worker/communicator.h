@@ -73,8 +73,14 @@ inline std::pair<size_t, size_t> ShareOf(size_t count, int rank, int size) {
   return {count * size_t(rank) / size_t(size), count * size_t(rank + 1) / size_t(size)};
 }
 
-// Sums `count` elements of `source` into `target` (the reduction every implementation uses).
-void ReduceSum(void* target, const void* source, size_t count, DataType type);
+// target[i] = first[i] + second[i] for `count` elements of `type` (the reduction every
+// implementation uses). `target` may be `first` or `second` itself (a sum in place) but
+// must not overlap them otherwise.
+void ReduceSum(void* target, const void* first, const void* second, size_t count, DataType type);
+// Sums `count` elements of `source` into `target` (target = target + source).
+inline void ReduceSum(void* target, const void* source, size_t count, DataType type) {
+  ReduceSum(target, target, source, count, type);
+}
 
 std::unique_ptr<Communicator> CreateSingleProcessCommunicator();
 
