@@ -386,14 +386,8 @@ class Step {
     for (std::int64_t rank = 0; rank < spec_.replicas; ++rank) {
       if (!by_rank.contains(rank)) decision_.create_ranks.push_back(rank);
     }
-    if (!status.group_created_time || !status.start_time) {
-      // The look that created the group wrote nothing (the controller leaves the status to
-      // the look that sees the pods): they say when the group was made.
-      TimePoint made = now_;
-      for (const auto& [rank, worker] : by_rank) made = std::min(made, worker->created.value_or(now_));
-      if (!status.group_created_time) status.group_created_time = made;
-      if (!status.start_time) status.start_time = made;
-    }
+    if (!status.group_created_time) status.group_created_time = now_;
+    if (!status.start_time) status.start_time = now_;
     if (status.state.empty()) status.state = kPending;
     if (decision_.create_ranks.empty()) decision_.conditions.push_back(PodsCreated(spec_.replicas));
 

@@ -107,22 +107,6 @@ TEST(MarkPodsCreatedTest, OneStatusRecordsTheNewGroup) {
   EXPECT_TRUE(next.events.empty());
 }
 
-TEST(DecideTest, ALookThatFindsTheGroupUnrecordedTakesItsTimesFromThePods) {
-  // The look that created the pods wrote no status (the controller leaves that to this one).
-  std::vector<WorkerObservation> pods = Group(4, Phase::kPodPending);
-  pods[2].created = kNow - 40s;
-  Decision decision = Decide(Spec(), JobStatus{}, pods, kNow, Options());
-  EXPECT_TRUE(decision.create_ranks.empty());
-  EXPECT_EQ(decision.status.state, kPending);
-  EXPECT_EQ(decision.status.group_created_time, kNow - 40s);
-  EXPECT_EQ(decision.status.start_time, kNow - 40s);
-  EXPECT_EQ(decision.status.workers.pending, 4);
-  const kube::Condition* created = FindCondition(decision, kCreated);
-  ASSERT_NE(created, nullptr);
-  EXPECT_EQ(created->status, kube::ConditionStatus::kTrue);
-  EXPECT_TRUE(decision.events.empty());  // the creating look recorded PodsCreated
-}
-
 TEST(MarkPodsCreatedTest, SaysWhatWasMissingAndWhichRestart) {
   JobStatus status;
   status.state = kPending;

@@ -139,11 +139,10 @@ struct Decision {
   std::vector<Event> events;                 // transitions, to record once the status is written
 };
 
-// What holds once every pod of decision.create_ranks was created: they count as pending
-// workers, the Created condition is True, and one event says how many pods were made. The
-// controller records the event then and leaves the status to the look that sees the pods,
-// which decides the same (Decide takes the group's times from the pods when the status
-// has none). (Leaving Restarting is written before creating: controller.h.)
+// What holds once every pod of decision.create_ranks was created, for a controller that
+// creates them and then writes the status (one write records a new group): they count as
+// pending workers, the Created condition is True, and one event says how many pods were
+// made. (Leaving Restarting is written before creating: controller.h.)
 void MarkPodsCreated(Decision& decision);
 
 // One step of the state machine. `workers` are the job's pods (any order; pods of ranks
