@@ -1,14 +1,17 @@
 # mlscale_add_test(<name> SOURCES <files...> [LIBRARIES <targets...>]
-#                  LABEL unit|integration|e2e [CLUSTER] [SERIAL] [TIMEOUT <seconds>])
+#                  LABEL unit|integration|e2e [CLUSTER] [SERIAL] [TIMEOUT <seconds>]
+#                  [RESOURCE_LOCK <name>])
 # Builds one GoogleTest binary and registers each of its tests with ctest under the
 # label. CLUSTER makes the tests require the shared control-plane fixture (started once
 # per ctest run by tests/cluster/testcluster.py) and tells them where it is through
 # MLSCALE_TEST_CLUSTER_DIR; tests/common/cluster_environment.h reads it. SERIAL runs each
 # of its tests alone (ctest RUN_SERIAL), for tests that change something cluster-wide.
+# RESOURCE_LOCK keeps its tests from running beside any other test holding the same lock
+# (ctest RESOURCE_LOCK), for tests that share one cluster-scoped object.
 set(MLSCALE_TEST_CLUSTER_DIR ${CMAKE_BINARY_DIR}/testcluster)
 
 function(mlscale_add_test name)
-  cmake_parse_arguments(T "CLUSTER;SERIAL" "LABEL;TIMEOUT" "SOURCES;LIBRARIES" ${ARGN})
+  cmake_parse_arguments(T "CLUSTER;SERIAL" "LABEL;TIMEOUT;RESOURCE_LOCK" "SOURCES;LIBRARIES" ${ARGN})
   if(NOT T_LABEL MATCHES "^(unit|integration|e2e)$")
     message(FATAL_ERROR "mlscale_add_test(${name}): LABEL must be unit, integration or e2e")
   endif()
@@ -26,6 +29,9 @@ function(mlscale_add_test name)
   endif()
   if(T_SERIAL)
     list(APPEND properties RUN_SERIAL TRUE)
+  endif()
+  if(T_RESOURCE_LOCK)
+    list(APPEND properties RESOURCE_LOCK ${T_RESOURCE_LOCK})
   endif()
   # Listing a binary's tests loads its shared libraries (cuBLAS and NCCL in the GPU build,
   # hundreds of MiB): on a loaded machine with a cold page cache that took over the default 5 s.

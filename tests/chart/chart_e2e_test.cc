@@ -133,6 +133,11 @@ class ChartRelease : public ChartCluster {
     ChartCluster::SetUp();
     if (HasFatalFailure()) return;
     if (geteuid() != 0) GTEST_SKIP() << "the node agent needs root (mount namespaces)";
+    // The InferenceService e2e fixture applies ClusterRole mlscale-router without Helm's
+    // labels, and helm install refuses to adopt such an object; the two tests share a ctest
+    // RESOURCE_LOCK, so removing it here cannot pull it from under a running isvc test.
+    CommandResult unowned = Kubectl({"delete", "clusterrole", "mlscale-router", "--ignore-not-found", "--wait"});
+    ASSERT_EQ(unowned.exit_code, 0) << unowned.output;
     release_ns_ = MakeNamespace("mlscale-sys");
     work_ns_ = MakeNamespace("mlscale-work");
     release_ = "lp" + std::to_string(::getpid());

@@ -284,11 +284,18 @@ class TcpRingCommunicator final : public Communicator {
     return Status::Ok();
   }
 
+  // Whether the watchdog has recorded a failure, waiting up to 2 s for its verdict: a
+  // broken connection or an unreadable peer buffer is seen here before the control
+  // connection of the rank that died reports it.
+  bool AwaitVerdict() const {
+    for (int i = 0; i < 40 && !failed_.load(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    return failed_.load();
+  }
+
   // A data connection broke: the watchdog normally knows which rank failed first; wait
   // for its verdict briefly, else blame the neighbour.
   Status LostNeighbour(int neighbour) {
-    for (int i = 0; i < 40 && !failed_.load(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    if (failed_.load()) return Failure();
+    if (AwaitVerdict()) return Failure();
     RecordFailure(RankName(neighbour) + " (" + options_.peers[size_t(neighbour)] + ") lost its data connection");
     return Failure();
   }
@@ -299,10 +306,11 @@ class TcpRingCommunicator final : public Communicator {
   }
 
   // A shared-memory collective's status, with the peer's failure (which names the rank)
-  // in place of the bare abort once the watchdog recorded one.
+  // in place of the bare abort or copy error once the watchdog records one: reading a
+  // killed peer's buffer fails ("Bad address") before its control connection closes.
   Status SharedMemoryResult(Status status) {
     if (status.ok()) return status;
-    return failed_.load() ? Failure() : status;
+    return AwaitVerdict() ? Failure() : status;
   }
 
   void RecordFailure(const std::string& text) {
