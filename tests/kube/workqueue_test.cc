@@ -38,6 +38,71 @@ TEST(WorkQueueTest, KeyAddedWhileInProgressIsRequeuedOnlyWhenDone) {
   EXPECT_EQ(queue.Len(), 0u);
 }
 
+TEST(WorkQueueTest, LowPriorityKeysWaitBehindEveryNormalKey) {
+  constexpr auto kLow = WorkQueue::Priority::kLow;
+  WorkQueue queue;
+  queue.Add("status-1", kLow);
+  queue.Add("new-1");
+  queue.Add("status-2", kLow);
+  queue.Add("new-2");
+  EXPECT_EQ(queue.Len(), 4u);
+  EXPECT_EQ(queue.Get(), "new-1");
+  EXPECT_EQ(queue.Get(), "new-2");
+  queue.Add("new-3");  // arrives while low keys wait: still first
+  EXPECT_EQ(queue.Get(), "new-3");
+  EXPECT_EQ(queue.Get(), "status-1");
+  EXPECT_EQ(queue.Get(), "status-2");
+  EXPECT_EQ(queue.Len(), 0u);
+}
+
+TEST(WorkQueueTest, ALowKeyAddedAtNormalMovesUpAndIsHandedOutOnce) {
+  constexpr auto kLow = WorkQueue::Priority::kLow;
+  WorkQueue queue;
+  queue.Add("a", kLow);
+  queue.Add("b", kLow);
+  queue.Add("b");       // moves up
+  queue.Add("a", kLow);  // already waiting: nothing changes
+  EXPECT_EQ(queue.Len(), 2u);
+  EXPECT_EQ(queue.Get(), "b");
+  EXPECT_EQ(queue.Get(), "a");
+  EXPECT_EQ(queue.Len(), 0u);
+  // b's old low entry is stale: it must not hand b out again, even once b waits once more.
+  queue.Done("b");
+  queue.Add("c", kLow);
+  EXPECT_EQ(queue.Get(), "c");
+  queue.Done("a");
+  queue.Done("c");
+  queue.ShutDown();
+  EXPECT_EQ(queue.Get(), std::nullopt);
+}
+
+TEST(WorkQueueTest, ANormalKeyStaysNormalAndAKeyInProgressKeepsTheHigherPriority) {
+  constexpr auto kLow = WorkQueue::Priority::kLow;
+  WorkQueue queue;
+  queue.Add("a");
+  queue.Add("b", kLow);
+  queue.Add("a", kLow);  // waiting at normal: stays normal
+  EXPECT_EQ(queue.Get(), "a");
+  // In progress: added low, then normal; requeued by Done at normal, ahead of b.
+  queue.Add("a", kLow);
+  queue.Add("a");
+  EXPECT_EQ(queue.Len(), 1u);  // b
+  queue.Done("a");
+  EXPECT_EQ(queue.Len(), 2u);
+  EXPECT_EQ(queue.Get(), "a");
+  queue.Done("a");
+  // In progress and added low only: requeued low, behind a normal key added later.
+  queue.Add("c");
+  EXPECT_EQ(queue.Get(), "c");
+  queue.Add("c", kLow);
+  queue.Add("d");
+  queue.Done("c");
+  EXPECT_EQ(queue.Get(), "d");
+  EXPECT_EQ(queue.Get(), "b");
+  EXPECT_EQ(queue.Get(), "c");
+  EXPECT_EQ(queue.Len(), 0u);
+}
+
 TEST(WorkQueueTest, NeverTwoWorkersOnOneKey) {
   WorkQueue queue;
   std::atomic<int> in_flight{0};

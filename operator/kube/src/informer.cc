@@ -227,9 +227,11 @@ std::optional<std::string> ControllerOwnerKey(const Object& object, const std::s
   return std::nullopt;
 }
 
-EventHandler EnqueueControllerOwner(WorkQueue& queue, std::string owner_group, std::string owner_kind) {
-  auto enqueue = [&queue, group = std::move(owner_group), kind = std::move(owner_kind)](const ObjectPtr& object) {
-    if (std::optional<std::string> owner = ControllerOwnerKey(*object, group, kind)) queue.Add(*owner);
+EventHandler EnqueueControllerOwner(WorkQueue& queue, std::string owner_group, std::string owner_kind,
+                                    WorkQueue::Priority priority) {
+  auto enqueue = [&queue, group = std::move(owner_group), kind = std::move(owner_kind),
+                  priority](const ObjectPtr& object) {
+    if (std::optional<std::string> owner = ControllerOwnerKey(*object, group, kind)) queue.Add(*owner, priority);
   };
   return {enqueue,
           [enqueue](const ObjectPtr& old, const ObjectPtr& now) {

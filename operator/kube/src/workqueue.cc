@@ -33,23 +33,36 @@ WorkQueue::~WorkQueue() {
 }
 
 void WorkQueue::PublishDepthLocked() {
-  if (metrics_ != nullptr) metrics_->Set(kDepthMetric, {{"name", options_.name}}, static_cast<double>(queue_.size()));
+  if (metrics_ != nullptr) metrics_->Set(kDepthMetric, {{"name", options_.name}}, static_cast<double>(waiting_));
 }
 
-void WorkQueue::AddLocked(const std::string& key) {
-  if (shutting_down_ || dirty_.contains(key)) return;
-  dirty_.insert(key);
-  added_at_.emplace(key, Clock::now());
-  if (metrics_ != nullptr) metrics_->Add(kAddsMetric, {{"name", options_.name}});
-  if (processing_.contains(key)) return;  // requeued by Done
-  queue_.push_back(key);
+void WorkQueue::PushLocked(const std::string& key) {
+  (low_.contains(key) ? low_queue_ : queue_).push_back(key);
+  ++waiting_;
   PublishDepthLocked();
   ready_.notify_one();
 }
 
-void WorkQueue::Add(const std::string& key) {
+void WorkQueue::AddLocked(const std::string& key, Priority priority) {
+  if (shutting_down_) return;
+  if (dirty_.contains(key)) {
+    if (priority == Priority::kNormal && low_.erase(key) > 0 && !processing_.contains(key)) {
+      queue_.push_back(key);  // moved up; its entry in low_queue_ is now stale
+      ready_.notify_one();
+    }
+    return;
+  }
+  dirty_.insert(key);
+  if (priority == Priority::kLow) low_.insert(key);
+  added_at_.emplace(key, Clock::now());
+  if (metrics_ != nullptr) metrics_->Add(kAddsMetric, {{"name", options_.name}});
+  if (processing_.contains(key)) return;  // requeued by Done
+  PushLocked(key);
+}
+
+void WorkQueue::Add(const std::string& key, Priority priority) {
   std::lock_guard lock(mutex_);
-  AddLocked(key);
+  AddLocked(key, priority);
 }
 
 void WorkQueue::AddAfter(const std::string& key, std::chrono::milliseconds delay) {
@@ -94,12 +107,26 @@ int WorkQueue::Failures(const std::string& key) const {
 
 std::optional<std::string> WorkQueue::Get() {
   std::unique_lock lock(mutex_);
-  ready_.wait(lock, [this] { return !queue_.empty() || shutting_down_; });
-  if (queue_.empty()) return std::nullopt;
-  std::string key = std::move(queue_.front());
-  queue_.pop_front();
+  std::string key;
+  while (true) {
+    ready_.wait(lock, [this] { return !queue_.empty() || !low_queue_.empty() || shutting_down_; });
+    if (!queue_.empty()) {
+      key = std::move(queue_.front());
+      queue_.pop_front();
+      break;
+    }
+    if (low_queue_.empty()) return std::nullopt;  // shut down
+    key = std::move(low_queue_.front());
+    low_queue_.pop_front();
+    // Live only while the key waits at kLow and nobody has it.
+    if (low_.contains(key) && !processing_.contains(key)) {
+      low_.erase(key);
+      break;
+    }
+  }
   processing_.insert(key);
   dirty_.erase(key);
+  --waiting_;
   auto added = added_at_.find(key);
   if (added != added_at_.end()) {
     const double waited = std::chrono::duration<double>(Clock::now() - added->second).count();
@@ -114,18 +141,17 @@ std::optional<std::string> WorkQueue::Get() {
 void WorkQueue::Done(const std::string& key) {
   std::lock_guard lock(mutex_);
   processing_.erase(key);
-  if (dirty_.contains(key) && !shutting_down_) {
-    queue_.push_back(key);
-    PublishDepthLocked();
-    ready_.notify_one();
-  }
+  if (dirty_.contains(key) && !shutting_down_) PushLocked(key);
 }
 
 void WorkQueue::ShutDown() {
   std::lock_guard lock(mutex_);
   shutting_down_ = true;
   queue_.clear();
+  low_queue_.clear();
   dirty_.clear();
+  low_.clear();
+  waiting_ = 0;
   delayed_.clear();
   delayed_by_key_.clear();
   PublishDepthLocked();
@@ -140,7 +166,7 @@ bool WorkQueue::ShuttingDown() const {
 
 size_t WorkQueue::Len() const {
   std::lock_guard lock(mutex_);
-  return queue_.size();
+  return waiting_;
 }
 
 size_t WorkQueue::DelayedLen() const {
@@ -156,7 +182,7 @@ void WorkQueue::DelayLoop(std::stop_token stop) {
       std::string key = std::move(delayed_.begin()->second);
       delayed_.erase(delayed_.begin());
       delayed_by_key_.erase(key);
-      AddLocked(key);
+      AddLocked(key, Priority::kNormal);
     }
     if (delayed_.empty()) {
       delayed_changed_.wait(lock, stop, [this] { return !delayed_.empty(); });

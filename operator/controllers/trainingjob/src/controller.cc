@@ -105,7 +105,11 @@ StatusOr<std::unique_ptr<TrainingJobController>> TrainingJobController::Register
     scope->pods = &informers.Informer(kube::resources::Pods(), namespace_name, pods);
     // Expectations first, so the owner's reconcile sees its creation observed.
     scope->pods->AddHandler(kube::ObserveChildren(raw->expectations_, kOwnerGroup, kOwnerKind));
-    scope->pods->AddHandler(kube::EnqueueControllerOwner(queue, kOwnerGroup, kOwnerKind));
+    // A child's change mostly brings the job's status up to date: at low priority, behind
+    // new jobs (and spec changes) waiting for their pods, so a backlog creates pods first and
+    // each job's changes meanwhile collapse into one status write.
+    constexpr auto kLow = kube::WorkQueue::Priority::kLow;
+    scope->pods->AddHandler(kube::EnqueueControllerOwner(queue, kOwnerGroup, kOwnerKind, kLow));
     // Services and ConfigMaps are only checked for existence; of Secrets only the token is read.
     kube::InformerOptions existence = children;
     existence.watch.transform = kube::KeepMetadataOnly;
@@ -115,7 +119,7 @@ StatusOr<std::unique_ptr<TrainingJobController>> TrainingJobController::Register
     scope->config_maps = &informers.Informer(kube::resources::ConfigMaps(), namespace_name, existence);
     scope->secrets = &informers.Informer(kube::resources::Secrets(), namespace_name, secrets);
     for (kube::SharedInformer* informer : {scope->services, scope->config_maps, scope->secrets}) {
-      informer->AddHandler(kube::EnqueueControllerOwner(queue, kOwnerGroup, kOwnerKind));
+      informer->AddHandler(kube::EnqueueControllerOwner(queue, kOwnerGroup, kOwnerKind, kLow));
     }
     raw->scopes_.push_back(std::move(scope));
   }
@@ -126,7 +130,9 @@ StatusOr<std::unique_ptr<TrainingJobController>> TrainingJobController::Register
   ProgressPoller::Options poller;
   poller.writes_per_second = raw->config_.status_writes_per_second;
   poller.min_interval = raw->config_.progress_interval;
-  raw->poller_ = std::make_unique<ProgressPoller>(poller, [&queue](const std::string& key) { queue.Add(key); });
+  raw->poller_ = std::make_unique<ProgressPoller>(poller, [&queue](const std::string& key) {
+    queue.Add(key, kube::WorkQueue::Priority::kLow);
+  });
 
   kube::Metrics& metrics = manager.metrics();
   metrics.Describe("mlscale_trainingjob_outcomes_total", "TrainingJobs that finished, by outcome and reason.");
@@ -382,12 +388,14 @@ StatusOr<kube::ReconcileResult> TrainingJobController::Reconcile(const std::stri
     supporting = std::move(*missing);
   }
   // A decision that deletes (a counted restart, a failure, the TTL) is written before
-  // acting, so it is recorded once. One that only creates a group is written after: its
-  // status then says the pods exist (counted pending, Created), one write instead of one
-  // before the pods (on the path to them) and another once the cache has seen them. Not
-  // after a restart: should that write fail (a conflict, a crash), the next look would still
-  // read Restarting and delete the new group, so leaving Restarting is written first. A
-  // conflict means the job changed: compute again from the fresh object.
+  // acting, so it is recorded once. One that only creates a group is not written on the
+  // path to the pods at all: the pods' watch events bring the job back (at low priority)
+  // and that look, seeing them, writes the status once (pending, Created; the times come
+  // from the pods, Decide says so). Under a backlog the pods of the next jobs go first. The
+  // events are recorded now. Should a creation fail, what was decided is written after.
+  // Not after a restart: should that write fail (a conflict, a crash), the next look would
+  // still read Restarting and delete the new group, so leaving Restarting is written first.
+  // A conflict means the job changed: compute again from the fresh object.
   const bool write_after = !decision.create_ranks.empty() && decision.delete_pods.empty() && !decision.delete_job &&
                            before.state != kRestarting;
   auto write_status = [&]() -> Status {
@@ -403,8 +411,10 @@ StatusOr<kube::ReconcileResult> TrainingJobController::Reconcile(const std::stri
   }
   Status error;
   const bool all_created = Act(key, job, decision, object, std::move(supporting), children, error);
-  if (write_after) {
-    if (all_created) MarkPodsCreated(decision);
+  if (write_after && all_created) {
+    MarkPodsCreated(decision);
+    RecordOutcome(object, before, decision);
+  } else if (write_after) {
     if (Status s = write_status(); !s.ok() && error.ok()) return s;
   }
   if (!error.ok()) {

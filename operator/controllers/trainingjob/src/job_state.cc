@@ -296,6 +296,17 @@ class Step {
     DeleteAll();
   }
 
+  // Whether some worker failed with a known finishedAt strictly before `at`; a tie, or an
+  // unknown time on either side, leaves rank 0's success standing.
+  static bool FailedBefore(const std::map<std::int64_t, const WorkerObservation*>& by_rank,
+                           const std::optional<TimePoint>& at) {
+    if (!at) return false;
+    for (const auto& [rank, worker] : by_rank) {
+      if (worker->phase == Phase::kPodFailed && worker->finished && *worker->finished < *at) return true;
+    }
+    return false;
+  }
+
   void Active() {
     JobStatus& status = decision_.status;
     std::map<std::int64_t, const WorkerObservation*> by_rank;
@@ -307,8 +318,11 @@ class Step {
       by_rank[worker.rank] = &worker;
     }
 
-    // Rank 0 decides success (as Kubeflow's master replica does): the others finish with it.
-    if (auto it = by_rank.find(0); it != by_rank.end() && it->second->phase == Phase::kPodSucceeded) {
+    // Rank 0 decides success (as Kubeflow's master replica does): the others finish with it,
+    // unless one failed before rank 0 finished: then the group restarts however late this
+    // look comes (a slow look can see rank 0 done after a worker's failure).
+    if (auto it = by_rank.find(0); it != by_rank.end() && it->second->phase == Phase::kPodSucceeded &&
+                                   !FailedBefore(by_rank, it->second->finished)) {
       status.result = ResultFrom(*it->second);
       status.progress = nullptr;
       Finish(kSucceeded, "JobSucceeded", "rank 0 completed training");
@@ -386,8 +400,14 @@ class Step {
     for (std::int64_t rank = 0; rank < spec_.replicas; ++rank) {
       if (!by_rank.contains(rank)) decision_.create_ranks.push_back(rank);
     }
-    if (!status.group_created_time) status.group_created_time = now_;
-    if (!status.start_time) status.start_time = now_;
+    if (!status.group_created_time || !status.start_time) {
+      // The look that created the group wrote nothing (the controller leaves the status to
+      // the look that sees the pods): they say when the group was made.
+      TimePoint made = now_;
+      for (const auto& [rank, worker] : by_rank) made = std::min(made, worker->created.value_or(now_));
+      if (!status.group_created_time) status.group_created_time = made;
+      if (!status.start_time) status.start_time = made;
+    }
     if (status.state.empty()) status.state = kPending;
     if (decision_.create_ranks.empty()) decision_.conditions.push_back(PodsCreated(spec_.replicas));
 

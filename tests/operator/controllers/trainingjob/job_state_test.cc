@@ -107,6 +107,22 @@ TEST(MarkPodsCreatedTest, OneStatusRecordsTheNewGroup) {
   EXPECT_TRUE(next.events.empty());
 }
 
+TEST(DecideTest, ALookThatFindsTheGroupUnrecordedTakesItsTimesFromThePods) {
+  // The look that created the pods wrote no status (the controller leaves that to this one).
+  std::vector<WorkerObservation> pods = Group(4, Phase::kPodPending);
+  pods[2].created = kNow - 40s;
+  Decision decision = Decide(Spec(), JobStatus{}, pods, kNow, Options());
+  EXPECT_TRUE(decision.create_ranks.empty());
+  EXPECT_EQ(decision.status.state, kPending);
+  EXPECT_EQ(decision.status.group_created_time, kNow - 40s);
+  EXPECT_EQ(decision.status.start_time, kNow - 40s);
+  EXPECT_EQ(decision.status.workers.pending, 4);
+  const kube::Condition* created = FindCondition(decision, kCreated);
+  ASSERT_NE(created, nullptr);
+  EXPECT_EQ(created->status, kube::ConditionStatus::kTrue);
+  EXPECT_TRUE(decision.events.empty());  // the creating look recorded PodsCreated
+}
+
 TEST(MarkPodsCreatedTest, SaysWhatWasMissingAndWhichRestart) {
   JobStatus status;
   status.state = kPending;
@@ -312,6 +328,27 @@ TEST(DecideTest, RankZeroSuccessSucceedsWithTheResult) {
   // A message that is not JSON is kept as text.
   workers[0].message = "done";
   EXPECT_EQ(Decide(Spec(), status, workers, kNow, Options()).status.result["message"], "done");
+}
+
+TEST(DecideTest, AWorkerThatFailedBeforeRankZeroFinishedRestartsHoweverLateTheLook) {
+  // A slow look (a backlog, a low-priority queue) first sees the group after rank 0 has
+  // also finished: the failure came first, so the group restarts rather than succeeding.
+  std::vector<WorkerObservation> workers = Group(4, Phase::kPodSucceeded);
+  workers[0].finished = kNow - 5s;
+  workers[2] = Failed(2, 137);  // finished kNow - 10s
+  Decision decision = Decide(Spec(), Running(), workers, kNow, Options());
+  EXPECT_EQ(decision.status.state, kRestarting);
+  EXPECT_EQ(decision.status.reason, "WorkerFailed");
+  EXPECT_EQ(decision.status.restarts, 1);
+  // A failure at the same time as rank 0's end, or after it, leaves the success standing.
+  workers[2].finished = kNow - 5s;
+  EXPECT_EQ(Decide(Spec(), Running(), workers, kNow, Options()).status.state, kSucceeded);
+  workers[2].finished = kNow - 1s;
+  EXPECT_EQ(Decide(Spec(), Running(), workers, kNow, Options()).status.state, kSucceeded);
+  // So does a rank 0 whose end time is unknown.
+  workers[0].finished.reset();
+  workers[2].finished = kNow - 10s;
+  EXPECT_EQ(Decide(Spec(), Running(), workers, kNow, Options()).status.state, kSucceeded);
 }
 
 TEST(DecideTest, CleanPodPolicyAfterTheEnd) {

@@ -16,10 +16,9 @@
 
 #include "mlscale/kube/cache.h"
 #include "mlscale/kube/watch.h"
+#include "mlscale/kube/workqueue.h"
 
 namespace mlscale::kube {
-
-class WorkQueue;
 
 struct EventHandler {
   std::function<void(const ObjectPtr& object)> on_add{};
@@ -117,8 +116,10 @@ std::optional<std::string> ControllerOwnerKey(const Object& object, const std::s
 // A handler that enqueues the key of the controlling owner (ControllerOwnerKey); events
 // on objects owned by something else are ignored. For children (pods, services, a
 // sweep's TrainingJobs) of a custom resource. On an update that changes the owner
-// references, the old owner is enqueued too.
-EventHandler EnqueueControllerOwner(WorkQueue& queue, std::string owner_group, std::string owner_kind);
+// references, the old owner is enqueued too. `priority`: kLow when a child's change only
+// brings the owner's status up to date (WorkQueue says what that buys under a backlog).
+EventHandler EnqueueControllerOwner(WorkQueue& queue, std::string owner_group, std::string owner_kind,
+                                    WorkQueue::Priority priority = WorkQueue::Priority::kNormal);
 // A handler that enqueues the keys `map` returns for each object (for relations that
 // are not owner references, e.g. a label naming another object).
 EventHandler EnqueueMapped(WorkQueue& queue, std::function<std::vector<std::string>(const Object&)> map);

@@ -3,6 +3,13 @@
 // time (added again while in progress, it is requeued when Done); failures requeue
 // with per-key exponential backoff, bounded overall by a token bucket; AddAfter delays
 // (a key waits in at most one delayed entry, the earliest asked for, as in client-go).
+//
+// Two priorities, as in controller-runtime's priority queue: a key added at kLow is handed
+// out only when no kNormal key waits. For follow-ups that only bring a status up to date
+// (a child changed), so that under a backlog new work goes first and a job's successive
+// changes collapse into one look. Strict: a low key waits as long as normal keys keep
+// coming. A key waiting at kLow and added again at kNormal moves up; added again at kLow
+// while waiting at kNormal it stays normal. Delayed and rate-limited keys come back at kNormal.
 #pragma once
 
 #include <chrono>
@@ -39,7 +46,8 @@ class WorkQueue {
   WorkQueue(const WorkQueue&) = delete;
   WorkQueue& operator=(const WorkQueue&) = delete;
 
-  void Add(const std::string& key);
+  enum class Priority { kNormal, kLow };
+  void Add(const std::string& key, Priority priority = Priority::kNormal);
   void AddAfter(const std::string& key, std::chrono::milliseconds delay);
   // After a failure: delay = max(per-key backoff base*2^failures, overall limiter's wait).
   void AddRateLimited(const std::string& key);
@@ -58,7 +66,8 @@ class WorkQueue {
   size_t DelayedLen() const;  // keys waiting for their delay
 
  private:
-  void AddLocked(const std::string& key);
+  void AddLocked(const std::string& key, Priority priority);
+  void PushLocked(const std::string& key);  // to the deque of its priority, counted as waiting
   void DelayLoop(std::stop_token stop);
   void PublishDepthLocked();
 
@@ -67,8 +76,13 @@ class WorkQueue {
   RateLimiter overall_;
   mutable std::mutex mutex_;
   std::condition_variable ready_;
-  std::deque<std::string> queue_;
+  std::deque<std::string> queue_;  // kNormal keys, in order
+  // kLow keys, in order; an entry whose key is not in low_ (moved up, or handed out from
+  // an earlier entry) is stale and skipped.
+  std::deque<std::string> low_queue_;
   std::unordered_set<std::string> dirty_;       // queued or to requeue when done
+  std::unordered_set<std::string> low_;         // the dirty keys at kLow
+  size_t waiting_ = 0;                          // dirty keys not in progress (Len)
   std::unordered_set<std::string> processing_;
   std::unordered_map<std::string, Clock::time_point> added_at_;  // for the queue-wait metric
   std::unordered_map<std::string, int> failures_;

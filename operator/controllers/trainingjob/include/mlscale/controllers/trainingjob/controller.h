@@ -4,8 +4,8 @@
 // expectations so a lagging cache never makes it create a pod twice, and writes the
 // status through the status subresource (conflict: requeue and compute again). A
 // decision that deletes (a restart, a failure, the TTL) is written before acting, so it
-// is recorded once; one that only creates a group is written after, with the pods
-// counted and the Created condition: one status write per new group. Pod names are
+// is recorded once; one that only creates a group writes nothing: the look that sees
+// the pods (their events come back at low priority) writes one status. Pod names are
 // deterministic and creation is create-if-absent, so an operator restarted midway
 // finishes the same group instead of starting another.
 #pragma once

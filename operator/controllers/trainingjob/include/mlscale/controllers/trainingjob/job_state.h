@@ -14,6 +14,9 @@
 // Why restarts are of the whole group: data-parallel ranks cannot go on without a peer,
 // so one failure deletes every pod; the new group resumes from the newest checkpoint.
 //
+// Rank 0's exit 0 decides success unless a worker failed before rank 0 finished (by the
+// pods' finishedAt): then the group restarts, however late the look that sees both.
+//
 // Which failure decides: when one rank dies its peers lose it and exit too (our trainer
 // with 2, a PyTorch script with 1), codes that alone would be permanent. So failures
 // come in a wave: those that finished within kFailureWave of the first are one event;
@@ -139,10 +142,11 @@ struct Decision {
   std::vector<Event> events;                 // transitions, to record once the status is written
 };
 
-// What holds once every pod of decision.create_ranks was created, for a controller that
-// creates them and then writes the status (one write records a new group): they count as
-// pending workers, the Created condition is True, and one event says how many pods were
-// made. (Leaving Restarting is written before creating: controller.h.)
+// What holds once every pod of decision.create_ranks was created: they count as pending
+// workers, the Created condition is True, and one event says how many pods were made. The
+// controller records the event then and leaves the status to the look that sees the pods,
+// which decides the same (Decide takes the group's times from the pods when the status
+// has none). (Leaving Restarting is written before creating: controller.h.)
 void MarkPodsCreated(Decision& decision);
 
 // One step of the state machine. `workers` are the job's pods (any order; pods of ranks
