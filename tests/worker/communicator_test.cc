@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <bit>
 #include <chrono>
@@ -13,6 +14,7 @@
 #include <filesystem>
 #include <map>
 #include <mutex>
+#include <thread>
 #include <tuple>
 #include <type_traits>
 #include <vector>
@@ -319,6 +321,49 @@ TEST(SharedMemory, LeavesNothingInDevShm) {
     }
     EXPECT_FALSE(std::filesystem::exists(segment)) << segment;
   }
+}
+
+// A rank that leaves a single-copy AllReduce early (its wait aborted: a peer failed) gets
+// its buffer back for good: a peer that enters the collective later, or is still copying,
+// never writes into it afterwards. Before, a late peer still found the withdrawn buffer's
+// address and wrote its sum there, into memory the caller had already reused.
+TEST(SharedMemory, ARankThatLeavesASingleCopyEarlyGetsItsBufferBackUntouched) {
+  constexpr size_t kCount = size_t(16) << 20 >> 2;  // 16 MiB of float
+  constexpr float kSentinel = -7;
+  int early_exits = 0;
+  for (int round = 0; round < 10; ++round) {
+    // Odd rounds: rank 1 enters only once rank 0 has left (it always finds the address
+    // withdrawn); even rounds: both enter at once (rank 1 may be mid-copy when rank 0 leaves).
+    const bool late_peer = round % 2 == 1;
+    auto group = SharedMemoryGroup::Create(2, SharedMemoryOptions{});
+    ASSERT_TRUE(group.ok()) << group.status().ToString();
+    auto peer = SharedMemoryGroup::Open((*group)->name(), (*group)->nonce(), 1, 2, SharedMemoryOptions{});
+    ASSERT_TRUE(peer.ok()) << peer.status().ToString();
+    (*group)->Unlink();
+    ASSERT_TRUE((*group)->CanReachPeers() && (*peer)->CanReachPeers());
+    (*group)->EnableSingleCopy();
+    (*peer)->EnableSingleCopy();
+    std::vector<float> zero(kCount, 1.0f), one(kCount, 2.0f);
+    std::atomic<bool> zero_failed{true}, one_failed{true}, zero_left{false};
+    Status zero_status = Status::Ok();
+    std::thread rank_zero([&] {
+      zero_status = (*group)->AllReduceSum(zero.data(), kCount, DataType::kFloat32, zero_failed);
+      // The caller reuses its buffer at once.
+      if (!zero_status.ok()) std::fill(zero.begin(), zero.end(), kSentinel);
+      zero_left.store(true);
+    });
+    std::thread rank_one([&] {
+      while (late_peer && !zero_left.load()) std::this_thread::sleep_for(std::chrono::microseconds(100));
+      (void)(*peer)->AllReduceSum(one.data(), kCount, DataType::kFloat32, one_failed);
+    });
+    rank_zero.join();
+    rank_one.join();
+    if (zero_status.ok()) continue;  // rank 1 came in time: a whole AllReduce, nothing to check
+    ++early_exits;
+    EXPECT_EQ(std::count(zero.begin(), zero.end(), kSentinel), long(kCount))
+        << "round " << round << ": a peer wrote into the buffer rank 0 had left with";
+  }
+  EXPECT_GE(early_exits, 5);  // every late-peer round leaves early
 }
 
 // A rank process killed in the middle of AllReduces (SIGKILL: no goodbye, no failure

@@ -28,9 +28,11 @@
 #include <cerrno>
 #include <chrono>
 #include <climits>
+#include <csignal>
 #include <cstring>
 #include <fstream>
 #include <new>
+#include <thread>
 
 namespace mlscale::worker {
 
@@ -38,7 +40,7 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-constexpr uint64_t kMagic = 0x4d4c53484d303032ull;  // "MLSHM002"
+constexpr uint64_t kMagic = 0x4d4c53484d303033ull;  // "MLSHM003"
 constexpr size_t kPage = 4096;
 
 static_assert(std::atomic<uint64_t>::is_always_lock_free && std::atomic<uint32_t>::is_always_lock_free,
@@ -99,7 +101,9 @@ constexpr size_t kSingleCopyBlocksBytes = size_t(256) << 10;
 // One rank's words, on a cache line of their own.
 struct alignas(64) RankSlot {
   std::atomic<uint64_t> posted;  // phases posted
-  std::atomic<uint64_t> buffer;  // single copy: the address of this collective's buffer
+  std::atomic<uint64_t> buffer;  // single copy: the address of this collective's buffer (0: withdrawn)
+  // Single copy: the phase of the collective this rank left early (its buffer withdrawn).
+  std::atomic<uint64_t> released;
   int64_t process;               // the process id, as this rank's pid namespace sees it
   uint64_t probe_address;        // where CanReachPeers reads this rank's probe word
 };
@@ -146,7 +150,11 @@ StatusOr<std::unique_ptr<SharedMemoryGroup>> SharedMemoryGroup::Create(int world
   header->nonce = nonce;
   header->world_size = uint64_t(world_size);
   header->half_bytes = HalfBytes(world_size);
-  for (auto& slot : header->slots) slot.posted.store(0);
+  for (auto& slot : header->slots) {
+    slot.posted.store(0);
+    slot.buffer.store(0);
+    slot.released.store(0);
+  }
   std::atomic_thread_fence(std::memory_order_seq_cst);
   header->magic = kMagic;
   auto group = std::unique_ptr<SharedMemoryGroup>(new SharedMemoryGroup(
@@ -278,7 +286,12 @@ bool SharedMemoryGroup::CanReachPeers() {
 
 Status SharedMemoryGroup::CopyWithPeer(int rank, size_t offset, void* local, size_t bytes, bool to_peer) const {
   const RankSlot& slot = header()->slots[rank];
-  char* remote_base = reinterpret_cast<char*>(uintptr_t(slot.buffer.load(std::memory_order_relaxed)));
+  // Sequentially consistent with AbandonSingleCopy's store: a peer that saw this rank had
+  // not yet posted the collective's phase knows this load sees its withdrawal.
+  char* remote_base = reinterpret_cast<char*>(uintptr_t(slot.buffer.load(std::memory_order_seq_cst)));
+  if (remote_base == nullptr) {
+    return Status(StatusCode::kAborted, "rank " + std::to_string(rank) + " left the collective");
+  }
   for (size_t done = 0; done < bytes;) {
     iovec here{static_cast<char*>(local) + done, bytes - done};
     iovec there{remote_base + offset + done, bytes - done};
@@ -300,7 +313,8 @@ Status SharedMemoryGroup::SingleCopyCollective(SingleCopy what, char* data, size
   const size_t element = DataTypeSize(type);
   header()->slots[rank_].buffer.store(reinterpret_cast<uintptr_t>(data), std::memory_order_relaxed);
   Post();  // publishes the address with the phase
-  MLSCALE_RETURN_IF_ERROR(WaitAll(failed));
+  const uint64_t entered = phase_;
+  if (Status ready = WaitAll(failed); !ready.ok()) return AbandonSingleCopy(entered, std::move(ready));
   // A block for each peer (in rank order, this rank's left out), each a multiple of the
   // cache line and starting on one.
   const size_t block_bytes = std::max<size_t>(64, kSingleCopyBlocksBytes / size_t(n - 1) / 64 * 64);
@@ -318,7 +332,9 @@ Status SharedMemoryGroup::SingleCopyCollective(SingleCopy what, char* data, size
           sources[k] = own;
         } else {
           char* copy = blocks + size_t(k < rank_ ? k : k - 1) * block_bytes;
-          MLSCALE_RETURN_IF_ERROR(CopyWithPeer(k, offset, copy, bytes, false));
+          if (Status read = CopyWithPeer(k, offset, copy, bytes, false); !read.ok()) {
+            return AbandonSingleCopy(entered, std::move(read));
+          }
           sources[k] = copy;
         }
       }
@@ -326,11 +342,38 @@ Status SharedMemoryGroup::SingleCopyCollective(SingleCopy what, char* data, size
     }
     if (what == SingleCopy::kReduceScatter) continue;
     for (int k = 0; k < n; ++k) {
-      if (k != rank_) MLSCALE_RETURN_IF_ERROR(CopyWithPeer(k, offset, own, bytes, true));
+      if (k == rank_) continue;
+      if (Status written = CopyWithPeer(k, offset, own, bytes, true); !written.ok()) {
+        return AbandonSingleCopy(entered, std::move(written));
+      }
     }
   }
   Post();
-  return WaitAll(failed);
+  return WaitAll(failed);  // past the copies: no peer touches this buffer any more
+}
+
+Status SharedMemoryGroup::AbandonSingleCopy(uint64_t entered, Status status) {
+  Header* h = header();
+  RankSlot& own = h->slots[rank_];
+  own.buffer.store(0, std::memory_order_seq_cst);
+  own.released.store(entered, std::memory_order_seq_cst);
+  // A peer may still be copying from or into this buffer (it read the address before the
+  // withdrawal): wait until each one is provably done with it, so that the caller gets a
+  // buffer no other process writes any more.
+  const auto until = Clock::now() + std::chrono::seconds(2);
+  for (int k = 0; k < world_size_; ++k) {
+    if (k == rank_) continue;
+    const RankSlot& peer = h->slots[k];
+    while (Clock::now() < until) {
+      const uint64_t posted = peer.posted.load(std::memory_order_seq_cst);
+      // Not yet in this collective (it will see the withdrawal), past its copies, or left
+      // the collective too.
+      if (posted < entered || posted > entered || peer.released.load(std::memory_order_seq_cst) >= entered) break;
+      if (::kill(pid_t(peer.process), 0) != 0 && errno == ESRCH) break;  // gone
+      std::this_thread::sleep_for(std::chrono::microseconds(200));
+    }
+  }
+  return status;
 }
 
 Status SharedMemoryGroup::ReduceScatterSum(void* data, size_t count, DataType type, const std::atomic<bool>& failed) {

@@ -103,8 +103,12 @@ class SharedMemoryGroup {
   enum class SingleCopy { kAllReduce, kReduceScatter, kAllGather };
   Status SingleCopyCollective(SingleCopy what, char* data, size_t count, DataType type,
                               const std::atomic<bool>& failed);
+  // A single-copy collective left early (a peer failed, or a copy did): withdraws this
+  // rank's buffer and waits (at most 2 s) until no live peer is still copying from or
+  // into it, then returns `status`. `entered` is the phase posted on entering.
+  Status AbandonSingleCopy(uint64_t entered, Status status);
   // Copies `bytes` from `offset` of `rank`'s posted buffer to `local`, or (to_peer) from
-  // `local` there.
+  // `local` there; fails once that rank has withdrawn its buffer.
   Status CopyWithPeer(int rank, size_t offset, void* local, size_t bytes, bool to_peer) const;
   // Publishes this process's id and the address of probe_ for CanReachPeers.
   void PublishProcess();
