@@ -309,12 +309,19 @@ Status SharedMemoryGroup::CopyWithPeer(int rank, size_t offset, void* local, siz
 
 Status SharedMemoryGroup::SingleCopyCollective(SingleCopy what, char* data, size_t count, DataType type,
                                                const std::atomic<bool>& failed) {
-  const int n = world_size_;
-  const size_t element = DataTypeSize(type);
   header()->slots[rank_].buffer.store(reinterpret_cast<uintptr_t>(data), std::memory_order_relaxed);
   Post();  // publishes the address with the phase
   const uint64_t entered = phase_;
-  if (Status ready = WaitAll(failed); !ready.ok()) return AbandonSingleCopy(entered, std::move(ready));
+  Status status = WaitAll(failed);
+  if (status.ok()) status = CopyShare(what, data, count, type);
+  if (!status.ok()) return AbandonSingleCopy(entered, std::move(status));
+  Post();
+  return WaitAll(failed);  // past the copies: no peer touches this buffer any more
+}
+
+Status SharedMemoryGroup::CopyShare(SingleCopy what, char* data, size_t count, DataType type) {
+  const int n = world_size_;
+  const size_t element = DataTypeSize(type);
   // A block for each peer (in rank order, this rank's left out), each a multiple of the
   // cache line and starting on one.
   const size_t block_bytes = std::max<size_t>(64, kSingleCopyBlocksBytes / size_t(n - 1) / 64 * 64);
@@ -332,9 +339,7 @@ Status SharedMemoryGroup::SingleCopyCollective(SingleCopy what, char* data, size
           sources[k] = own;
         } else {
           char* copy = blocks + size_t(k < rank_ ? k : k - 1) * block_bytes;
-          if (Status read = CopyWithPeer(k, offset, copy, bytes, false); !read.ok()) {
-            return AbandonSingleCopy(entered, std::move(read));
-          }
+          MLSCALE_RETURN_IF_ERROR(CopyWithPeer(k, offset, copy, bytes, false));
           sources[k] = copy;
         }
       }
@@ -342,14 +347,10 @@ Status SharedMemoryGroup::SingleCopyCollective(SingleCopy what, char* data, size
     }
     if (what == SingleCopy::kReduceScatter) continue;
     for (int k = 0; k < n; ++k) {
-      if (k == rank_) continue;
-      if (Status written = CopyWithPeer(k, offset, own, bytes, true); !written.ok()) {
-        return AbandonSingleCopy(entered, std::move(written));
-      }
+      if (k != rank_) MLSCALE_RETURN_IF_ERROR(CopyWithPeer(k, offset, own, bytes, true));
     }
   }
-  Post();
-  return WaitAll(failed);  // past the copies: no peer touches this buffer any more
+  return Status::Ok();
 }
 
 Status SharedMemoryGroup::AbandonSingleCopy(uint64_t entered, Status status) {
@@ -368,7 +369,7 @@ Status SharedMemoryGroup::AbandonSingleCopy(uint64_t entered, Status status) {
       const uint64_t posted = peer.posted.load(std::memory_order_seq_cst);
       // Not yet in this collective (it will see the withdrawal), past its copies, or left
       // the collective too.
-      if (posted < entered || posted > entered || peer.released.load(std::memory_order_seq_cst) >= entered) break;
+      if (posted != entered || peer.released.load(std::memory_order_seq_cst) >= entered) break;
       if (::kill(pid_t(peer.process), 0) != 0 && errno == ESRCH) break;  // gone
       std::this_thread::sleep_for(std::chrono::microseconds(200));
     }

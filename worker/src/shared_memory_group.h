@@ -103,6 +103,10 @@ class SharedMemoryGroup {
   enum class SingleCopy { kAllReduce, kReduceScatter, kAllGather };
   Status SingleCopyCollective(SingleCopy what, char* data, size_t count, DataType type,
                               const std::atomic<bool>& failed);
+  // Between a single-copy collective's two phases: sums share rank_ of every buffer into
+  // this rank's (unless all-gather) and writes it into every other buffer (unless
+  // reduce-scatter).
+  Status CopyShare(SingleCopy what, char* data, size_t count, DataType type);
   // A single-copy collective left early (a peer failed, or a copy did): withdraws this
   // rank's buffer and waits (at most 2 s) until no live peer is still copying from or
   // into it, then returns `status`. `entered` is the phase posted on entering.
