@@ -391,8 +391,9 @@ StatusOr<kube::ReconcileResult> TrainingJobController::Reconcile(const std::stri
   // acting, so it is recorded once. One that only creates a group is not written on the
   // path to the pods at all: the pods' watch events bring the job back (at low priority)
   // and that look, seeing them, writes the status once (pending, Created; the times come
-  // from the pods, Decide says so). Under a backlog the pods of the next jobs go first. The
-  // events are recorded now. Should a creation fail, what was decided is written after.
+  // from the pods, Decide says so) and records the PodsCreated event with it (MarkPodsCreated).
+  // Under a backlog the pods of the next jobs go first, with no write of ours between them.
+  // Should a creation fail, what was decided is written after.
   // Not after a restart: should that write fail (a conflict, a crash), the next look would
   // still read Restarting and delete the new group, so leaving Restarting is written first.
   // A conflict means the job changed: compute again from the fresh object.
@@ -412,7 +413,7 @@ StatusOr<kube::ReconcileResult> TrainingJobController::Reconcile(const std::stri
   Status error;
   const bool all_created = Act(key, job, decision, object, std::move(supporting), children, error);
   if (write_after && all_created) {
-    MarkPodsCreated(decision);
+    MarkPodsCreated(decision, before);
     RecordOutcome(object, before, decision);
   } else if (write_after) {
     if (Status s = write_status(); !s.ok() && error.ok()) return s;

@@ -66,6 +66,15 @@ void SetTimeField(Object& object, const char* key, const std::optional<TimePoint
   }
 }
 
+// "created 2 of 4 worker pods again (restart 1)".
+Event PodsCreatedEvent(std::int64_t created, std::int64_t total, std::int64_t restart) {
+  std::string message = "created " + std::to_string(created);
+  if (created < total) message += " of " + std::to_string(total);
+  message += " worker pods";
+  if (restart > 0) message += " again (restart " + std::to_string(restart) + ")";
+  return {"Normal", "PodsCreated", std::move(message)};
+}
+
 // The Created condition of a group whose `replicas` pods all exist.
 kube::Condition PodsCreated(std::int64_t replicas) {
   return {kCreated, kube::ConditionStatus::kTrue, "PodsCreated",
@@ -405,6 +414,10 @@ class Step {
       // the look that sees the pods): they say when the group was made.
       TimePoint made = now_;
       for (const auto& [rank, worker] : by_rank) made = std::min(made, worker->created.value_or(now_));
+      // Nor did it say so: the look that first records the whole group does (MarkPodsCreated).
+      if (!status.group_created_time && decision_.create_ranks.empty()) {
+        decision_.events.push_back(PodsCreatedEvent(std::ssize(by_rank), spec_.replicas, status.restarts + status.disruptions));
+      }
       if (!status.group_created_time) status.group_created_time = made;
       if (!status.start_time) status.start_time = made;
     }
@@ -637,18 +650,15 @@ void WriteStatus(const JobStatus& job_status, Object& status) {
   }
 }
 
-void MarkPodsCreated(Decision& decision) {
+void MarkPodsCreated(Decision& decision, const JobStatus& previous) {
   if (decision.create_ranks.empty()) return;
   JobStatus& status = decision.status;
   const std::int64_t created = std::ssize(decision.create_ranks);
   status.workers.pending += created;
   decision.conditions.push_back(PodsCreated(status.workers.total));
-  const std::int64_t restart = status.restarts + status.disruptions;
-  std::string message = "created " + std::to_string(created);
-  if (created < status.workers.total) message += " of " + std::to_string(status.workers.total);
-  message += " worker pods";
-  if (restart > 0) message += " again (restart " + std::to_string(restart) + ")";
-  decision.events.push_back({"Normal", "PodsCreated", std::move(message)});
+  // A group no status records yet is announced by the look that records it (Decide).
+  if (!previous.group_created_time) return;
+  decision.events.push_back(PodsCreatedEvent(created, status.workers.total, status.restarts + status.disruptions));
 }
 
 Decision Decide(const api::TrainingJobSpec& spec, const JobStatus& previous,

@@ -84,27 +84,32 @@ TEST(DecideTest, FirstLookCreatesEveryRankAndStartsTheClock) {
   EXPECT_EQ(FindCondition(decision, kCreated), nullptr);
 }
 
-TEST(MarkPodsCreatedTest, OneStatusRecordsTheNewGroup) {
+TEST(MarkPodsCreatedTest, OneStatusAndOneEventRecordTheNewGroupInTheLookThatSeesIt) {
   Decision decision = Decide(Spec(), JobStatus{}, {}, kNow, Options());
-  MarkPodsCreated(decision);
+  MarkPodsCreated(decision, JobStatus{});
   EXPECT_EQ(decision.status.state, kPending);
-  EXPECT_EQ(decision.status.workers.pending, 4);  // what the cache will show: no second write
+  EXPECT_EQ(decision.status.workers.pending, 4);  // what the cache will show
   EXPECT_EQ(decision.status.workers.total, 4);
   const kube::Condition* created = FindCondition(decision, kCreated);
   ASSERT_NE(created, nullptr);
   EXPECT_EQ(created->status, kube::ConditionStatus::kTrue);
   EXPECT_EQ(created->reason, "PodsCreated");
-  ASSERT_EQ(decision.events.size(), 1u);  // one event for the group, not one per pod
-  EXPECT_EQ(decision.events[0].reason, "PodsCreated");
-  EXPECT_EQ(decision.events[0].message, "created 4 worker pods");
+  // The creating look writes nothing: neither the status nor the event.
+  EXPECT_TRUE(decision.events.empty());
 
-  // The next look, with the four pods in the cache, decides the same status: nothing to write.
-  Decision next = Decide(Spec(), decision.status, Group(4, Phase::kPodPending), kNow + 1s, Options());
+  // The next look, with the four pods in the cache and still no status written, decides the
+  // same status and says it once: one event for the group, not one per pod.
+  Decision next = Decide(Spec(), JobStatus{}, Group(4, Phase::kPodPending), kNow + 1s, Options());
   EXPECT_TRUE(next.create_ranks.empty());
   EXPECT_EQ(next.status.workers, decision.status.workers);
   EXPECT_EQ(next.status.state, decision.status.state);
-  EXPECT_EQ(next.status.group_created_time, decision.status.group_created_time);
-  EXPECT_TRUE(next.events.empty());
+  ASSERT_EQ(next.events.size(), 1u);
+  EXPECT_EQ(next.events[0].reason, "PodsCreated");
+  EXPECT_EQ(next.events[0].message, "created 4 worker pods");
+
+  // Once that status is written, later looks say nothing more.
+  Decision later = Decide(Spec(), next.status, Group(4, Phase::kPodPending), kNow + 2s, Options());
+  EXPECT_TRUE(later.events.empty());
 }
 
 TEST(DecideTest, ALookThatFindsTheGroupUnrecordedTakesItsTimesFromThePods) {
@@ -120,7 +125,8 @@ TEST(DecideTest, ALookThatFindsTheGroupUnrecordedTakesItsTimesFromThePods) {
   const kube::Condition* created = FindCondition(decision, kCreated);
   ASSERT_NE(created, nullptr);
   EXPECT_EQ(created->status, kube::ConditionStatus::kTrue);
-  EXPECT_TRUE(decision.events.empty());  // the creating look recorded PodsCreated
+  ASSERT_EQ(decision.events.size(), 1u);  // the creating look did not say it: this one does
+  EXPECT_EQ(decision.events[0].message, "created 4 worker pods");
 }
 
 TEST(MarkPodsCreatedTest, SaysWhatWasMissingAndWhichRestart) {
@@ -131,7 +137,7 @@ TEST(MarkPodsCreatedTest, SaysWhatWasMissingAndWhichRestart) {
   status.start_time = kNow - 50s;
   Decision decision = Decide(Spec(), status, {Worker(0, Phase::kPodPending), Worker(2, Phase::kPodRunning)}, kNow, Options());
   ASSERT_EQ(decision.create_ranks, (std::vector<std::int64_t>{1, 3}));
-  MarkPodsCreated(decision);
+  MarkPodsCreated(decision, status);
   EXPECT_EQ(decision.status.workers.pending, 3);  // rank 0 and the two new ones
   EXPECT_EQ(decision.status.workers.running, 1);
   ASSERT_EQ(decision.events.size(), 1u);
@@ -139,7 +145,7 @@ TEST(MarkPodsCreatedTest, SaysWhatWasMissingAndWhichRestart) {
 
   Decision nothing = Decide(Spec(), status, Group(4, Phase::kPodRunning), kNow, Options());
   const size_t conditions = nothing.conditions.size();
-  MarkPodsCreated(nothing);  // no creations: nothing changes
+  MarkPodsCreated(nothing, status);  // no creations: nothing changes
   EXPECT_EQ(nothing.conditions.size(), conditions);
   EXPECT_TRUE(nothing.events.empty() || nothing.events.back().reason != "PodsCreated");
 }

@@ -143,11 +143,14 @@ struct Decision {
 };
 
 // What holds once every pod of decision.create_ranks was created: they count as pending
-// workers, the Created condition is True, and one event says how many pods were made. The
-// controller records the event then and leaves the status to the look that sees the pods,
-// which decides the same (Decide takes the group's times from the pods when the status
-// has none). (Leaving Restarting is written before creating: controller.h.)
-void MarkPodsCreated(Decision& decision);
+// workers and the Created condition is True. The controller leaves the status to the look
+// that sees the pods, which decides the same (Decide takes the group's times from the pods
+// when the status has none). One event says how many pods were made: now, when `previous`
+// (the status written last) already records the group (the rest of a creation that failed
+// midway); for a group no status records yet, Decide says it in the look that records it,
+// with that look's status write, so that under a backlog no event is written in front of
+// other jobs' pods. (Leaving Restarting is written before creating: controller.h.)
+void MarkPodsCreated(Decision& decision, const JobStatus& previous);
 
 // One step of the state machine. `workers` are the job's pods (any order; pods of ranks
 // >= replicas are deleted); `previous` is the status last written.
