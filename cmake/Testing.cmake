@@ -19,6 +19,14 @@ function(mlscale_add_test name)
     set(T_TIMEOUT 300)
   endif()
   add_executable(${name} ${T_SOURCES})
+  # `cmake --build B --target mlscale_unit_tests`: the unit tests and what they run, nothing
+  # else (CI's sanitizer build runs only them).
+  if(T_LABEL STREQUAL "unit")
+    if(NOT TARGET mlscale_unit_tests)
+      add_custom_target(mlscale_unit_tests)
+    endif()
+    add_dependencies(mlscale_unit_tests ${name})
+  endif()
   target_link_libraries(${name} PRIVATE ${T_LIBRARIES} mlscale::build_flags
                         GTest::gtest GTest::gmock GTest::gtest_main)
   set(properties LABELS ${T_LABEL} TIMEOUT ${T_TIMEOUT})

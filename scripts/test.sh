@@ -54,7 +54,7 @@ if [ "$ci" = 1 ]; then
   cmake -S . -B build-asan -G Ninja -DMLSCALE_WERROR=ON -DMLSCALE_GPU=OFF \
     -DMLSCALE_BUILD_BENCHMARKS=OFF -DCMAKE_BUILD_TYPE=Debug \
     "-DMLSCALE_SANITIZE=address;undefined" >build-asan-configure.log || { cat build-asan-configure.log; exit 1; }
-  cmake --build build-asan -j "$jobs"
+  cmake --build build-asan -j "$jobs" --target mlscale_unit_tests
   ASAN_OPTIONS=detect_leaks=1 ctest --test-dir build-asan --output-on-failure --no-tests=error -j "$jobs" -L unit
   phase_done
 fi
