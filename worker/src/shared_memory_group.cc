@@ -95,8 +95,10 @@ void SumInRankOrder(char* target, const char* const* sources, int n, size_t coun
 }  // namespace
 
 // Single copy: the blocks read from the peers, together (the rank's own block beside
-// them; 256 KiB as before the blocks were split among the peers, not retuned).
-constexpr size_t kSingleCopyBlocksBytes = size_t(256) << 10;
+// them). 1 MiB, retuned on an AMD EPYC (Zen 4, 1 MiB L2 per core) against 64 KiB-2 MiB
+// (tests/bench/results/allreduce.md, session 10): at 4 ranks, 512 KiB-4 MiB took 10-25 %
+// less time than with 256 KiB; 2 MiB was slower again.
+constexpr size_t kSingleCopyBlocksBytes = size_t(1024) << 10;
 
 // One rank's words, on a cache line of their own.
 struct alignas(64) RankSlot {
