@@ -47,6 +47,7 @@ def main():
             config_path = tmp / f"{name}-scaling.json"
             config_path.write_text(json.dumps(workload["trainer"]))
             results = {shape: [] for shape in shapes}
+            failures = {shape: [] for shape in shapes}  # the peer's failed rounds (gloo aborts)
             before = bench_trainer.load()
             for _ in range(args.rounds):
                 for shape in shapes:
@@ -58,17 +59,29 @@ def main():
                             want = "shared-memory" if transport == "auto" else "tcp"
                             assert r.get("transport") == want, r
                     else:
-                        r = bench_trainer.run_torch(args.python, workload["torch"], 1, processes)
+                        # PyTorch DDP's gloo has aborted a rank here before (sessions 5, 6, 10): the
+                        # round counts as failed and the other rows are still measured.
+                        try:
+                            r = bench_trainer.run_torch(args.python, workload["torch"], 1, processes)
+                        except RuntimeError as error:
+                            failures[shape].append(str(error))
+                            continue
                     results[shape].append(r)
             after = bench_trainer.load()
             for shape in shapes:
                 trainer, label, processes, _ = shape
+                if not results[shape]:
+                    print(f"| {workload.get('label', name)} | {trainer} | {label} | failed | "
+                          f"{len(failures[shape])} of {args.rounds} rounds failed: {failures[shape][0]} |  | "
+                          f"{before} -> {after} |  |", flush=True)
+                    continue
                 best = max(results[shape], key=lambda r: r["samplesPerSecond"])
                 single = max(r["samplesPerSecond"] for s, rs in results.items() if s[0].split()[0] == trainer.split()[0]
                              and s[2] == 1 for r in rs)
                 ratio = "" if processes == 1 else f"**{best['samplesPerSecond'] / single:.2f}x**"
+                failed = f" ({len(failures[shape])} failed)" if failures[shape] else ""
                 print(f"| {workload.get('label', name)} | {trainer} | {label} | {best['samplesPerSecond']:,.0f} | "
-                      f"{bench_trainer.rounds_text(results[shape])} | {ratio} | {before} -> {after} | "
+                      f"{bench_trainer.rounds_text(results[shape])}{failed} | {ratio} | {before} -> {after} | "
                       f"{bench_trainer.phases(best)} |", flush=True)
 
 
