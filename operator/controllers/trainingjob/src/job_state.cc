@@ -414,11 +414,13 @@ class Step {
       // the look that sees the pods): they say when the group was made.
       TimePoint made = now_;
       for (const auto& [rank, worker] : by_rank) made = std::min(made, worker->created.value_or(now_));
-      // Nor did it say so: the look that first records the whole group does (MarkPodsCreated).
-      if (!status.group_created_time && decision_.create_ranks.empty()) {
-        decision_.events.push_back(PodsCreatedEvent(std::ssize(by_rank), spec_.replicas, status.restarts + status.disruptions));
+      if (!status.group_created_time) {
+        status.group_created_time = made;
+        // Nor did it say so: the look that first records the whole group does (MarkPodsCreated).
+        if (decision_.create_ranks.empty()) {
+          decision_.events.push_back(PodsCreatedEvent(std::ssize(by_rank), spec_.replicas, status.restarts + status.disruptions));
+        }
       }
-      if (!status.group_created_time) status.group_created_time = made;
       if (!status.start_time) status.start_time = made;
     }
     if (status.state.empty()) status.state = kPending;
