@@ -35,6 +35,7 @@ ROWS = [
     ("CPU peak, cores (0.5 s samples)", "cpuPeakCores", 2, False),
     ("API server CPU while pods were created, cores (of 2)", "apiserverCores", 2, True),
     ("etcd / scheduler / controller-manager / kwok CPU then, cores", "otherControlPlaneCores", None, False),
+    ("kwok: its pod watch closed as unresponsive / pod status patches per pod (2 = each stage once)", "kwokReplays", None, False),
     ("pod creations / needed", "creations", None, False),
     ("duplicate pods", "duplicates", 0, False),
     ("errors (failed requests + failed jobs)", "errorsTotal", 0, False),
@@ -64,6 +65,8 @@ def derived(r):
     r["apiserverCores"] = cores.get("kube-apiserver")
     others = [cores.get(n) for n in ("etcd", "kube-scheduler", "kube-controller", "kwok")]
     r["otherControlPlaneCores"] = " / ".join(fmt(v, 2) for v in others) if cores else "-"
+    closes, patches = r.get("kwokWatchCloses"), r.get("kwokPodPatchesPerPod")
+    r["kwokReplays"] = "-" if closes is None else f"{closes} / {fmt(patches, 2)}"  # older results did not count them
     r["load"] = f"{r['loadBefore'][0]} -> {r['loadAfter'][0]}" if r.get("loadBefore") and r.get("loadAfter") else "-"
     return r
 

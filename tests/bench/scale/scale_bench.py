@@ -502,6 +502,7 @@ def run_contender(contender, args, env, api):
         perf = subprocess.Popen(["perf", "record", "-F", "199", "-g", "-p", str(process.pid), "-o", perf_data],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     before_api = counters(metrics_text(None, api), "apiserver_request_total", ("verb", "resource"))
+    closes_before = watch_closes(args.cluster_dir)
     before_client = client_requests(contender, metrics_url)
 
     t0 = time.monotonic()
@@ -568,6 +569,8 @@ def run_contender(contender, args, env, api):
     go_memory = go_memstats(metrics_url) if contender == "peer" else None
     latency = client_latency(contender, metrics_url)
     after_api = counters(metrics_text(None, api), "apiserver_request_total", ("verb", "resource"))
+    closes_after = watch_closes(args.cluster_dir)
+    kwok_patches = kwok_pod_patches(args.cluster_dir, ns)
     profile = None
     if perf is not None:
         perf.send_signal(signal.SIGINT)
@@ -662,6 +665,9 @@ def run_contender(contender, args, env, api):
             "controlPlaneCoresAfter": control_plane.mean_cores(observer.all_pods_at or float("inf"), float("inf")),
             "t0Wall": t0_wall, "submittedSeconds": submitted, "rssByMappingMiB": result_memory_maps,
             "goMemstatsMiB": go_memory,
+            # The harness's own health: kwok replaying stages favours whichever contender it spares.
+            "watchCloses": closes_after[0] - closes_before[0], "kwokWatchCloses": closes_after[1] - closes_before[1],
+            "kwokPodPatchesPerPod": kwok_patches / creations if kwok_patches is not None and creations else None,
         }
         if sampler and sampler.samples:
             rss = [s[1] for s in sampler.samples]
@@ -693,6 +699,48 @@ def run_contender(contender, args, env, api):
         gone = delete_namespace(api, ns)
         log(f"{contender}: namespace deleted in {gone:.0f} s")
     return result
+
+
+def watch_closes(cluster_dir):
+    """How many watches the API server has closed as unresponsive (its log), and how many of them
+    were kwok's pod watch (field selector spec.nodeName!=). kwok's watch feeds one preprocessing
+    goroutine; when the API server gives up on it, the watch that replaces it delivers the pods
+    again and kwok plays stages a second time (scale.md, session 10)."""
+    total = kwok = 0
+    try:
+        with open(os.path.join(cluster_dir, "logs", "kube-apiserver.log"), errors="replace") as f:
+            for line in f:
+                if "watcher close due to unresponsiveness" in line:
+                    total += 1
+                    kwok += "nodeName!=" in line
+    except FileNotFoundError:
+        pass
+    return total, kwok
+
+
+def kwok_pod_patches(cluster_dir, ns):
+    """kwok's completed writes to the pods of namespace ns (the audit log, Metadata level): each
+    stage kwok plays is one patch of a pod's status, so a pod that went Pending -> Running ->
+    Succeeded once costs 2; more is kwok replaying stages."""
+    patches = 0
+    marker = f'"namespace":"{ns}"'
+    try:
+        with open(os.path.join(cluster_dir, "logs", "audit.log"), errors="replace") as f:
+            for line in f:
+                if marker not in line or '"kwok' not in line:
+                    continue
+                try:
+                    event = json.loads(line)
+                except json.JSONDecodeError:
+                    continue  # a line cut short
+                ref = event.get("objectRef") or {}
+                if (event.get("stage") == "ResponseComplete" and event.get("verb") == "patch"
+                        and ref.get("resource") == "pods" and ref.get("subresource") == "status"
+                        and (event.get("userAgent") or "").startswith("kwok")):
+                    patches += 1
+    except FileNotFoundError:
+        return None
+    return patches
 
 
 def memory_by_mapping(pid):
