@@ -531,6 +531,20 @@ def run_contender(contender, args, env, api):
     submitted = {}
     ceiling_result = None
     submit_errors = []
+    submit_pool = None
+    if contender == "ceiling" and args.ceiling_submits_jobs:
+        # The same TrainingJob creates as ours' run, into the ceiling's namespace (no operator
+        # watches it), beside the bare client: the API server then carries the scenario's
+        # submissions in both runs, and the ceiling measures what is left for the pods.
+        collection = CONTENDERS["ours"]["jobs"].format(ns=ns)
+
+        def submit_job(i):
+            status, answer = api.request("POST", collection, training_job(f"job-{i}", ns, args))
+            if status != 201:
+                submit_errors.append(f"job-{i}: HTTP {status}: {str(answer)[:200]}")
+
+        submit_pool = concurrent.futures.ThreadPoolExecutor(max_workers=8)
+        submit_futures = [submit_pool.submit(submit_job, i) for i in range(args.jobs)]
     if contender == "ceiling":
         job_file = os.path.join(args.work, "ceiling-job.json")
         with open(job_file, "w") as f:
@@ -543,6 +557,9 @@ def run_contender(contender, args, env, api):
             raise RuntimeError(f"scale_ceiling failed: {result.stderr}")
         ceiling_result = json.loads(result.stdout.strip().splitlines()[-1])
         submitted = {f"job-{i}": 0.0 for i in range(args.jobs)}
+        if submit_pool is not None:
+            concurrent.futures.wait(submit_futures)
+            submit_pool.shutdown()
     else:
         collection = spec["jobs"].format(ns=ns)
 
@@ -887,6 +904,9 @@ def main():
     parser.add_argument("--malloc-stats", default="", help="contenders (ours) whose glibc malloc_stats() is taken at the end (gdb)")
     parser.add_argument("--trace", action="store_true",
                         help="run ours with trace logging and write its request timeline (timeline.py) beside --out")
+    parser.add_argument("--ceiling-submits-jobs", action="store_true",
+                        help="the harness also creates the scenario's TrainingJobs in the ceiling's namespace (no "
+                             "operator runs there), so that the API server carries the same submissions as in ours' run")
     parser.add_argument("--check", action="store_true",
                         help="exit 1 unless every job Succeeded, no duplicate pod and no error (CI)")
     args = parser.parse_args()
@@ -912,7 +932,7 @@ def main():
     load_before = loadavg()
     results = {"scenario": args.scenario, "jobs": args.jobs, "workers": args.workers, "runFor": args.run_for,
                "fail": args.fail, "qps": args.qps, "burst": args.burst, "concurrency": args.concurrency,
-               "nodes": args.nodes, "nodeCapacity": NODE_CAPACITY, "loadBefore": load_before, "contenders": {}}
+               "nodes": args.nodes, "nodeCapacity": NODE_CAPACITY, "ceilingSubmitsJobs": args.ceiling_submits_jobs, "loadBefore": load_before, "contenders": {}}
     kwok = None
     try:
         cluster_env, api = setup_cluster(args)
