@@ -7,20 +7,21 @@ Prints, most frequent first, the completed writes (not get/list/watch) by user a
 resource[/subresource] and response code, in NAMESPACE (and cluster-scoped ones) when given.
 scale_bench.py keeps its work folder (printed at the start), cluster logs included, so a run's
 writes per job can be read after it: session 10 found kwok patching our pods 3.2 times each
-this way (scale.md). Also useful beside it: "Forcing ... watcher close due to unresponsiveness"
-in WORK/cluster/logs/kube-apiserver.log names the watches the API server gave up on.
+this way (scale.md), and each result counts them with completed_writes(). Also useful beside
+it: "Forcing ... watcher close due to unresponsiveness" in WORK/cluster/logs/kube-apiserver.log
+names the watches the API server gave up on.
 """
 import collections
 import json
 import sys
 
 
-def main():
-    if len(sys.argv) not in (2, 3):
-        sys.exit(__doc__)
-    namespace = sys.argv[2] if len(sys.argv) == 3 else None
+def completed_writes(path, namespace=None):
+    """Counter of (user agent, verb, resource[/subresource], response code) -> completed writes in
+    the audit log at path, in namespace (and cluster-scoped ones) when given. scale_bench.py
+    counts kwok's pod status patches with it."""
     writes = collections.Counter()
-    with open(sys.argv[1]) as log:
+    with open(path, errors="replace") as log:
         for line in log:
             try:
                 event = json.loads(line)
@@ -35,6 +36,13 @@ def main():
             resource = ref.get("resource", "") + ("/" + ref["subresource"] if ref.get("subresource") else "")
             code = str((event.get("responseStatus") or {}).get("code"))
             writes[(agent, event["verb"], resource, code)] += 1
+    return writes
+
+
+def main():
+    if len(sys.argv) not in (2, 3):
+        sys.exit(__doc__)
+    writes = completed_writes(sys.argv[1], sys.argv[2] if len(sys.argv) == 3 else None)
     for key, count in writes.most_common(40):
         print(f"{count:8d}  {' '.join(key)}")
 

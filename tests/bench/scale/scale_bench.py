@@ -32,6 +32,7 @@ import threading
 import time
 import urllib.parse
 
+import audit_writes
 import timeline
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -531,48 +532,37 @@ def run_contender(contender, args, env, api):
     submitted = {}
     ceiling_result = None
     submit_errors = []
-    submit_pool = None
-    if contender == "ceiling" and args.ceiling_submits_jobs:
-        # The same TrainingJob creates as ours' run, into the ceiling's namespace (no operator
-        # watches it), beside the bare client: the API server then carries the scenario's
-        # submissions in both runs, and the ceiling measures what is left for the pods.
-        collection = CONTENDERS["ours"]["jobs"].format(ns=ns)
+    # The jobs the harness submits: the contender's own; for the ceiling, none, or with
+    # --ceiling-submits-jobs ours' TrainingJobs into its namespace, where no operator watches
+    # them: the API server then carries the scenario's submissions as in ours' run, and the
+    # ceiling measures what is left for the pods.
+    jobs = CONTENDERS["ours"] if contender == "ceiling" and args.ceiling_submits_jobs else spec
+    collection = jobs["jobs"].format(ns=ns) if jobs["jobs"] else None
 
-        def submit_job(i):
-            status, answer = api.request("POST", collection, training_job(f"job-{i}", ns, args))
-            if status != 201:
-                submit_errors.append(f"job-{i}: HTTP {status}: {str(answer)[:200]}")
+    def submit(i):
+        name = f"job-{i}"
+        status, answer = api.request("POST", collection, jobs["make"](name, ns, args))
+        if status != 201:
+            submit_errors.append(f"{name}: HTTP {status}: {str(answer)[:200]}")
+        return name, time.monotonic() - t0
 
-        submit_pool = concurrent.futures.ThreadPoolExecutor(max_workers=8)
-        submit_futures = [submit_pool.submit(submit_job, i) for i in range(args.jobs)]
-    if contender == "ceiling":
-        job_file = os.path.join(args.work, "ceiling-job.json")
-        with open(job_file, "w") as f:
-            json.dump(training_job("template", ns, args), f)
-        result = subprocess.run([env["ceiling"], "--kubeconfig", env["kubeconfig"], "--job-file", job_file,
-                                 "--namespace", ns, "--prefix", "job", "--jobs", str(args.jobs),
-                                 "--workers", str(args.concurrency), "--kube-api-qps", str(args.qps),
-                                 "--kube-api-burst", str(args.burst)], capture_output=True, text=True)
-        if result.returncode != 0:
-            raise RuntimeError(f"scale_ceiling failed: {result.stderr}")
-        ceiling_result = json.loads(result.stdout.strip().splitlines()[-1])
-        submitted = {f"job-{i}": 0.0 for i in range(args.jobs)}
-        if submit_pool is not None:
-            concurrent.futures.wait(submit_futures)
-            submit_pool.shutdown()
-    else:
-        collection = spec["jobs"].format(ns=ns)
-
-        def submit(i):
-            name = f"job-{i}"
-            status, answer = api.request("POST", collection, spec["make"](name, ns, args))
-            if status != 201:
-                submit_errors.append(f"{name}: HTTP {status}: {str(answer)[:200]}")
-            return name, time.monotonic() - t0
-
-        with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
-            for name, t in pool.map(submit, range(args.jobs)):
-                submitted[name] = t
+    with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
+        submissions = pool.map(submit, range(args.jobs)) if collection else []  # all queued at once
+        if contender == "ceiling":
+            job_file = os.path.join(args.work, "ceiling-job.json")
+            with open(job_file, "w") as f:
+                json.dump(training_job("template", ns, args), f)
+            result = subprocess.run([env["ceiling"], "--kubeconfig", env["kubeconfig"], "--job-file", job_file,
+                                     "--namespace", ns, "--prefix", "job", "--jobs", str(args.jobs),
+                                     "--workers", str(args.concurrency), "--kube-api-qps", str(args.qps),
+                                     "--kube-api-burst", str(args.burst)], capture_output=True, text=True)
+            if result.returncode != 0:
+                raise RuntimeError(f"scale_ceiling failed: {result.stderr}")
+            ceiling_result = json.loads(result.stdout.strip().splitlines()[-1])
+            # The ceiling's jobs start when it does; its TrainingJobs (if any) are only load.
+            submitted = {f"job-{i}": 0.0 for i in range(args.jobs)}
+        for name, t in submissions:
+            submitted.setdefault(name, t)
     submit_seconds = time.monotonic() - t0
     log(f"{contender}: {args.jobs} jobs submitted in {submit_seconds:.1f} s")
     finished = observer.wait_done(args.timeout)
@@ -741,28 +731,15 @@ def watch_closes(cluster_dir):
 
 
 def kwok_pod_patches(cluster_dir, ns):
-    """kwok's completed writes to the pods of namespace ns (the audit log, Metadata level): each
-    stage kwok plays is one patch of a pod's status, so a pod that went Pending -> Running ->
-    Succeeded once costs 2; more is kwok replaying stages."""
-    patches = 0
-    marker = f'"namespace":"{ns}"'
+    """kwok's completed patches of the status of namespace ns's pods (the audit log, Metadata
+    level): each stage kwok plays is one, so a pod that went Pending -> Running -> Succeeded once
+    costs 2; more is kwok replaying stages. None without an audit log."""
     try:
-        with open(os.path.join(cluster_dir, "logs", "audit.log"), errors="replace") as f:
-            for line in f:
-                if marker not in line or '"kwok' not in line:
-                    continue
-                try:
-                    event = json.loads(line)
-                except json.JSONDecodeError:
-                    continue  # a line cut short
-                ref = event.get("objectRef") or {}
-                if (event.get("stage") == "ResponseComplete" and event.get("verb") == "patch"
-                        and ref.get("resource") == "pods" and ref.get("subresource") == "status"
-                        and (event.get("userAgent") or "").startswith("kwok")):
-                    patches += 1
+        writes = audit_writes.completed_writes(os.path.join(cluster_dir, "logs", "audit.log"), ns)
     except FileNotFoundError:
         return None
-    return patches
+    return sum(n for (agent, verb, resource, _), n in writes.items()
+               if agent == "kwok" and verb == "patch" and resource == "pods/status")
 
 
 def memory_by_mapping(pid):
@@ -932,7 +909,8 @@ def main():
     load_before = loadavg()
     results = {"scenario": args.scenario, "jobs": args.jobs, "workers": args.workers, "runFor": args.run_for,
                "fail": args.fail, "qps": args.qps, "burst": args.burst, "concurrency": args.concurrency,
-               "nodes": args.nodes, "nodeCapacity": NODE_CAPACITY, "ceilingSubmitsJobs": args.ceiling_submits_jobs, "loadBefore": load_before, "contenders": {}}
+               "nodes": args.nodes, "nodeCapacity": NODE_CAPACITY, "ceilingSubmitsJobs": args.ceiling_submits_jobs,
+               "loadBefore": load_before, "contenders": {}}
     kwok = None
     try:
         cluster_env, api = setup_cluster(args)
