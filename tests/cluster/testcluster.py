@@ -3,8 +3,10 @@
 
 Subcommands:
   binaries [--extra kwok helm]   find or build the binaries; print where they are
-  up --dir D                      start etcd, kube-apiserver, kube-controller-manager and
+  up --dir D [--profiling]        start etcd, kube-apiserver, kube-controller-manager and
                                   kube-scheduler; write D/cluster.json and D/admin.kubeconfig.
+                                  --profiling serves the API server's /debug/pprof (to the
+                                  admin: benchmarks take its CPU profile; off by default).
                                   The API server writes an audit log (Metadata level, every
                                   request: cluster.json "auditLog") and reaches node agents'
                                   log endpoints with a client certificate from the cluster's CA
@@ -295,8 +297,9 @@ def free_port():
         return s.getsockname()[1]
 
 
-def component_commands(d, bins, ports):
-    """The command line of each component, in start order."""
+def component_commands(d, bins, ports, profiling=False):
+    """The command line of each component, in start order. `profiling`: the API server serves
+    /debug/pprof (to whoever RBAC lets read it: the admin)."""
     pki = os.path.join(d, "pki")
     server = f"https://127.0.0.1:{ports['apiserver']}"
     etcd_url = f"http://127.0.0.1:{ports['etcd']}"
@@ -318,7 +321,7 @@ def component_commands(d, bins, ports):
             "--service-account-issuer", "https://kubernetes.default.svc.cluster.local",
             "--service-account-key-file", p("sa.pub"), "--service-account-signing-key-file", p("sa.key"),
             "--service-cluster-ip-range", SERVICE_CIDR, "--allow-privileged=true",
-            "--cert-dir", pki, "--profiling=false", "--v=1",
+            "--cert-dir", pki, f"--profiling={'true' if profiling else 'false'}", "--v=1",
             "--audit-policy-file", os.path.join(d, "audit-policy.yaml"),
             "--audit-log-path", os.path.join(d, "logs", "audit.log"), "--audit-log-maxsize=0",
             # kubectl logs: the node agents serve the kubelet's log endpoint on their InternalIP
@@ -517,7 +520,7 @@ def command_up(args):
              "auditLog": os.path.join(d, "logs", "audit.log"),
              "kubeletServingCert": os.path.join(d, "pki", "kubelet-serving.crt"),
              "kubeletServingKey": os.path.join(d, "pki", "kubelet-serving.key")}
-    commands = component_commands(d, bins, ports)
+    commands = component_commands(d, bins, ports, profiling=getattr(args, "profiling", False))
     with open(os.path.join(d, "cluster.json"), "w") as f:
         json.dump(state, f, indent=2)
 
@@ -660,6 +663,8 @@ def main():
     for name, func in (("up", command_up), ("down", command_down), ("compact", command_compact)):
         p = sub.add_parser(name)
         p.add_argument("--dir", required=True)
+        if name == "up":
+            p.add_argument("--profiling", action="store_true", help="serve the API server's /debug/pprof")
         p.set_defaults(func=func)
     p = sub.add_parser("kubeconfig")
     p.add_argument("--dir", required=True)

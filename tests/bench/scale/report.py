@@ -36,6 +36,8 @@ ROWS = [
     ("API server CPU while pods were created, cores (of 2)", "apiserverCores", 2, True),
     ("etcd / scheduler / controller-manager / kwok CPU then, cores", "otherControlPlaneCores", None, False),
     ("kwok: its pod watch closed as unresponsive / pod status patches per pod (2 = each stage once)", "kwokReplays", None, False),
+    ("kube-apiserver profile (--profile-apiserver): CPU s over the window / pods created in it / ms per pod", "apiserverProfileRow", None, False),
+    ("the scenario's job submissions in the same run", "submissions", None, False),
     ("pod creations / needed", "creations", None, False),
     ("duplicate pods", "duplicates", 0, False),
     ("errors (failed requests + failed jobs)", "errorsTotal", 0, False),
@@ -67,6 +69,9 @@ def derived(r):
     r["otherControlPlaneCores"] = " / ".join(fmt(v, 2) for v in others) if cores else "-"
     closes, patches = r.get("kwokWatchCloses"), r.get("kwokPodPatchesPerPod")
     r["kwokReplays"] = "-" if closes is None else f"{closes} / {fmt(patches, 2)}"  # older results did not count them
+    profile = r.get("apiserverProfile")
+    r["apiserverProfileRow"] = "-" if not profile else \
+        f"{fmt(profile.get('cpuSeconds'))} / {profile['podsCreatedInWindow']} / {fmt(profile.get('cpuMillisecondsPerPod'), 2)}"
     r["load"] = f"{r['loadBefore'][0]} -> {r['loadAfter'][0]}" if r.get("loadBefore") and r.get("loadAfter") else "-"
     return r
 
@@ -127,9 +132,12 @@ def combined(paths):
     for path in paths:
         with open(path) as f:
             results = json.load(f)
-        for r in results["contenders"].values():  # files of one contender carry their load at the top
+        for name, r in results["contenders"].items():  # files of one contender carry their load at the top
             r.setdefault("loadBefore", results["loadBefore"])
             r.setdefault("loadAfter", results["loadAfter"])
+            # The harness submits ours' and the peer's jobs; the ceiling's run carries ours'
+            # TrainingJobs beside it unless it ran with --no-ceiling-submits-jobs (or predates it).
+            r.setdefault("submissions", "yes" if name != "ceiling" or results.get("ceilingSubmitsJobs") else "no")
         key = (results["scenario"], results["jobs"], results["workers"])
         if key not in groups:
             groups[key] = dict(results, contenders={}, dir=os.path.dirname(path))

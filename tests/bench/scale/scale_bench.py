@@ -7,7 +7,10 @@ and the same nodes; the namespace is deleted (and gone) between contenders:
   ours     mlscale-operator (--controllers TrainingJob), TrainingJobs
   peer     Kubeflow training-operator v1.8.1 (tests/bench/scale/training-operator), PyTorchJobs
            of the same shape (Master + Worker replicas = our workers)
-  ceiling  scale_ceiling: the objects ours creates (token Secret, Service, pods), bare client
+  ceiling  scale_ceiling: the objects ours creates (token Secret, Service, pods), bare client; the
+           harness meanwhile creates the scenario's TrainingJobs in its namespace (no operator
+           watches there), as it does for ours and the peer: the API server carries the same
+           submissions in every contender's run (--no-ceiling-submits-jobs: without them)
 
 Measured from a watch of the harness's own: time until every first-generation pod exists and until
 every job Succeeded, per-job submit-to-all-pods latency, pod creations (each pod uid counted once:
@@ -529,6 +532,11 @@ def run_contender(contender, args, env, api):
     control_plane.t0 = t0
     if sampler:
         sampler.t0 = t0
+    apiserver_profile = None
+    if args.profile_apiserver:
+        apiserver_profile = ApiServerProfile(api, observer, args.profile_apiserver,
+                                             os.path.join(args.work, f"{contender}.apiserver.pprof"))
+        apiserver_profile.start()
     submitted = {}
     ceiling_result = None
     submit_errors = []
@@ -582,6 +590,12 @@ def run_contender(contender, args, env, api):
     after_api = counters(metrics_text(None, api), "apiserver_request_total", ("verb", "resource"))
     closes_after = watch_closes(args.cluster_dir)
     kwok_patches = kwok_pod_patches(args.cluster_dir, ns)
+    apiserver_report = None
+    if apiserver_profile is not None:
+        apiserver_profile.stop.set()
+        apiserver_report = apiserver_profile.report()
+        if apiserver_report:
+            log(f"{contender}: kube-apiserver's CPU profile in {apiserver_report['top']}")
     profile = None
     if perf is not None:
         perf.send_signal(signal.SIGINT)
@@ -670,7 +684,7 @@ def run_contender(contender, args, env, api):
             "apiRequests": sum(api_delta.values()),
             "apiRequestsByVerbResource": {"/".join(k): v for k, v in sorted(api_delta.items(), key=lambda kv: -kv[1])[:15]},
             "createdOverTime": sorted(observer.creations_over_time),
-            "memoryAtEndMiB": memory, "perfReport": profile, "heaptrackReport": heap_report, "clientLatency": latency,
+            "memoryAtEndMiB": memory, "perfReport": profile, "apiserverProfile": apiserver_report, "heaptrackReport": heap_report, "clientLatency": latency,
             # Cores each control-plane process used while the pods were being created, and after.
             "controlPlaneCoresCreating": control_plane.mean_cores(0, observer.all_pods_at or float("inf")),
             "controlPlaneCoresAfter": control_plane.mean_cores(observer.all_pods_at or float("inf"), float("inf")),
@@ -805,6 +819,60 @@ def client_requests(contender, metrics_url):
     return counters(text, "rest_client_requests_total", ("code", "method"))
 
 
+class ApiServerProfile(threading.Thread):
+    """A CPU profile of kube-apiserver (its /debug/pprof, served with `up --profiling`) over
+    `seconds`, taken once the observer has seen a quarter of the scenario's pods: the steady
+    part of the creation, where the contenders differ. Notes how many pods were created in the
+    window, so that its CPU can be divided by them."""
+
+    def __init__(self, api, observer, seconds, out):
+        super().__init__(daemon=True)
+        self.api, self.observer, self.seconds, self.out = api, observer, seconds, out
+        self.stop = threading.Event()
+        self.result = None
+
+    def pods_seen(self):
+        with self.observer.lock:
+            return len(self.observer.first_names)
+
+    def run(self):
+        target = self.observer.args.jobs * self.observer.args.workers // 4
+        while self.pods_seen() < target:
+            if self.stop.wait(1):
+                return
+        start, pods_before = time.monotonic() - self.observer.t0, self.pods_seen()
+        conn = self.api.connect(timeout=self.seconds + 120)
+        try:
+            conn.request("GET", f"/debug/pprof/profile?seconds={self.seconds}")
+            response = conn.getresponse()
+            data = response.read()
+        finally:
+            conn.close()
+        if response.status != 200:
+            raise RuntimeError(f"kube-apiserver's CPU profile: HTTP {response.status}: {data[:200]!r}")
+        with open(self.out, "wb") as f:
+            f.write(data)
+        self.result = {"file": self.out, "windowStartSeconds": start, "windowSeconds": self.seconds,
+                       "podsCreatedInWindow": self.pods_seen() - pods_before}
+
+    def report(self):
+        """The result with the profile's top functions (go tool pprof) and the API server's CPU
+        seconds in the window (its samples), or None when no profile was taken."""
+        self.join(self.seconds + 180)
+        if self.result is None:
+            return None
+        top = subprocess.run(["go", "tool", "pprof", "-top", "-nodecount", "45", self.out],
+                             capture_output=True, text=True)
+        text_path = os.path.splitext(self.out)[0] + ".txt"
+        with open(text_path, "w") as f:
+            f.write(top.stdout + top.stderr)
+        match = re.search(r"Total samples = ([0-9.]+)(ms|s)", top.stdout)
+        cpu = float(match.group(1)) / (1000 if match and match.group(2) == "ms" else 1) if match else None
+        pods = self.result["podsCreatedInWindow"]
+        return dict(self.result, top=text_path, cpuSeconds=cpu,
+                    cpuMillisecondsPerPod=(1000 * cpu / pods) if cpu is not None and pods else None)
+
+
 def fmt(value, digits=1):
     return "-" if value is None else f"{value:.{digits}f}"
 
@@ -814,7 +882,8 @@ def fmt(value, digits=1):
 def setup_cluster(args):
     """The control plane, CRDs, nodes and kwok; returns the environment."""
     env = {"kubeconfig": os.path.join(args.cluster_dir, "admin.kubeconfig")}
-    subprocess.run([sys.executable, TESTCLUSTER, "up", "--dir", args.cluster_dir], check=True, stdout=subprocess.DEVNULL)
+    subprocess.run([sys.executable, TESTCLUSTER, "up", "--dir", args.cluster_dir,
+                    *(["--profiling"] if args.profile_apiserver else [])], check=True, stdout=subprocess.DEVNULL)
     with open(os.path.join(args.cluster_dir, "cluster.json")) as f:
         state = json.load(f)
     env["kubeconfig"] = state.get("adminKubeconfig", env["kubeconfig"])
@@ -878,12 +947,16 @@ def main():
     parser.add_argument("--out", help="write the results (JSON) here")
     parser.add_argument("--heaptrack", default="", help="contenders to run under heaptrack (a profile run: RSS is the profiler's)")
     parser.add_argument("--perf", default="", help="contenders to profile with perf record (e.g. ours,peer)")
+    parser.add_argument("--profile-apiserver", type=int, default=0, metavar="SECONDS",
+                        help="take a CPU profile of kube-apiserver over SECONDS once a quarter of the pods exist "
+                             "(the cluster then serves /debug/pprof; go tool pprof prints its top functions)")
     parser.add_argument("--malloc-stats", default="", help="contenders (ours) whose glibc malloc_stats() is taken at the end (gdb)")
     parser.add_argument("--trace", action="store_true",
                         help="run ours with trace logging and write its request timeline (timeline.py) beside --out")
-    parser.add_argument("--ceiling-submits-jobs", action="store_true",
+    parser.add_argument("--ceiling-submits-jobs", action=argparse.BooleanOptionalAction, default=True,
                         help="the harness also creates the scenario's TrainingJobs in the ceiling's namespace (no "
-                             "operator runs there), so that the API server carries the same submissions as in ours' run")
+                             "operator runs there), so that the API server carries the same submissions as in ours' "
+                             "and the peer's runs (default); --no-ceiling-submits-jobs: the bare ceiling, pods only")
     parser.add_argument("--check", action="store_true",
                         help="exit 1 unless every job Succeeded, no duplicate pod and no error (CI)")
     args = parser.parse_args()
