@@ -360,6 +360,7 @@ class Observer:
         self.pod_phase = {}       # uid -> phase
         self.first_names = {}     # name -> seconds the first pod of that name was seen
         self.job_pod_names = {}   # job -> set of pod names
+        self.job_uids = {}        # job -> set of pod uids (every generation)
         self.job_done = {}        # job -> (state, seconds)
         self.failed_once = set()  # jobs whose failing pod was marked
         self.creations_over_time = []
@@ -386,6 +387,7 @@ class Observer:
             if uid not in self.pods:
                 t = self.now()
                 self.pods[uid] = {"job": job, "name": name, "seen": t}
+                self.job_uids.setdefault(job, set()).add(uid)
                 self.creations_over_time.append(t)
                 if name not in self.first_names:
                     self.first_names[name] = t
@@ -411,7 +413,9 @@ class Observer:
         names = self.job_pod_names.get(job, set())
         if len(names) < self.args.workers:
             return
-        done = sum(1 for uid, p in self.pods.items() if p["job"] == job and self.pod_phase.get(uid) == "Succeeded")
+        # By the job's own pods: a scan of every pod per event (under the lock the watch threads
+        # take) cost the harness 30+ CPU seconds at 10,000 pods, in the ceiling's run only.
+        done = sum(1 for uid in self.job_uids.get(job, ()) if self.pod_phase.get(uid) == "Succeeded")
         if done >= self.args.workers:
             self.finish(job, "Succeeded")
 
