@@ -38,6 +38,7 @@ ROWS = [
     ("kwok: its pod watch closed as unresponsive / pod status patches per pod (2 = each stage once)", "kwokReplays", None, False),
     ("kube-apiserver profile (--profile-apiserver): CPU s over the window / pods created in it / ms per pod", "apiserverProfileRow", None, False),
     ("the scenario's job submissions in the same run", "submissions", None, False),
+    ("speed probe: CPU ms of a fixed piece of work in the harness, median (min-max) over the run", "speedProbeRow", None, False),
     ("pod creations / needed", "creations", None, False),
     ("duplicate pods", "duplicates", 0, False),
     ("errors (failed requests + failed jobs)", "errorsTotal", 0, False),
@@ -72,6 +73,8 @@ def derived(r):
     profile = r.get("apiserverProfile")
     r["apiserverProfileRow"] = "-" if not profile else \
         f"{fmt(profile.get('cpuSeconds'))} / {profile['podsCreatedInWindow']} / {fmt(profile.get('cpuMillisecondsPerPod'), 2)}"
+    probe = r.get("speedProbe")
+    r["speedProbeRow"] = "-" if not probe else f"{fmt(probe['medianMs'])} ({fmt(probe['minMs'])}-{fmt(probe['maxMs'])})"
     r["load"] = f"{r['loadBefore'][0]} -> {r['loadAfter'][0]}" if r.get("loadBefore") and r.get("loadAfter") else "-"
     return r
 

@@ -219,6 +219,36 @@ class Sampler(threading.Thread):
         self.cpu_seconds = self.read()[0]
 
 
+class SpeedProbe(threading.Thread):
+    """How fast a core of this machine is while the run goes on: every `period` seconds, the CPU
+    time (not the wall time, so waiting for a core does not count) of a fixed piece of work. On a
+    VM the cores' speed itself varies (frequency, a neighbour on the sibling hyperthread): the
+    same workload then costs every process more CPU, which no per-process figure shows."""
+
+    WORK = 200_000
+
+    def __init__(self, period=5.0):
+        super().__init__(daemon=True)
+        self.period, self.samples, self.stop = period, [], threading.Event()
+
+    @classmethod
+    def measure(cls):
+        start, x = time.thread_time(), 0
+        for i in range(cls.WORK):
+            x = (x * 31 + i) & 0xFFFFFFFF
+        return 1000 * (time.thread_time() - start)
+
+    def run(self):
+        while not self.stop.wait(self.period):
+            self.samples.append(self.measure())
+
+    def summary(self):
+        if not self.samples:
+            return None
+        return {"medianMs": statistics.median(self.samples), "minMs": min(self.samples),
+                "maxMs": max(self.samples), "samples": len(self.samples), "work": self.WORK}
+
+
 class ControlPlaneSampler(threading.Thread):
     """CPU (cores) of the control plane's processes (the test cluster's supervisor's descendants:
     kube-apiserver, etcd, scheduler, controller-manager) and kwok, by name, every `period`
@@ -529,6 +559,8 @@ def run_contender(contender, args, env, api):
         sampler.start()
     control_plane = ControlPlaneSampler(control_plane_pids(args.cluster_dir, env["kwok_pid"]), t0)
     control_plane.start()
+    speed = SpeedProbe()
+    speed.start()
     t0 = time.monotonic()
     t0_wall = time.time()
     harness_cpu_before = sum(os.times()[:2])
@@ -585,6 +617,7 @@ def run_contender(contender, args, env, api):
     stop.set()
     control_plane.stop.set()
     control_plane.join()
+    speed.stop.set()
     if sampler:
         sampler.stop.set()
         sampler.join()
@@ -688,7 +721,7 @@ def run_contender(contender, args, env, api):
             "apiRequests": sum(api_delta.values()),
             "apiRequestsByVerbResource": {"/".join(k): v for k, v in sorted(api_delta.items(), key=lambda kv: -kv[1])[:15]},
             "createdOverTime": sorted(observer.creations_over_time),
-            "memoryAtEndMiB": memory, "perfReport": profile, "apiserverProfile": apiserver_report, "heaptrackReport": heap_report, "clientLatency": latency,
+            "memoryAtEndMiB": memory, "perfReport": profile, "apiserverProfile": apiserver_report, "speedProbe": speed.summary(), "heaptrackReport": heap_report, "clientLatency": latency,
             # Cores each control-plane process used while the pods were being created, and after.
             "controlPlaneCoresCreating": control_plane.mean_cores(0, observer.all_pods_at or float("inf")),
             "controlPlaneCoresAfter": control_plane.mean_cores(observer.all_pods_at or float("inf"), float("inf")),
