@@ -107,6 +107,10 @@ def main():
     if rank == 0:
         report("MLSCALE_RESULT_FILE", {"metrics": {"accuracy": accuracy, "loss": loss.item()}})
         print(f"rank 0: accuracy {accuracy:.4f} after {step} steps on {world_size} ranks", flush=True)
+    # Every rank past its last collective before any tears gloo down: a rank whose peer's
+    # connections close while it is still in destroy_process_group can abort (SIGABRT,
+    # "terminate called without an active exception"; seen in CI on rank 1).
+    dist.barrier()
     dist.destroy_process_group()
 
 
