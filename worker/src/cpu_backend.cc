@@ -20,6 +20,7 @@
 #include "bucketed_allreduce.h"
 #include "compute_backend.h"
 #include "dense_products.h"
+#include "huge_page_allocator.h"
 #include "kernel_math.h"
 
 namespace mlscale::worker {
@@ -130,7 +131,7 @@ class ThreadTeam {
 // What one thread needs for forward and backward over its slice of a batch.
 struct Workspace {
   std::vector<Matrix> pre_activations, activations, dropout;
-  std::vector<float> gradients;  // threads other than the first; the first writes the step's vector
+  HugePageVector<float> gradients;  // threads other than the first; the first writes the step's vector
 };
 
 class CpuBackend final : public ComputeBackend {
@@ -162,8 +163,8 @@ class CpuBackend final : public ComputeBackend {
     if (state.parameters.size() != parameters_.size() || state.optimizer_state.size() != state_.size()) {
       return Internal("training state does not match the model");
     }
-    parameters_ = state.parameters;
-    state_ = state.optimizer_state;
+    parameters_.assign(state.parameters.begin(), state.parameters.end());
+    state_.assign(state.optimizer_state.begin(), state.optimizer_state.end());
     step_ = state.step;
     return Status::Ok();
   }
@@ -181,8 +182,8 @@ class CpuBackend final : public ComputeBackend {
   }
 
   Status StoreState(TrainingState& state) override {
-    state.parameters = parameters_;
-    state.optimizer_state = state_;
+    state.parameters.assign(parameters_.begin(), parameters_.end());
+    state.optimizer_state.assign(state_.begin(), state_.end());
     state.step = step_;
     return Status::Ok();
   }
@@ -439,7 +440,9 @@ class CpuBackend final : public ComputeBackend {
   ThreadTeam team_;
   const bool sharded_;  // ShardOptimizer
   int64_t step_ = 0;
-  std::vector<float> parameters_, state_, gradients_;
+  // On huge pages (huge_page_allocator.h): the AllReduce copies gradients between ranks, and
+  // sharded, the parameters and optimizer state too.
+  HugePageVector<float> parameters_, state_, gradients_;
   std::vector<Workspace> workspaces_;
   int active_threads_ = 1;  // of this step
   // Per layer: how many active threads have its gradient (LayerFinished).

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "flags.h"
+#include "huge_page_allocator.h"
 #include "mlscale/worker/communicator.h"
 #include "socket.h"
 
@@ -43,12 +44,29 @@ double Time(int iterations, Op&& op) {
   return slowest;
 }
 
+// A float buffer of `count` elements, on huge pages as the trainer allocates its gradients
+// (huge_page_allocator.h) or on ordinary pages (`--plain-pages`).
+struct Buffer {
+  Buffer(size_t count, bool huge_pages) {
+    if (huge_pages) {
+      huge.resize(count);
+    } else {
+      plain.resize(count);
+    }
+    data = huge_pages ? huge.data() : plain.data();
+  }
+  HugePageVector<float> huge;
+  std::vector<float> plain;
+  float* data;
+  float& operator[](size_t i) { return data[i]; }
+};
+
 }  // namespace
 
 int main(int argc, char** argv) {
   size_t min_bytes = 4096, max_bytes = size_t(256) << 20, budget_mb = 256;
   int rounds = 3;
-  bool tcp = false;
+  bool tcp = false, plain_pages = false;
   TcpRingOptions options;
   size_t single_copy_min_bytes = 0;
   po::options_description description("allreduce_bench (run under mpirun)");
@@ -57,6 +75,7 @@ int main(int argc, char** argv) {
       "max-bytes", po::value(&max_bytes)->default_value(max_bytes), "largest message")(
       "budget-mb", po::value(&budget_mb)->default_value(budget_mb), "MiB moved per round and size (sets the calls)")(
       "rounds", po::value(&rounds)->default_value(rounds), "alternating rounds per size; the best is shown")(
+      "plain-pages", po::bool_switch(&plain_pages), "both sides' buffers on ordinary pages (default: huge pages, as the trainer's gradients)")(
       "tcp", po::bool_switch(&tcp), "ours over TCP only (default: shared memory between ranks on this host)")(
       "spin-us", po::value(&options.spin_microseconds)->default_value(options.spin_microseconds),
       "shared memory: spin this long before sleeping on the futex (-1: 10 us, 0 with more ranks than CPUs)")(
@@ -98,15 +117,16 @@ int main(int argc, char** argv) {
     return 1;
   }
 
-  std::vector<float> ring_buffer(max_bytes / 4 + 1), mpi_buffer(max_bytes / 4 + 1);
+  const bool huge_pages = !plain_pages;
+  Buffer ring_buffer(max_bytes / 4 + 1, huge_pages), mpi_buffer(max_bytes / 4 + 1, huge_pages);
   if (rank == 0) {
     const std::string spin = options.spin_microseconds < 0 ? "auto" : std::to_string(options.spin_microseconds) + " us";
     const std::string single_copy =
         options.single_copy_min_bytes ? std::to_string(*options.single_copy_min_bytes) + " B" : "the default";
     std::printf("# %d processes, float32 sum; ours over %s (spin %s; shared memory: direct up to %zu B, single copy "
-                "from %s; TCP: direct up to %zu B); best of %d alternating rounds; times in us, bandwidths in GB/s\n",
+                "from %s; TCP: direct up to %zu B); buffers on %s pages; best of %d alternating rounds; times in us, bandwidths in GB/s\n",
                 size, std::string((*ring)->transport()).c_str(), spin.c_str(), options.direct_max_bytes,
-                single_copy.c_str(), options.tcp_direct_max_bytes, rounds);
+                single_copy.c_str(), options.tcp_direct_max_bytes, huge_pages ? "huge" : "ordinary", rounds);
     std::printf("%12s %10s %6s | %10s %8s %8s | %10s %8s %8s | %9s\n", "size(B)", "count", "iters", "ours time",
                 "algbw", "busbw", "mpi time", "algbw", "busbw", "ours/mpi");
   }
@@ -117,14 +137,14 @@ int main(int argc, char** argv) {
     for (int round = 0; round < rounds; ++round) {
       for (size_t i = 0; i < count; ++i) ring_buffer[i] = mpi_buffer[i] = float((i + size_t(rank)) % 7);
       ring_seconds = std::min(ring_seconds, Time(iterations, [&] {
-        auto status = (*ring)->AllReduceSum(ring_buffer.data(), count, DataType::kFloat32);
+        auto status = (*ring)->AllReduceSum(ring_buffer.data, count, DataType::kFloat32);
         if (!status.ok()) {
           std::fprintf(stderr, "%s\n", status.ToString().c_str());
           MPI_Abort(MPI_COMM_WORLD, 1);
         }
       }));
       mpi_seconds = std::min(mpi_seconds, Time(iterations, [&] {
-        MPI_Allreduce(MPI_IN_PLACE, mpi_buffer.data(), int(count), MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD);
+        MPI_Allreduce(MPI_IN_PLACE, mpi_buffer.data, int(count), MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD);
       }));
     }
     if (rank == 0) {
