@@ -10,6 +10,7 @@ every round and the load average before and after; our rows add rank 0's step ti
 phase (phaseSeconds). Prints a markdown table.
 
   $PY tests/bench/allreduce/scaling.py [--build build] [--rounds 3] [--workloads synthetic,digits] [--tcp]
+      [--baseline OTHER_BUILD]   # also another build's mlscale-train (e.g. main before a change), alternating
 """
 import argparse
 import json
@@ -27,13 +28,18 @@ def main():
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--workloads", default="synthetic")
     parser.add_argument("--tcp", action="store_true", help="also 2 x 1 over TCP")
+    parser.add_argument("--baseline", help="another build folder whose mlscale-train runs the same rows, alternating")
     parser.add_argument("--data", help="a folder for the generated data files (kept between runs)")
     parser.add_argument("--python", default=sys.executable, help="the Python that runs torch_mlp.py")
     args = parser.parse_args()
-    binary = str(Path(args.build) / "worker/mlscale-train")
-    shapes = [("mlscale-train", "1 x 1", 1, None), ("mlscale-train", "2 x 1, shared memory", 2, "auto")]
-    if args.tcp:
-        shapes.append(("mlscale-train", "2 x 1, TCP", 2, "tcp"))
+    binaries = {"mlscale-train": str(Path(args.build) / "worker/mlscale-train")}
+    if args.baseline:
+        binaries["mlscale-train (baseline)"] = str(Path(args.baseline) / "worker/mlscale-train")
+    shapes = []
+    for trainer in binaries:
+        shapes += [(trainer, "1 x 1", 1, None), (trainer, "2 x 1, shared memory", 2, "auto")]
+        if args.tcp:
+            shapes.append((trainer, "2 x 1, TCP", 2, "tcp"))
     shapes += [("PyTorch", "1 x 1", 1, None), ("PyTorch DDP (gloo)", "2 x 1", 2, None)]
     print(f"Machine: {bench_trainer.machine()}; rounds {args.rounds}.\n")
     print("| workload | trainer | processes x threads | samples/s (best) | all rounds | vs its 1 process | "
@@ -52,9 +58,9 @@ def main():
             for _ in range(args.rounds):
                 for shape in shapes:
                     trainer, _, processes, transport = shape
-                    if trainer == "mlscale-train":
+                    if trainer in binaries:
                         env = {"MLSCALE_TRANSPORT": transport} if transport else {}
-                        r = bench_trainer.run_ours(binary, str(config_path), processes, 1, env_extra=env)
+                        r = bench_trainer.run_ours(binaries[trainer], str(config_path), processes, 1, env_extra=env)
                         if processes > 1:
                             want = "shared-memory" if transport == "auto" else "tcp"
                             assert r.get("transport") == want, r
@@ -76,8 +82,10 @@ def main():
                           f"{before} -> {after} |  |", flush=True)
                     continue
                 best = max(results[shape], key=lambda r: r["samplesPerSecond"])
-                single = max(r["samplesPerSecond"] for s, rs in results.items() if s[0].split()[0] == trainer.split()[0]
-                             and s[2] == 1 for r in rs)
+                # Against the same trainer's 1 process ("PyTorch DDP (gloo)" against "PyTorch").
+                family = trainer.split(" DDP")[0]
+                single = max(r["samplesPerSecond"] for s, rs in results.items() if s[0] == family and s[2] == 1
+                             for r in rs)
                 ratio = "" if processes == 1 else f"**{best['samplesPerSecond'] / single:.2f}x**"
                 failed = f" ({len(failures[shape])} failed)" if failures[shape] else ""
                 print(f"| {workload.get('label', name)} | {trainer} | {label} | {best['samplesPerSecond']:,.0f} | "
