@@ -40,7 +40,7 @@ TEST(HugePageAllocator, LargeVectorsAre2MiBAlignedAndAdvisedOntoHugePages) {
   HugePageVector<float> gradients(262144 + 2, 1.5f);
   EXPECT_EQ(reinterpret_cast<uintptr_t>(gradients.data()) % kHugePageBytes, 0u);
   EXPECT_NE(VmFlagsOf(gradients.data()).find(" hg"), std::string::npos) << VmFlagsOf(gradients.data());
-  // The whole rounded-up mapping is ours: the last element and the page's end are writable.
+  // The last element is writable, and the advised mapping covers the whole first 2 MiB page.
   gradients.back() = 2.5f;
   EXPECT_EQ(gradients[0], 1.5f);
   EXPECT_EQ(gradients.back(), 2.5f);

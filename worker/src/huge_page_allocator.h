@@ -10,10 +10,7 @@
 // nothing else changes. Smaller allocations come from operator new as usual.
 #pragma once
 
-#include <sys/mman.h>
-
 #include <cstddef>
-#include <cstdint>
 #include <new>
 #include <vector>
 
