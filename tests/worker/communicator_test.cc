@@ -10,6 +10,7 @@
 #include <atomic>
 #include <bit>
 #include <chrono>
+#include <ctime>
 #include <cstring>
 #include <filesystem>
 #include <map>
@@ -249,6 +250,43 @@ TEST(SharedMemory, RanksThatSeeEachOtherUseTheSingleCopyPath) {
   EXPECT_TRUE((*group)->CanReachPeers());
   EXPECT_TRUE((*peer)->CanReachPeers());
   (*group)->Unlink();
+}
+
+// A wait spins, then yields the CPU, then sleeps on the futex: one that lasts far longer
+// than the yield window ends asleep (it does not hold a CPU for the whole wait) and is
+// woken by the late rank's post with the right sum.
+TEST(SharedMemory, ALongWaitSleepsAfterYieldingAndTheLatePostWakesIt) {
+  SharedMemoryOptions options;
+  options.yield_microseconds = 2000;
+  auto group = SharedMemoryGroup::Create(2, options);
+  ASSERT_TRUE(group.ok()) << group.status().ToString();
+  auto peer = SharedMemoryGroup::Open((*group)->name(), (*group)->nonce(), 1, 2, options);
+  ASSERT_TRUE(peer.ok()) << peer.status().ToString();
+  (*group)->Unlink();
+  const std::atomic<bool> failed{false};
+  constexpr auto kLate = std::chrono::milliseconds(300);
+  std::vector<float> early(1024, 1.0f), late(1024, 2.0f);
+  Status early_status;
+  double early_cpu_seconds = 0, early_wall_seconds = 0;
+  std::thread waiter([&] {
+    timespec cpu0{}, cpu1{};
+    ::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu0);
+    const auto wall0 = std::chrono::steady_clock::now();
+    early_status = (*group)->AllReduceSum(early.data(), early.size(), DataType::kFloat32, failed);
+    early_wall_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall0).count();
+    ::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu1);
+    early_cpu_seconds = double(cpu1.tv_sec - cpu0.tv_sec) + double(cpu1.tv_nsec - cpu0.tv_nsec) * 1e-9;
+  });
+  std::this_thread::sleep_for(kLate);
+  ASSERT_TRUE((*peer)->AllReduceSum(late.data(), late.size(), DataType::kFloat32, failed).ok());
+  waiter.join();
+  ASSERT_TRUE(early_status.ok()) << early_status.ToString();
+  EXPECT_EQ(std::count(early.begin(), early.end(), 3.0f), 1024);
+  EXPECT_EQ(std::count(late.begin(), late.end(), 3.0f), 1024);
+  EXPECT_GE(early_wall_seconds, 0.25);
+  // Yielding all along would cost about the whole 300 ms of CPU; asleep, a few ms.
+  EXPECT_LT(early_cpu_seconds, 0.1) << "the wait kept a CPU for " << early_cpu_seconds << " s of "
+                                    << early_wall_seconds << " s";
 }
 
 TEST_P(AllReduceTest, BroadcastAndBarrier) {

@@ -202,6 +202,9 @@ StatusOr<ProcessEnvironment> ReadProcessEnvironment() {
   auto spin = IntegerVariable("MLSCALE_SPIN_MICROSECONDS", -1);
   if (!spin.ok()) return spin.status();
   env.tcp.spin_microseconds = *spin;
+  auto yield = IntegerVariable("MLSCALE_YIELD_MICROSECONDS", env.tcp.yield_microseconds);
+  if (!yield.ok()) return yield.status();
+  env.tcp.yield_microseconds = *yield;
   return env;
 }
 

@@ -18,6 +18,7 @@
 #include "shared_memory_segment.h"
 
 #include <linux/futex.h>
+#include <sched.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -239,6 +240,14 @@ Status SharedMemoryGroup::WaitAll(const std::atomic<bool>& failed) {
         if (Clock::now() >= until) break;
       }
     }
+  }
+  if (options_.yield_microseconds > 0) {
+    const auto until = Clock::now() + std::chrono::microseconds(options_.yield_microseconds);
+    do {
+      ::sched_yield();
+      if (ready(std::memory_order_acquire)) return Status::Ok();
+      if (failed.load(std::memory_order_relaxed)) return aborted();
+    } while (Clock::now() < until);
   }
   while (true) {
     const uint32_t epoch = h->epoch.load(std::memory_order_seq_cst);

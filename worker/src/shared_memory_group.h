@@ -22,8 +22,10 @@
 // does not depend on timing or message size and is the same on every rank. A rank never writes an area before
 // every rank has posted the phase that followed that area's last read (the proof is in
 // shared_memory_group.cc).
-// Waiting spins for a short time, then sleeps on a futex: on a machine with fewer cores
-// than ranks, pure spinning starves the rank that would post.
+// Waiting spins for a short time, then gives the CPU away with sched_yield for a longer
+// one, then sleeps on a futex: on a machine with fewer cores than ranks, pure spinning
+// starves the rank that would post, and going to sleep at once costs a wake-up (and an
+// idle CPU) per wait, twice per collective.
 #pragma once
 
 #include <atomic>
@@ -41,8 +43,11 @@ struct SharedMemoryOptions {
   // Messages up to this size (any size with 2 ranks) take the direct path: one wait per
   // piece instead of two.
   size_t direct_max_bytes = 64 << 10;
-  // How long a wait spins before it sleeps on the futex.
+  // How long a wait spins, then how long it yields the CPU (sched_yield: a rank that is
+  // runnable on this CPU, the one waited for included, runs at once) before it sleeps on
+  // the futex.
   int spin_microseconds = 10;
+  int yield_microseconds = 1000;
   // Messages from this size up take the single-copy path when it is enabled.
   size_t single_copy_min_bytes = 16 << 10;
 };

@@ -612,7 +612,7 @@ StatusOr<std::unique_ptr<SharedMemoryGroup>> NegotiateSharedMemory(const TcpRing
                                                                    Clock::time_point deadline) {
   const int n = options.world_size;
   const SharedMemoryOptions shm_options{options.direct_max_bytes, SpinMicroseconds(options),
-                                        SingleCopyMinBytes(options)};
+                                        options.yield_microseconds, SingleCopyMinBytes(options)};
   const std::string identity = HostIdentity(options);
   auto lost = [&](int peer, const Status& status) {
     return Status(StatusCode::kAborted, RankName(peer) + " (" + options.peers[size_t(peer)] +

@@ -79,6 +79,8 @@ int main(int argc, char** argv) {
       "tcp", po::bool_switch(&tcp), "ours over TCP only (default: shared memory between ranks on this host)")(
       "spin-us", po::value(&options.spin_microseconds)->default_value(options.spin_microseconds),
       "shared memory: spin this long before sleeping on the futex (-1: 10 us, 0 with more ranks than CPUs)")(
+      "yield-us", po::value(&options.yield_microseconds)->default_value(options.yield_microseconds),
+      "shared memory: after spinning, give the CPU away (sched_yield) this long before sleeping")(
       "direct-max-bytes", po::value(&options.direct_max_bytes)->default_value(options.direct_max_bytes),
       "shared memory: largest message summed directly (one wait)")(
       "single-copy-min-bytes", po::value(&single_copy_min_bytes),
@@ -123,9 +125,10 @@ int main(int argc, char** argv) {
     const std::string spin = options.spin_microseconds < 0 ? "auto" : std::to_string(options.spin_microseconds) + " us";
     const std::string single_copy =
         options.single_copy_min_bytes ? std::to_string(*options.single_copy_min_bytes) + " B" : "the default";
-    std::printf("# %d processes, float32 sum; ours over %s (spin %s; shared memory: direct up to %zu B, single copy "
+    std::printf("# %d processes, float32 sum; ours over %s (spin %s, then yield %d us; shared memory: direct up to %zu B, single copy "
                 "from %s; TCP: direct up to %zu B); buffers on %s pages; best of %d alternating rounds; times in us, bandwidths in GB/s\n",
-                size, std::string((*ring)->transport()).c_str(), spin.c_str(), options.direct_max_bytes,
+                size, std::string((*ring)->transport()).c_str(), spin.c_str(), options.yield_microseconds,
+                options.direct_max_bytes,
                 single_copy.c_str(), options.tcp_direct_max_bytes, huge_pages ? "huge" : "ordinary", rounds);
     std::printf("%12s %10s %6s | %10s %8s %8s | %10s %8s %8s | %9s\n", "size(B)", "count", "iters", "ours time",
                 "algbw", "busbw", "mpi time", "algbw", "busbw", "ours/mpi");

@@ -122,6 +122,11 @@ struct TcpRingOptions {
   // (MLSCALE_SPIN_MICROSECONDS); -1: 10 us when the host has a CPU for every rank, else 0
   // (a spinning rank would hold the CPU of the rank it waits for).
   int spin_microseconds = -1;
+  // Shared memory: how long a wait then gives the CPU away (sched_yield) before it sleeps
+  // on a futex (MLSCALE_YIELD_MICROSECONDS). Waking from a futex costs a wake-up and an
+  // idle CPU per wait, twice per collective; with 4 ranks on 2 cores that was 40 % of a
+  // 512 KiB AllReduce (tests/bench/results/allreduce.md, session 15).
+  int yield_microseconds = 1000;
 };
 
 // Connects to every peer (a control connection per pair, a data connection to each ring
