@@ -8,10 +8,12 @@
 // *isvc*), each judged by its kind.
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <fstream>
 #include <future>
 #include <map>
 #include <mutex>
+#include <thread>
 
 #include "cluster_environment.h"
 #include "corpus.h"
@@ -237,9 +239,16 @@ TEST_F(CorpusTest, ApiServerRefusesChangingTheWorkersOnceStarted) {
   Kubectl({"delete", "trainingjob", "immutable", "-n", kNamespace});
 }
 
-// kubectl explain reads the structural schema: the trainer section is described.
+// kubectl explain reads the structural schema: the trainer section is described. The API
+// server publishes a new CRD's discovery and OpenAPI a little after it is Established (the
+// first explain on a fresh cluster said 'the server doesn't have a resource type "tj"'), so
+// this waits up to 30 s for it.
 TEST_F(CorpusTest, KubectlExplainsTheTrainerSection) {
   CommandResult explained = Kubectl({"explain", "tj.spec.trainer.optimizer"});
+  for (int i = 0; i < 60 && explained.exit_code != 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    explained = Kubectl({"explain", "tj.spec.trainer.optimizer"});
+  }
   ASSERT_EQ(explained.exit_code, 0) << explained.output;
   for (const char* text : {"learningRate", "momentum", "weightDecay", "adamw", "torch.optim.AdamW"}) {
     EXPECT_NE(explained.output.find(text), std::string::npos) << text << "\n" << explained.output;
