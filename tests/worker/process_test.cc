@@ -317,6 +317,12 @@ TEST_F(ProcessTest, BadConfigExitsOneNamingTheField) {
   Process missing_value({"--config"}, {}, dir_, "novalue");
   EXPECT_EQ(missing_value.Wait(seconds(30)), 1);
   EXPECT_NE(missing_value.err().find("config"), std::string::npos) << missing_value.err();
+  // A malformed switch in the environment is an error too, not silently the default.
+  Process bad_shard({"--config", WriteConfig(R"({"epochs": 1})")}, {{"MLSCALE_SHARD_OPTIMIZER", "yes"}}, dir_,
+                    "badshard");
+  EXPECT_EQ(bad_shard.Wait(seconds(30)), 1);
+  EXPECT_NE(bad_shard.err().find("MLSCALE_SHARD_OPTIMIZER='yes' is neither '0' nor '1'"), std::string::npos)
+      << bad_shard.err();
   Process help({"--help"}, {}, dir_, "help");
   EXPECT_EQ(help.Wait(seconds(30)), 0);
   for (const char* flag : {"--config FILE", "--checkpoint-dir DIR", "--output-dir DIR", "--backend", "--help"}) {

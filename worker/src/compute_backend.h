@@ -90,7 +90,7 @@ struct BackendOptions {
   Communicator* communicator = nullptr;  // the job's communicator (bootstrap for NCCL)
   int local_rank = 0;
   int threads = 1;  // CPU threads of this rank
-  bool shard_optimizer = false;  // TrainOptions::shard_optimizer
+  bool shard_optimizer = true;  // TrainOptions::shard_optimizer
 };
 
 std::unique_ptr<ComputeBackend> CreateCpuBackend(const BackendOptions& options);

@@ -9,7 +9,7 @@
 //   MLSCALE_PROGRESS_FILE    live progress JSON, rewritten about once a second by rank 0
 //   MLSCALE_DATA_DIR         where bundled data sets are
 //   OMP_NUM_THREADS          compute threads per rank (default: see TrainOptions::threads)
-//   MLSCALE_SHARD_OPTIMIZER  1: shard the CPU optimizer step (TrainOptions::shard_optimizer)
+//   MLSCALE_SHARD_OPTIMIZER  0: do not shard the CPU optimizer step (default 1; TrainOptions::shard_optimizer)
 // Exit codes: 0 success; 1 bad config or data; 2 a peer failed ("rank N ..."); 143 after a
 // clean SIGTERM/SIGINT (all ranks stop at the same step, rank 0 writes a checkpoint).
 #include <unistd.h>
@@ -147,8 +147,14 @@ int main(int argc, char** argv) {
   options.checkpoint_dir = args->checkpoint_dir;
   options.output_dir = args->output_dir;
   if (const char* progress = std::getenv("MLSCALE_PROGRESS_FILE")) options.progress_file = progress;
-  const char* shard = std::getenv("MLSCALE_SHARD_OPTIMIZER");
-  options.shard_optimizer = shard != nullptr && std::string_view(shard) == "1";
+  if (const char* shard = std::getenv("MLSCALE_SHARD_OPTIMIZER"); shard != nullptr && *shard != '\0') {
+    const std::string_view value = shard;
+    if (value != "0" && value != "1") {
+      return Fail(InvalidArgument("MLSCALE_SHARD_OPTIMIZER='" + std::string(value) + "' is neither '0' nor '1'"),
+                  communicator->get(), rank);
+    }
+    options.shard_optimizer = value == "1";
+  }
   options.stop_requested = &stop_requested;
   auto result = Train(*config, **communicator, options);
   if (!result.ok()) return Fail(result.status(), communicator->get(), rank);

@@ -7,14 +7,18 @@ memory (the default on one host; over TCP too with --tcp, MLSCALE_TRANSPORT=tcp)
 runs the same model, global batch and per-rank share (torch_mlp.py): its 1 -> 2 ratio
 says what this machine allows. Runs alternate; each row is the best of --rounds, with
 every round and the load average before and after; our rows add rank 0's step time by
-phase (phaseSeconds). Prints a markdown table.
+phase (phaseSeconds). The ceiling row runs two independent 1 x 1 trainings at once (no
+communication at all) and adds their samples/s: what 2 processes can reach on this machine's
+cores, caches and memory before any AllReduce. Prints a markdown table.
 
   $PY tests/bench/allreduce/scaling.py [--build build] [--rounds 3] [--workloads synthetic,digits] [--tcp]
       [--baseline OTHER_BUILD]   # also another build's mlscale-train (e.g. main before a change), alternating
+      [--epochs N]               # instead of the workload's 2
 """
 import argparse
 import json
 import sys
+from concurrent.futures import ThreadPoolExecutor
 import tempfile
 from pathlib import Path
 
@@ -31,6 +35,8 @@ def main():
     parser.add_argument("--baseline", help="another build folder whose mlscale-train runs the same rows, alternating")
     parser.add_argument("--data", help="a folder for the generated data files (kept between runs)")
     parser.add_argument("--python", default=sys.executable, help="the Python that runs torch_mlp.py")
+    parser.add_argument("--epochs", type=int, help="train this many epochs instead of the workload's (longer runs: "
+                        "less noise, and the ceiling's two trainings overlap for a larger part of their run)")
     args = parser.parse_args()
     binaries = {"mlscale-train": str(Path(args.build) / "worker/mlscale-train")}
     if args.baseline:
@@ -38,6 +44,8 @@ def main():
     shapes = []
     for trainer in binaries:
         shapes += [(trainer, "1 x 1", 1, None), (trainer, "2 x 1, shared memory", 2, "auto")]
+        if trainer == "mlscale-train":
+            shapes.append((trainer, "2 x (1 x 1) at once, no communication (ceiling)", 2, "independent"))
         if args.tcp:
             shapes.append((trainer, "2 x 1, TCP", 2, "tcp"))
     shapes += [("PyTorch", "1 x 1", 1, None), ("PyTorch DDP (gloo)", "2 x 1", 2, None)]
@@ -50,6 +58,10 @@ def main():
         tmp.mkdir(parents=True, exist_ok=True)
         names = args.workloads.split(",")
         for name, workload in bench_trainer.make_data(tmp, names).items():
+            if args.epochs:
+                workload["trainer"]["epochs"] = args.epochs
+                at = workload["torch"].index("--epochs")
+                workload["torch"][at + 1] = str(args.epochs)
             config_path = tmp / f"{name}-scaling.json"
             config_path.write_text(json.dumps(workload["trainer"]))
             results = {shape: [] for shape in shapes}
@@ -58,7 +70,12 @@ def main():
             for _ in range(args.rounds):
                 for shape in shapes:
                     trainer, _, processes, transport = shape
-                    if trainer in binaries:
+                    if transport == "independent":
+                        with ThreadPoolExecutor(processes) as pool:
+                            runs = list(pool.map(lambda _: bench_trainer.run_ours(binaries[trainer], str(config_path),
+                                                                                  1, 1), range(processes)))
+                        r = dict(runs[0], samplesPerSecond=sum(run["samplesPerSecond"] for run in runs))
+                    elif trainer in binaries:
                         env = {"MLSCALE_TRANSPORT": transport} if transport else {}
                         r = bench_trainer.run_ours(binaries[trainer], str(config_path), processes, 1, env_extra=env)
                         if processes > 1:
