@@ -110,6 +110,17 @@ int Fail(const Status& status, Communicator* communicator, int rank) {
   return code;
 }
 
+// MLSCALE_SHARD_OPTIMIZER: `fallback` when unset or empty, else 0 or 1.
+StatusOr<bool> ShardOptimizerVariable(bool fallback) {
+  const char* shard = std::getenv("MLSCALE_SHARD_OPTIMIZER");
+  if (shard == nullptr || *shard == '\0') return fallback;
+  const std::string_view value = shard;
+  if (value != "0" && value != "1") {
+    return InvalidArgument("MLSCALE_SHARD_OPTIMIZER='" + std::string(value) + "' is neither '0' nor '1'");
+  }
+  return value == "1";
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -138,6 +149,8 @@ int main(int argc, char** argv) {
   // The config is checked before connecting, so a bad one fails fast on every rank.
   auto config = LoadTrainerConfigFile(args->config);
   if (!config.ok()) return Fail(config.status(), nullptr, rank);
+  auto shard_optimizer = ShardOptimizerVariable(TrainOptions{}.shard_optimizer);
+  if (!shard_optimizer.ok()) return Fail(shard_optimizer.status(), nullptr, rank);
   auto communicator = CreateCommunicator(*environment);
   if (!communicator.ok()) return Fail(communicator.status(), nullptr, rank);
 
@@ -147,14 +160,7 @@ int main(int argc, char** argv) {
   options.checkpoint_dir = args->checkpoint_dir;
   options.output_dir = args->output_dir;
   if (const char* progress = std::getenv("MLSCALE_PROGRESS_FILE")) options.progress_file = progress;
-  if (const char* shard = std::getenv("MLSCALE_SHARD_OPTIMIZER"); shard != nullptr && *shard != '\0') {
-    const std::string_view value = shard;
-    if (value != "0" && value != "1") {
-      return Fail(InvalidArgument("MLSCALE_SHARD_OPTIMIZER='" + std::string(value) + "' is neither '0' nor '1'"),
-                  communicator->get(), rank);
-    }
-    options.shard_optimizer = value == "1";
-  }
+  options.shard_optimizer = *shard_optimizer;
   options.stop_requested = &stop_requested;
   auto result = Train(*config, **communicator, options);
   if (!result.ok()) return Fail(result.status(), communicator->get(), rank);
