@@ -105,6 +105,9 @@ def analyse(log_path, result):
         first_create = creates[0]
         # The reconcile that created them: the one of this job that encloses the first create.
         making = next((c for c in reconciles if c["job"] == job and c["start"] <= first_create["start"] <= c["end"]), None)
+        # The first group's pods, those that reconcile created: a restart's (scenario C) come later.
+        if making:
+            pods = [r for r in pods if making["start"] <= r["start"] <= making["end"]] or pods
         last_pod = max(r["end"] for r in pods)
         status = next((r for r in mine if r["kind"] == "write status" and r["start"] >= first_create["start"]), None)
         phases["submit -> job watched"].append(added - submit if added else None)
