@@ -309,6 +309,39 @@ TEST(MalformedResponseTest, ResponseBodiesAndWatchLinesAreCapped) {
   EXPECT_TRUE(client->Get(resources::ConfigMaps(), "n", "x").ok());
 }
 
+// cpprestsdk reads a stream's socket as fast as the server sends, whatever the reader's
+// pace: what has arrived unread is capped, and a reader that far behind gets a clear
+// error (a Watcher then resumes from the last event it took) instead of growing memory.
+TEST(MalformedResponseTest, AStreamReaderFarBehindTheServerEndsTheStream) {
+  FaultInjector injector;
+  std::vector<std::string> lines;
+  for (int i = 0; i < 400; ++i) {
+    lines.push_back(R"({"type":"ADDED","object":{"metadata":{"name":"c)" + std::to_string(i) + R"("},"data":{"k":")" +
+                    std::string(1000, 'a') + "\"}}}");
+  }
+  injector.Script({Chunked(lines)});
+  auto slow_reader = [](int& events) {
+    return [&events](WatchEvent&&) {
+      if (events++ == 0) std::this_thread::sleep_for(300ms);  // the rest arrives meanwhile
+      return true;
+    };
+  };
+  auto capped = ClientFor(injector, 0, [](ClientConfig& config) { config.max_watch_backlog_bytes = 32 * 1024; });
+  ASSERT_NE(capped, nullptr);
+  int events = 0;
+  Status behind = capped->WatchStream(resources::ConfigMaps(), "n", {}, slow_reader(events));
+  EXPECT_EQ(behind.code(), StatusCode::kResourceExhausted) << behind.ToString();
+  EXPECT_NE(behind.message().find("fell more than 32768 bytes behind"), std::string::npos) << behind.ToString();
+  EXPECT_LT(events, 400);
+  // The default cap (64 MiB) takes the same stream whole at the same pace.
+  auto uncapped = ClientFor(injector, 0);
+  ASSERT_NE(uncapped, nullptr);
+  events = 0;
+  Status whole = uncapped->WatchStream(resources::ConfigMaps(), "n", {}, slow_reader(events));
+  EXPECT_TRUE(whole.ok()) << whole.ToString();
+  EXPECT_EQ(events, 400);
+}
+
 // A call ends at its deadline or when its stop token is requested, however long the
 // server takes; the rate limiter's wait counts against the deadline.
 TEST(MalformedResponseTest, CallsEndAtTheirDeadlineOrWhenStopped) {

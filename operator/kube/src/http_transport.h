@@ -48,7 +48,8 @@ class HttpTransport {
   // arrives until the body ends, `on_line` returns false or `stop` is requested. On
   // other statuses the body is read whole into the response. `idle_timeout` bounds the
   // wait for headers and between lines; a line longer than
-  // ClientConfig::max_watch_line_bytes ends the stream with kResourceExhausted.
+  // ClientConfig::max_watch_line_bytes ends the stream with kResourceExhausted, as does
+  // more than ClientConfig::max_watch_backlog_bytes arrived and not yet taken by `on_line`.
   virtual StatusOr<HttpResponse> Stream(const HttpRequest& request,
                                         const std::function<bool(std::string_view)>& on_line,
                                         std::chrono::seconds idle_timeout, std::stop_token stop) = 0;

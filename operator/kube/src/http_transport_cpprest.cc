@@ -53,26 +53,36 @@ http::http_request BuildRequest(const HttpRequest& request) {
 
 using Clock = std::chrono::steady_clock;
 
+// How a body's reading ended.
+enum class BodyEnd {
+  kEnded,      // the server ended the body
+  kStopped,    // `on_bytes` returned false, or the stop token was requested
+  kFellBehind  // more than `max_backlog` bytes arrived that `on_bytes` had not taken yet
+};
+
 // Reads the body as it arrives, handing each piece to `on_bytes` (false: stop reading);
 // whatever has arrived is taken in one go, and one byte is waited for only when nothing
-// is buffered. Returns false when the body ended, true when `on_bytes` stopped it.
-bool ReadBody(http::http_response& response, const std::function<bool(std::string_view)>& on_bytes,
-              const std::stop_token& stop = {}) {
+// is buffered. cpprestsdk reads the socket into the body's buffer as fast as the server
+// sends, whatever the reader's pace, so what it holds unread is bounded here.
+BodyEnd ReadBody(http::http_response& response, const std::function<bool(std::string_view)>& on_bytes,
+                 size_t max_backlog, const std::stop_token& stop = {}) {
   concurrency::streams::streambuf<uint8_t> body = response.body().streambuf();
   std::vector<uint8_t> chunk(64 * 1024);
   while (!stop.stop_requested()) {
-    size_t available = std::min(body.in_avail(), chunk.size());
+    size_t buffered = body.in_avail();
+    if (buffered > max_backlog) return BodyEnd::kFellBehind;
+    size_t available = std::min(buffered, chunk.size());
     if (available == 0) {
       auto next = body.bumpc().get();
-      if (next == concurrency::streams::streambuf<uint8_t>::traits::eof()) return false;
+      if (next == concurrency::streams::streambuf<uint8_t>::traits::eof()) return BodyEnd::kEnded;
       char byte = static_cast<char>(next);
-      if (!on_bytes(std::string_view(&byte, 1))) return true;
+      if (!on_bytes(std::string_view(&byte, 1))) return BodyEnd::kStopped;
     } else {
       size_t n = body.getn(chunk.data(), available).get();
-      if (!on_bytes(std::string_view(reinterpret_cast<const char*>(chunk.data()), n))) return true;
+      if (!on_bytes(std::string_view(reinterpret_cast<const char*>(chunk.data()), n))) return BodyEnd::kStopped;
     }
   }
-  return true;
+  return BodyEnd::kStopped;
 }
 
 // The whole body, or kResourceExhausted past `limit` bytes (the rest is not read).
@@ -83,12 +93,12 @@ StatusOr<std::string> ReadAll(http::http_response& response, size_t limit, const
                   std::to_string(limit) + " bytes");
   }
   std::string out;
-  bool over = ReadBody(response, [&](std::string_view bytes) {
+  BodyEnd end = ReadBody(response, [&](std::string_view bytes) {
     if (out.size() + bytes.size() > limit) return false;
     out.append(bytes);
     return true;
-  });
-  if (over) {
+  }, limit);
+  if (end != BodyEnd::kEnded) {
     return Status(StatusCode::kResourceExhausted,
                   what + ": the response body exceeds the limit of " + std::to_string(limit) + " bytes");
   }
@@ -181,7 +191,10 @@ class CpprestTransport final : public HttpTransport {
       http::http_response response = client_->request(BuildRequest(request), cancel.get_token()).get();
       HttpResponse out = Head(response);
       StatusOr<std::string> body = ReadAll(response, config_.max_response_bytes, what);
-      if (!body.ok()) return body.status();
+      if (!body.ok()) {
+        cancel.cancel();  // closes the connection: nothing more of this body is read
+        return body.status();
+      }
       out.body = std::move(*body);
       return out;
     } catch (const std::exception& e) {
@@ -212,7 +225,7 @@ class CpprestTransport final : public HttpTransport {
       // Hand out complete lines; a line longer than the limit ends the stream.
       std::string pending;
       Status too_long;
-      bool stopped_by_us = ReadBody(response, [&](std::string_view bytes) {
+      BodyEnd end = ReadBody(response, [&](std::string_view bytes) {
         pending.append(bytes);
         size_t start = 0;
         auto over = [&](size_t length) {
@@ -227,9 +240,15 @@ class CpprestTransport final : public HttpTransport {
         }
         pending.erase(0, start);
         return !over(pending.size());
-      }, stop);
+      }, config_.max_watch_backlog_bytes, stop);
+      if (end != BodyEnd::kEnded) cancel.cancel();  // closes the connection: nothing more is read
       if (!too_long.ok()) return too_long;
-      if (stopped_by_us) return out;
+      if (end == BodyEnd::kFellBehind) {
+        return Status(StatusCode::kResourceExhausted,
+                      what + ": the reader fell more than " + std::to_string(config_.max_watch_backlog_bytes) +
+                          " bytes behind the server");
+      }
+      if (end == BodyEnd::kStopped) return out;
       if (!pending.empty() && !stop.stop_requested()) on_line(pending);  // a last line without newline
       return out;
     } catch (const std::exception& e) {

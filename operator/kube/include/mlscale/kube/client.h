@@ -152,7 +152,8 @@ class Client {
   // line (without its newline) as it arrives, until the body ends (OK), `on_line` returns
   // false or `stop` is requested (OK). `path_and_query` is a resource path
   // (Resource::Path(...)) with its query already encoded. A line longer than
-  // ClientConfig::max_watch_line_bytes ends it with kResourceExhausted; an HTTP error
+  // ClientConfig::max_watch_line_bytes ends it with kResourceExhausted, as does a reader
+  // more than ClientConfig::max_watch_backlog_bytes behind the server; an HTTP error
   // is a Status carrying the server's message.
   Status StreamLines(const std::string& path_and_query, const std::function<bool(std::string_view)>& on_line,
                      std::stop_token stop = {});

@@ -34,9 +34,13 @@ struct ClientConfig {
   std::chrono::milliseconds request_timeout{30'000};
   int max_retries = 5;  // for transient failures: connection errors, 429, 5xx
   // What is read from the server is bounded, so that a hostile or broken server cannot
-  // exhaust memory: a response body, and one line (one event) of a watch.
+  // exhaust memory: a response body, one line (one event) of a watch, and what of a
+  // stream has arrived but not yet been taken by its reader (a reader that falls this
+  // far behind ends the stream with kResourceExhausted; a Watcher resumes from the last
+  // event it took, as after the API server's own closing of a slow watch).
   size_t max_response_bytes = size_t{256} << 20;
   size_t max_watch_line_bytes = size_t{16} << 20;
+  size_t max_watch_backlog_bytes = size_t{64} << 20;
   std::string user_agent = "mlscale-kube/0.1";
 };
 
